@@ -1,6 +1,9 @@
-// The one error every AEAD `open` throws when a ciphertext, tag, nonce or associated data is wrong. It
-// carries no detail on purpose: which check failed, or where, must not be observable.
+// The errors the crypto core throws besides TypeError and RangeError for bad arguments.
 
+/**
+ * The one error every AEAD `open` throws when a ciphertext, tag, nonce or associated data is wrong. It
+ * carries no detail on purpose: which check failed, or where, must not be observable.
+ */
 export class AuthenticationError extends Error {
   constructor() {
     super("authentication failed");

@@ -1,0 +1,661 @@
+// Generic prime-field short-Weierstrass curves y² = x³ − 3x + b (every NIST prime curve has a = −3):
+// field arithmetic, Jacobian points, scalar multiplication, SEC1 encoding with full validation, ECDH
+// (SEC 1 §3.3.1) and ECDSA (FIPS 186-5, nonces per RFC 6979). crypto/p256.ts, p384.ts and p521.ts
+// instantiate it.
+//
+// Secret scalars go through one path only, `mulSecret` / `mulBaseSecret`: regular signed fixed windows,
+// every window does the same doublings and one addition, with no branch on the scalar's digits. Public
+// inputs (verification) use faster variable-time code. The limits of these claims (bigint timing, table
+// lookups indexed by secret digits, the exceptional-case branches) are in docs/security.md.
+
+import {
+  bigIntToBytes,
+  bytesToBigInt,
+  checkBytes,
+  concatBytes,
+  type RandomSource,
+  systemRandom,
+} from "./bytes.ts";
+import { InvalidPointError } from "./errors.ts";
+import { hash, type HashName } from "./sha2.ts";
+import { hmac } from "./hmac.ts";
+import { derToSignature, signatureToDer } from "./der.ts";
+
+/** The constants that define a curve with a = −3 over GF(p). */
+export interface CurveParams {
+  /** "P-256", "P-384" or "P-521": used in messages and by protocol code. */
+  name: string;
+  /** The dotted OID of the named curve (SEC 2 / RFC 5480), as SubjectPublicKeyInfo carries it. */
+  oid: string;
+  p: bigint;
+  b: bigint;
+  /** The (prime) order of the base point; the cofactor must be 1. */
+  n: bigint;
+  gx: bigint;
+  gy: bigint;
+  /** The hash ECDSA uses with this curve (FIPS 186-5 pairs P-256/SHA-256 and so on). */
+  hash: HashName;
+  /** Window width of the precomputed base-point table (bigger: faster signing, slower first use). */
+  baseWindow: number;
+}
+
+/** A point in Jacobian coordinates (X/Z², Y/Z³); Z ≡ 0 is the point at infinity. */
+interface Jacobian {
+  x: bigint;
+  y: bigint;
+  z: bigint;
+}
+
+/** A point in affine coordinates, already validated (never infinity). */
+export interface AffinePoint {
+  x: bigint;
+  y: bigint;
+}
+
+/** The public API of a curve, as p256, p384 and p521 export it. Keys and signatures are bytes. */
+export interface Curve {
+  readonly name: string;
+  readonly oid: string;
+  readonly hash: HashName;
+  /** Bytes in a field element, a scalar and a secret key (66 for P-521). */
+  readonly byteLength: number;
+  readonly p: bigint;
+  readonly n: bigint;
+  /** A uniformly random secret key in [1, n − 1], `byteLength` bytes. */
+  randomSecretKey(random?: RandomSource): Uint8Array;
+  /** The SEC1 public key of a secret key: compressed (0x02/0x03 ‖ x) by default, else 0x04 ‖ x ‖ y. */
+  getPublicKey(secretKey: Uint8Array, compressed?: boolean): Uint8Array;
+  /** The x-coordinate of secretKey · publicKey, `byteLength` bytes; throws on an invalid public key. */
+  ecdh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /** ECDSA over hash(message) with the curve's hash; r ‖ s, each `byteLength` bytes; RFC 6979 nonce. */
+  sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
+  /** ECDSA over a digest the caller computed (any length; leftmost bits of n's size are used). */
+  signDigest(secretKey: Uint8Array, digest: Uint8Array, nonceHash?: NonceMac): Uint8Array;
+  /** True only for a valid r ‖ s signature of message under publicKey; never throws. */
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /** As verify, over a digest the caller computed; never throws. */
+  verifyDigest(publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array): boolean;
+  /** r ‖ s → DER `SEQUENCE { INTEGER r, INTEGER s }`. */
+  signatureToDer(signature: Uint8Array): Uint8Array;
+  /** Strict DER → r ‖ s; throws a RangeError on anything but minimal DER with r, s of at most n's size. */
+  signatureFromDer(der: Uint8Array): Uint8Array;
+  /** Decodes and validates a SEC1 public key; throws InvalidPointError naming the reason. */
+  decodePoint(publicKey: Uint8Array, name?: string): AffinePoint;
+  /** SEC1 encoding of a point. */
+  encodePoint(point: AffinePoint, compressed?: boolean): Uint8Array;
+  /** True if `publicKey` is a valid SEC1 encoding of a point on this curve. */
+  isValidPublicKey(publicKey: Uint8Array): boolean;
+}
+
+/** The HMAC that RFC 6979 runs: normally the curve's hash, replaceable so tests can use the RFC's others. */
+export interface NonceMac {
+  outputLength: number;
+  mac(key: Uint8Array, data: Uint8Array): Uint8Array;
+}
+
+/** Builds a curve from its constants. Tables for the base point are built on first use. */
+export function createCurve(params: CurveParams): Curve {
+  const { p, b, n, name } = params;
+  const L = Math.ceil(bitLength(p) / 8);
+  const nBits = bitLength(n);
+  if (bitLength(n) > 8 * L) throw new RangeError(`${name}: n must fit in a field element's bytes`);
+  const f = makeField(p);
+  const { red1, red2, isZero } = f;
+
+  // ---- point arithmetic (Jacobian, a = −3) -------------------------------------------------------
+  // Values may be negative: the reductions work for either sign (see makeField). Stored coordinates go
+  // through red2; values consumed by the next multiplication only go through the cheaper red1.
+
+  /** 2·P (dbl-2001-b). Infinity doubles to infinity without a branch: Z3 = 2·Y·Z. */
+  function dbl(P: Jacobian): Jacobian {
+    const { x, y, z } = P;
+    const delta = red1(z * z);
+    const gamma = red1(y * y);
+    const beta = red1(x * gamma);
+    const alpha = red1((x - delta) * (x + delta)) * 3n;
+    const x3 = red2(alpha * alpha - (beta << 3n));
+    const z3 = red2((y * z) << 1n);
+    const y3 = red2(alpha * ((beta << 2n) - x3) - (red1(gamma * gamma) << 3n));
+    return { x: x3, y: y3, z: z3 };
+  }
+
+  /**
+   * P + Q for Jacobian points (add-1998-cmo-2). The branches handle infinity and P = ±Q; with a secret
+   * scalar they are taken only by scalars of a special form (see docs/security.md).
+   */
+  function add(P: Jacobian, Q: Jacobian): Jacobian {
+    if (isZero(P.z)) return Q;
+    if (isZero(Q.z)) return P;
+    const z1z1 = red1(P.z * P.z), z2z2 = red1(Q.z * Q.z);
+    const u1 = red1(P.x * z2z2), u2 = red1(Q.x * z1z1);
+    const s1 = red1(P.y * red1(Q.z * z2z2)), s2 = red1(Q.y * red1(P.z * z1z1));
+    const h = u2 - u1, r = s2 - s1;
+    const z3 = red2(red1(P.z * Q.z) * h);
+    if (isZero(z3)) return f.mod(r) === 0n ? dbl(P) : INFINITY; // h ≡ 0: P = ±Q
+    const hh = red1(h * h);
+    const hhh = red1(h * hh);
+    const v = red1(u1 * hh);
+    const x3 = red2(r * r - hhh - (v << 1n));
+    const y3 = red2(r * (v - x3) - red1(s1 * hhh));
+    return { x: x3, y: y3, z: z3 };
+  }
+
+  /** P + (x2, y2) with the second point affine (madd-2004-hmv shape); same branches as add. */
+  function addAffine(P: Jacobian, x2: bigint, y2: bigint): Jacobian {
+    if (isZero(P.z)) return { x: x2, y: y2, z: 1n };
+    const z1z1 = red1(P.z * P.z);
+    const h = red1(x2 * z1z1) - P.x;
+    const r = red1(y2 * red1(P.z * z1z1)) - P.y;
+    const z3 = red2(P.z * h);
+    if (isZero(z3)) return f.mod(r) === 0n ? dbl(P) : INFINITY;
+    const hh = red1(h * h);
+    const hhh = red1(h * hh);
+    const v = red1(P.x * hh);
+    const x3 = red2(r * r - hhh - (v << 1n));
+    const y3 = red2(r * (v - x3) - red1(P.y * hhh));
+    return { x: x3, y: y3, z: z3 };
+  }
+
+  const INFINITY: Jacobian = { x: 1n, y: 1n, z: 0n };
+
+  /**
+   * Z⁻¹ for a secret Z: a blinded variable-time inversion, (Z·β)⁻¹·β with β uniformly random, so the
+   * inversion's timing depends on Z·β, which is independent of Z.
+   */
+  function invBlinded(z: bigint): bigint {
+    const beta = bytesToBigInt(systemRandom(L + 16)) % (p - 1n) + 1n;
+    return f.mod(red2(f.invPublic(red2(z * beta)) * beta));
+  }
+
+  /** Affine x of a Jacobian point that may be secret. */
+  function affineXSecret(P: Jacobian): bigint {
+    if (isZero(P.z)) throw new RangeError(`${name}: result is the point at infinity`);
+    const zi = invBlinded(P.z);
+    return f.mod(P.x * red2(zi * zi));
+  }
+
+  /** Affine coordinates of a Jacobian point that may be secret. */
+  function toAffineSecret(P: Jacobian): AffinePoint {
+    if (isZero(P.z)) throw new RangeError(`${name}: result is the point at infinity`);
+    const zi = invBlinded(P.z);
+    const zi2 = red2(zi * zi);
+    return { x: f.mod(P.x * zi2), y: f.mod(P.y * red2(zi2 * zi)) };
+  }
+
+  /** Affine coordinates of many public points with one inversion (Montgomery's trick). */
+  function batchToAffine(points: Jacobian[]): AffinePoint[] {
+    const prefix: bigint[] = new Array(points.length);
+    let acc = 1n;
+    for (let i = 0; i < points.length; i++) {
+      prefix[i] = acc;
+      acc = red2(acc * points[i].z);
+    }
+    let inv = f.invPublic(acc);
+    const out: AffinePoint[] = new Array(points.length);
+    for (let i = points.length - 1; i >= 0; i--) {
+      const zi = red2(inv * prefix[i]);
+      inv = red2(inv * points[i].z);
+      const zi2 = red2(zi * zi);
+      out[i] = { x: f.mod(points[i].x * zi2), y: f.mod(points[i].y * red2(zi2 * zi)) };
+    }
+    return out;
+  }
+
+  /** The odd multiples P, 3P, …, (2m − 1)P of a public point, affine. */
+  function oddMultiples(P: AffinePoint, m: number): AffinePoint[] {
+    const base: Jacobian = { x: P.x, y: P.y, z: 1n };
+    const twice = dbl(base);
+    const jac: Jacobian[] = [base];
+    for (let j = 1; j < m; j++) jac.push(add(jac[j - 1], twice));
+    return batchToAffine(jac);
+  }
+
+  // ---- scalar multiplication -----------------------------------------------------------------------
+
+  const VAR_WINDOW = 5; // odd multiples ±1P … ±31P for the variable base
+  const varWindows = windowsFor(nBits + 1, VAR_WINDOW);
+
+  /**
+   * k·P for a secret k in [1, n − 1]: k is made odd (k or k + n, chosen arithmetically), recoded into
+   * signed odd digits, and each window costs VAR_WINDOW doublings and one addition whatever the digits.
+   * The table of multiples depends only on the public P.
+   */
+  function mulSecret(P: AffinePoint, k: bigint): Jacobian {
+    const half = 1 << (VAR_WINDOW - 1);
+    // xs[2j] = xs[2j + 1] = x((2j + 1)·P); ys[2j] = y((2j + 1)·P), ys[2j + 1] = −y((2j + 1)·P).
+    const xs: bigint[] = new Array(2 * half), ys: bigint[] = new Array(2 * half);
+    oddMultiples(P, half).forEach((pt, j) => {
+      xs[2 * j] = xs[2 * j + 1] = pt.x;
+      ys[2 * j] = pt.y;
+      ys[2 * j + 1] = p - pt.y;
+    });
+    const digits = recodeRegular(k, n, VAR_WINDOW, varWindows);
+    let idx = digitIndex(digits[varWindows - 1]);
+    let acc: Jacobian = { x: xs[idx], y: ys[idx], z: 1n };
+    for (let i = varWindows - 2; i >= 0; i--) {
+      for (let j = 0; j < VAR_WINDOW; j++) acc = dbl(acc);
+      idx = digitIndex(digits[i]);
+      acc = addAffine(acc, xs[idx], ys[idx]);
+    }
+    return acc;
+  }
+
+  // Base-point comb: for window i, the odd multiples (2j + 1)·2^(w·i)·G and their negations, affine.
+  const W = params.baseWindow;
+  const baseWindows = windowsFor(nBits + 1, W);
+  let baseTable: { xs: bigint[]; ys: bigint[] }[] | null = null;
+
+  function buildBaseTable(): { xs: bigint[]; ys: bigint[] }[] {
+    const half = 1 << (W - 1);
+    const jac: Jacobian[] = [];
+    let B: Jacobian = { x: params.gx, y: params.gy, z: 1n };
+    for (let i = 0; i < baseWindows; i++) {
+      const twice = dbl(B);
+      let cur = B;
+      for (let j = 0; j < half; j++) {
+        jac.push(cur);
+        cur = add(cur, twice);
+      }
+      // cur = (2·half + 1)·B, so the next window's base 2^W·B is cur − B.
+      B = add(cur, { x: B.x, y: -B.y, z: B.z });
+    }
+    const aff = batchToAffine(jac);
+    const tables: { xs: bigint[]; ys: bigint[] }[] = [];
+    for (let i = 0; i < baseWindows; i++) {
+      const xs: bigint[] = new Array(2 * half), ys: bigint[] = new Array(2 * half);
+      for (let j = 0; j < half; j++) {
+        const pt = aff[i * half + j];
+        xs[2 * j] = xs[2 * j + 1] = pt.x;
+        ys[2 * j] = pt.y;
+        ys[2 * j + 1] = p - pt.y;
+      }
+      tables.push({ xs, ys });
+    }
+    return tables;
+  }
+
+  function getBaseTable() {
+    return baseTable ??= buildBaseTable();
+  }
+
+  /** k·G for a secret k in [1, n − 1]: one affine addition per window, no doublings, uniform sequence. */
+  function mulBaseSecret(k: bigint): Jacobian {
+    const tables = getBaseTable();
+    const digits = recodeRegular(k, n, W, baseWindows);
+    let idx = digitIndex(digits[baseWindows - 1]);
+    let acc: Jacobian = { x: tables[baseWindows - 1].xs[idx], y: tables[baseWindows - 1].ys[idx], z: 1n };
+    for (let i = baseWindows - 2; i >= 0; i--) {
+      idx = digitIndex(digits[i]);
+      acc = addAffine(acc, tables[i].xs[idx], tables[i].ys[idx]);
+    }
+    return acc;
+  }
+
+  /** u1·G + u2·Q for public scalars (verification): base comb plus a sliding window on Q. */
+  function mulDoublePublic(u1: bigint, Q: AffinePoint, u2: bigint): Jacobian {
+    let acc = INFINITY;
+    if (u2 !== 0n) {
+      const table = oddMultiples(Q, 1 << (VAR_WINDOW - 1)); // Q, 3Q, …, (2^w − 1)Q
+      const bits = u2.toString(2);
+      let i = 0;
+      while (i < bits.length) {
+        if (bits[i] === "0") {
+          acc = dbl(acc);
+          i++;
+          continue;
+        }
+        // the longest window of at most VAR_WINDOW bits starting here and ending in a 1
+        let end = Math.min(i + VAR_WINDOW, bits.length);
+        while (bits[end - 1] === "0") end--;
+        const value = parseInt(bits.slice(i, end), 2);
+        for (let j = i; j < end; j++) acc = dbl(acc);
+        const pt = table[value >> 1];
+        acc = addAffine(acc, pt.x, pt.y);
+        i = end;
+      }
+    }
+    if (u1 !== 0n) {
+      const tables = getBaseTable();
+      const digits = recodeRegular(u1, n, W, baseWindows);
+      for (let i = baseWindows - 1; i >= 0; i--) {
+        const idx = digitIndex(digits[i]);
+        acc = addAffine(acc, tables[i].xs[idx], tables[i].ys[idx]);
+      }
+    }
+    return acc;
+  }
+
+  // ---- encodings and validation ---------------------------------------------------------------------
+
+  /** x³ − 3x + b, canonical. */
+  function rhsOf(x: bigint): bigint {
+    return f.mod(red2(x * x) * x - 3n * x + b);
+  }
+
+  function onCurve(x: bigint, y: bigint): boolean {
+    return f.mod(y * y) === rhsOf(x);
+  }
+
+  function decodePoint(bytes: Uint8Array, argName = "publicKey"): AffinePoint {
+    checkBytes(bytes, argName);
+    const fail = (why: string) => new InvalidPointError(`${argName} is not a valid ${name} point: ${why}`);
+    if (bytes.length === 2 * L + 1 && bytes[0] === 0x04) {
+      const x = bytesToBigInt(bytes.subarray(1, 1 + L));
+      const y = bytesToBigInt(bytes.subarray(1 + L));
+      if (x >= p || y >= p) throw fail("a coordinate is not below p");
+      if (!onCurve(x, y)) throw fail("not on the curve");
+      return { x, y };
+    }
+    if (bytes.length === L + 1 && (bytes[0] === 0x02 || bytes[0] === 0x03)) {
+      const x = bytesToBigInt(bytes.subarray(1));
+      if (x >= p) throw fail("x is not below p");
+      let y = f.sqrt(rhsOf(x));
+      if (y === undefined) throw fail("not on the curve (no square root)");
+      if ((y & 1n) !== BigInt(bytes[0] & 1)) y = p - y; // y ≠ 0: a prime-order curve has no point of order 2
+      return { x, y };
+    }
+    if (bytes.length === 1 && bytes[0] === 0x00) throw fail("the point at infinity");
+    throw fail(`expected ${L + 1} (compressed) or ${2 * L + 1} (uncompressed) bytes, got ${bytes.length}`);
+  }
+
+  function encodePoint(pt: AffinePoint, compressed = true): Uint8Array {
+    const x = bigIntToBytes(pt.x, L);
+    if (compressed) return concatBytes(Uint8Array.of(pt.y & 1n ? 0x03 : 0x02), x);
+    return concatBytes(Uint8Array.of(0x04), x, bigIntToBytes(pt.y, L));
+  }
+
+  // ---- keys ------------------------------------------------------------------------------------------
+
+  function secretScalar(secretKey: Uint8Array): bigint {
+    checkBytes(secretKey, "secretKey", L);
+    const k = bytesToBigInt(secretKey);
+    if (k === 0n || k >= n) throw new RangeError(`secretKey must be in [1, n - 1] for ${name}`);
+    return k;
+  }
+
+  const topMask = (1 << (nBits - 8 * (L - 1))) - 1; // keeps nBits bits of an L-byte draw
+
+  function randomSecretKey(random: RandomSource = systemRandom): Uint8Array {
+    for (;;) {
+      const bytes = random(L);
+      checkBytes(bytes, "random(n) result", L);
+      bytes[0] &= topMask;
+      const k = bytesToBigInt(bytes);
+      if (k !== 0n && k < n) return bytes;
+    }
+  }
+
+  function getPublicKey(secretKey: Uint8Array, compressed = true): Uint8Array {
+    const k = secretScalar(secretKey);
+    if (typeof compressed !== "boolean") throw new TypeError("compressed must be a boolean");
+    return encodePoint(toAffineSecret(mulBaseSecret(k)), compressed);
+  }
+
+  function ecdh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+    const k = secretScalar(secretKey);
+    const Q = decodePoint(publicKey);
+    return bigIntToBytes(affineXSecret(mulSecret(Q, k)), L);
+  }
+
+  // ---- ECDSA -----------------------------------------------------------------------------------------
+
+  const defaultMac: NonceMac = {
+    outputLength: hashLengthOf(params.hash),
+    mac: (key, data) => hmac(params.hash, key, data),
+  };
+
+  /** bits2int (RFC 6979 §2.3.2): the leftmost nBits bits of a byte string, as an integer. */
+  function bits2int(bytes: Uint8Array): bigint {
+    const v = bytesToBigInt(bytes);
+    const extra = bytes.length * 8 - nBits;
+    return extra > 0 ? v >> BigInt(extra) : v;
+  }
+
+  function signDigest(
+    secretKey: Uint8Array,
+    digest: Uint8Array,
+    nonceMac: NonceMac = defaultMac,
+  ): Uint8Array {
+    const d = secretScalar(secretKey);
+    checkBytes(digest, "digest");
+    const e = bits2int(digest);
+    // RFC 6979 §3.2 HMAC-DRBG, seeded with the key and the reduced digest.
+    const hlen = nonceMac.outputLength;
+    const seed = concatBytes(bigIntToBytes(d, L), bigIntToBytes(e % n, L));
+    let V: Uint8Array = new Uint8Array(hlen).fill(1);
+    let K: Uint8Array = new Uint8Array(hlen);
+    K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(0), seed));
+    V = nonceMac.mac(K, V);
+    K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(1), seed));
+    V = nonceMac.mac(K, V);
+    const next = (): bigint => {
+      const parts: Uint8Array[] = [];
+      for (let len = 0; len < L; len += hlen) {
+        V = nonceMac.mac(K, V);
+        parts.push(V);
+      }
+      return bits2int(concatBytes(...parts).subarray(0, L));
+    };
+    const reseed = () => {
+      K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(0)));
+      V = nonceMac.mac(K, V);
+    };
+    for (;;) {
+      const k = next();
+      if (k === 0n || k >= n) {
+        reseed();
+        continue;
+      }
+      const r = affineXSecret(mulBaseSecret(k)) % n;
+      // k⁻¹ through a blinded variable-time inversion: (k·β)⁻¹·β, with β derived from the DRBG state
+      // (without advancing it), so the inversion's timing depends on k·β, which is independent of k.
+      const beta = blindingFactor(nonceMac, K, V);
+      const kInv = (invModPublic((k * beta) % n, n) * beta) % n;
+      const s = (kInv * ((e + r * d) % n)) % n;
+      if (r === 0n || s === 0n) {
+        reseed();
+        continue;
+      }
+      return concatBytes(bigIntToBytes(r, L), bigIntToBytes(s, L));
+    }
+  }
+
+  /** A secret value in [1, n − 1] from the DRBG state: HMAC_K(V ‖ 0x02 ‖ i) blocks reduced mod n − 1, + 1. */
+  function blindingFactor(nonceMac: NonceMac, K: Uint8Array, V: Uint8Array): bigint {
+    const parts: Uint8Array[] = [];
+    for (let i = 0, len = 0; len < L + 16; i++, len += nonceMac.outputLength) {
+      parts.push(nonceMac.mac(K, concatBytes(V, Uint8Array.of(2, i))));
+    }
+    return bytesToBigInt(concatBytes(...parts)) % (n - 1n) + 1n;
+  }
+
+  function verifyDigest(publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array): boolean {
+    try {
+      if (!(signature instanceof Uint8Array) || signature.length !== 2 * L) return false;
+      if (!(digest instanceof Uint8Array)) return false;
+      const r = bytesToBigInt(signature.subarray(0, L));
+      const s = bytesToBigInt(signature.subarray(L));
+      if (r === 0n || r >= n || s === 0n || s >= n) return false;
+      const Q = decodePoint(publicKey);
+      const e = bits2int(digest);
+      const w = invModPublic(s, n);
+      const R = mulDoublePublic((e * w) % n, Q, (r * w) % n);
+      if (isZero(R.z)) return false;
+      // x(R) mod n = r  ⇔  X ≡ r'·Z² (mod p) for r' = r or r + n (< p): no inversion needed.
+      const zz = red2(R.z * R.z);
+      const X = f.mod(R.x);
+      if (f.mod(r * zz) === X) return true;
+      return r + n < p && f.mod((r + n) * zz) === X;
+    } catch {
+      return false;
+    }
+  }
+
+  const curve: Curve = {
+    name,
+    oid: params.oid,
+    hash: params.hash,
+    byteLength: L,
+    p,
+    n,
+    randomSecretKey,
+    getPublicKey,
+    ecdh,
+    sign: (secretKey, message) => {
+      checkBytes(message, "message");
+      return signDigest(secretKey, hash(params.hash, message));
+    },
+    signDigest,
+    verify: (publicKey, message, signature) => {
+      if (!(message instanceof Uint8Array)) return false;
+      return verifyDigest(publicKey, hash(params.hash, message), signature);
+    },
+    verifyDigest,
+    signatureToDer: (signature) => {
+      checkBytes(signature, "signature", 2 * L);
+      return signatureToDer(signature.subarray(0, L), signature.subarray(L));
+    },
+    signatureFromDer: (der) => derToSignature(der, L),
+    decodePoint,
+    encodePoint,
+    isValidPublicKey: (publicKey) => {
+      try {
+        decodePoint(publicKey);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+  return Object.freeze(curve);
+}
+
+// ---- the field ---------------------------------------------------------------------------------------
+
+interface Field {
+  /**
+   * One cheap reduction step, for a value about to be multiplied again: for |x| < 2^(2k + 8) the result
+   * is congruent to x and below 2^(k + 10) in magnitude (exact `x % p` for a general p).
+   */
+  red1(x: bigint): bigint;
+  /** A reduction for stored values: congruent to x, in [−2^10, p + 2^10) (in (−p, p) for a general p). */
+  red2(x: bigint): bigint;
+  /** True if a value returned by red2 is ≡ 0 (mod p). */
+  isZero(v: bigint): boolean;
+  /** The canonical representative in [0, p) of any integer. */
+  mod(x: bigint): bigint;
+  /** a⁻¹ by the extended Euclidean algorithm: variable time, for public (or blinded) values only. */
+  invPublic(a: bigint): bigint;
+  /** A square root (p ≡ 3 mod 4), or undefined when a is not a square. */
+  sqrt(a: bigint): bigint | undefined;
+}
+
+function makeField(p: bigint): Field {
+  const k = bitLength(p);
+  const mersenne = p === (1n << BigInt(k)) - 1n;
+  if (p % 4n !== 3n) throw new RangeError("only primes p ≡ 3 (mod 4) are supported");
+  const K = BigInt(k);
+  const mod = (x: bigint) => {
+    const r = x % p;
+    return r < 0n ? r + p : r;
+  };
+  // For p = 2^k − 1, 2^k ≡ 1, so x ≡ (x mod 2^k) + ⌊x / 2^k⌋; & and >> on bigints implement exactly that
+  // floor split for negative values too. One fold takes a product of two values below 2^(k + 10) under
+  // 2^(k + 21); a second fold brings that into [−2^10, 2^k + 2^10).
+  const fold = (x: bigint) => (x & p) + (x >> K);
+  const red1 = mersenne ? fold : (x: bigint) => x % p;
+  const red2 = mersenne ? (x: bigint) => fold(fold(x)) : red1;
+  const mul = (a: bigint, b: bigint) => red2(a * b);
+  const sqr = (a: bigint) => red2(a * a);
+  return {
+    red1,
+    red2,
+    isZero: mersenne ? (v) => v === 0n || v === p : (v) => v === 0n,
+    mod,
+    invPublic: (a) => invModPublic(mod(a), p),
+    sqrt: (a) => {
+      const r = mod(powFixed(a, (p + 1n) >> 2n, mul, sqr));
+      return mod(r * r) === mod(a) ? r : undefined;
+    },
+  };
+}
+
+/** a^e for a public exponent e, by fixed 4-bit windows (the sequence depends only on e). */
+function powFixed(
+  a: bigint,
+  e: bigint,
+  mul: (x: bigint, y: bigint) => bigint,
+  sqr: (x: bigint) => bigint,
+): bigint {
+  const table: bigint[] = [1n, a];
+  for (let i = 2; i < 16; i++) table.push(mul(table[i - 1], a));
+  const hex = e.toString(16);
+  let r = table[parseInt(hex[0], 16)];
+  for (let i = 1; i < hex.length; i++) {
+    r = sqr(sqr(sqr(sqr(r))));
+    const d = parseInt(hex[i], 16);
+    if (d !== 0) r = mul(r, table[d]);
+  }
+  return r;
+}
+
+/** a⁻¹ mod m for public a (extended Euclid); throws if a ≡ 0. */
+export function invModPublic(a: bigint, m: bigint): bigint {
+  let r0 = m, r1 = a % m;
+  let t0 = 0n, t1 = 1n;
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    const r2 = r0 - q * r1;
+    r0 = r1;
+    r1 = r2;
+    const t2 = t0 - q * t1;
+    t0 = t1;
+    t1 = t2;
+  }
+  if (r0 !== 1n) throw new RangeError("value has no inverse");
+  return t0 < 0n ? t0 + m : t0;
+}
+
+// ---- scalar recoding ---------------------------------------------------------------------------------
+
+/**
+ * How many w-bit signed windows a regular recoding of a value below 2^bits needs: after the lower
+ * windows the remainder v satisfies 1 ≤ v < 2^w + 1 and is odd, so it fits the top digit.
+ */
+function windowsFor(bits: number, w: number): number {
+  return Math.ceil(bits / w);
+}
+
+/**
+ * Regular signed-window recoding: k (in [0, n)) is replaced by the odd one of k and k + n (same point,
+ * since n·P = O), then written as Σ d_i·2^(w·i) with every d_i odd in [−(2^w − 1), 2^w − 1] and the top
+ * digit positive. The digits depend on k, but the work does not: `count` windows, no branches.
+ */
+function recodeRegular(k: bigint, n: bigint, w: number, count: number): Int32Array {
+  let v = k + n * (1n - (k & 1n));
+  const W = BigInt(w);
+  const half = 1 << w;
+  const digits = new Int32Array(count);
+  for (let i = 0; i < count - 1; i++) {
+    const d = Number(BigInt.asUintN(w + 1, v)) - half;
+    digits[i] = d;
+    v = (v - BigInt(d)) >> W;
+  }
+  digits[count - 1] = Number(v);
+  return digits;
+}
+
+/** Index into a table laid out as [1P, −1P, 3P, −3P, …] for an odd digit d: 2·((|d| − 1)/2) + sign. */
+function digitIndex(d: number): number {
+  const s = d >> 31; // −1 for negative digits, 0 otherwise
+  const abs = (d ^ s) - s;
+  return (abs - 1) + (s & 1);
+}
+
+function bitLength(v: bigint): number {
+  return v.toString(2).length;
+}
+
+function hashLengthOf(h: HashName): number {
+  return h === "SHA-256" ? 32 : h === "SHA-384" ? 48 : 64;
+}

@@ -1,0 +1,147 @@
+// The server side of TLS I/O: a TCP listener whose connections each run a TLS 1.3 handshake (with a
+// deadline) and then a handler. Every connection is isolated: bad bytes, a stalled client or an exception
+// in its handler end that connection only. `close` stops accepting and closes everything it started.
+
+import type { TlsServerOptions } from "../protocol/tls13/server.ts";
+import { TlsConnection } from "../protocol/tls13/connection.ts";
+
+export interface TlsListenerOptions {
+  /** Address to listen on (default 127.0.0.1). */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one (see `addr`). */
+  port: number;
+  /** The TLS configuration, or a function giving it per connection (to rotate certificates). */
+  tls: TlsServerOptions | (() => TlsServerOptions);
+  /** Runs for each established connection; the connection is closed when it returns or throws. */
+  handler: (conn: TlsConnection, remote: Deno.NetAddr) => void | Promise<void>;
+  /** Milliseconds a client has to complete the handshake (default 10,000). */
+  handshakeTimeout?: number;
+  /** Connections served at once; further ones are closed on arrival (default 1,000). */
+  maxConnections?: number;
+  /** Told about each connection that fails (handshake errors, timeouts, handler exceptions). */
+  onError?: (error: unknown, remote: Deno.NetAddr) => void;
+}
+
+/** A running TLS listener. */
+export class TlsListener {
+  readonly #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  readonly #options: TlsListenerOptions;
+  readonly #timeout: number;
+  readonly #max: number;
+  /** Open TCP connections, with their TLS connection once the handshake is done. */
+  readonly #open = new Map<Deno.TcpConn, TlsConnection | null>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+  #closed = false;
+
+  constructor(options: TlsListenerOptions) {
+    if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+    if (typeof options.handler !== "function") throw new TypeError("handler must be a function");
+    this.#options = options;
+    this.#timeout = options.handshakeTimeout ?? 10_000;
+    this.#max = options.maxConnections ?? 1000;
+    if (!(this.#timeout > 0)) throw new RangeError("handshakeTimeout must be positive");
+    if (!(this.#max >= 1)) throw new RangeError("maxConnections must be at least 1");
+    this.#listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** The address actually listened on. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** Connections currently open (in the handshake or in the handler). */
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  /** Stops accepting, closes every connection (close_notify where established) and waits for all tasks. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // already closed
+      }
+      for (const [tcp, tls] of this.#open) {
+        if (tls) void tls.close();
+        else closeQuietly(tcp);
+      }
+    }
+    await this.#accepting;
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      let tcp: Deno.TcpConn;
+      try {
+        tcp = await this.#listener.accept();
+      } catch (e) {
+        if (this.#closed) return;
+        // A failed accept (e.g. too many open files) must not stop the server: pause and go on.
+        this.#report(e, this.#listener.addr);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (this.#closed || this.#open.size >= this.#max) {
+        closeQuietly(tcp);
+        continue;
+      }
+      this.#open.set(tcp, null);
+      const task: Promise<void> = this.#serve(tcp).finally(() => {
+        this.#open.delete(tcp);
+        this.#tasks.delete(task);
+      });
+      this.#tasks.add(task);
+    }
+  }
+
+  async #serve(tcp: Deno.TcpConn): Promise<void> {
+    const remote = tcp.remoteAddr;
+    let tls: TlsConnection;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeQuietly(tcp);
+    }, this.#timeout);
+    try {
+      tcp.setNoDelay(true);
+      const config = typeof this.#options.tls === "function" ? this.#options.tls() : this.#options.tls;
+      tls = await TlsConnection.accept(tcp, config);
+    } catch (e) {
+      closeQuietly(tcp);
+      this.#report(timedOut ? new Error("TLS handshake timed out") : e, remote);
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#closed) return void await tls.close();
+    this.#open.set(tcp, tls);
+    try {
+      await this.#options.handler(tls, remote);
+    } catch (e) {
+      if (!this.#closed) this.#report(e, remote);
+    } finally {
+      await tls.close();
+    }
+  }
+
+  #report(error: unknown, remote: Deno.NetAddr): void {
+    try {
+      this.#options.onError?.(error, remote);
+    } catch {
+      // a logging failure must not take the server down
+    }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}

@@ -22,6 +22,9 @@ export interface TlsListenerOptions {
   onError?: (error: unknown, remote: Deno.NetAddr) => void;
 }
 
+/** How long `close` lets connections send close_notify before cutting them. */
+const CLOSE_GRACE_MS = 2000;
+
 /** A running TLS listener. */
 export class TlsListener {
   readonly #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
@@ -71,7 +74,16 @@ export class TlsListener {
       }
     }
     await this.#accepting;
-    await Promise.allSettled([...this.#tasks]);
+    // A peer that stopped reading would hold its close_notify (and so this close) forever: after a grace
+    // period the remaining connections are cut.
+    const grace = setTimeout(() => {
+      for (const tls of this.#open.values()) tls?.abort();
+    }, CLOSE_GRACE_MS);
+    try {
+      await Promise.allSettled([...this.#tasks]);
+    } finally {
+      clearTimeout(grace);
+    }
   }
 
   async #acceptLoop(): Promise<void> {

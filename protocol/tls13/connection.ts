@@ -32,7 +32,10 @@ export class TlsConnection {
   readonly #transport: Transport;
   #buffer = new Uint8Array(HANDSHAKE_READ_SIZE);
   #leftover: Uint8Array | null = null;
+  /** Bytes handed to the transport, in order. */
   #writes: Promise<void> = Promise.resolve();
+  /** Whole `write` calls, one after another, so two writers never interleave their records. */
+  #writers: Promise<unknown> = Promise.resolve();
   #reads: Promise<unknown> = Promise.resolve();
   #closing = false;
 
@@ -87,16 +90,22 @@ export class TlsConnection {
     });
   }
 
-  /** Encrypts and sends all of `p`; resolves with p.length once the transport has taken every byte. */
-  async write(p: Uint8Array): Promise<number> {
+  /**
+   * Encrypts and sends all of `p`; resolves with p.length once the transport has taken every byte.
+   * Concurrent calls are sent one after another, each whole, in the order they were made.
+   */
+  write(p: Uint8Array): Promise<number> {
     checkBytes(p, "p");
-    await this.#run(async () => {
-      for (let off = 0; off < p.length; off += WRITE_STEP) {
-        this.#engine.write(p.subarray(off, off + WRITE_STEP));
-        await this.#flush();
-      }
-    });
-    return p.length;
+    const done = this.#writers.then(() =>
+      this.#run(async () => {
+        for (let off = 0; off < p.length; off += WRITE_STEP) {
+          this.#engine.write(p.subarray(off, off + WRITE_STEP));
+          await this.#flush();
+        }
+      })
+    );
+    this.#writers = done.catch(() => {});
+    return done.then(() => p.length);
   }
 
   /** Sends a KeyUpdate now (RFC 8446 §4.6.3); with `requestPeer` the peer updates its keys too. */
@@ -112,11 +121,24 @@ export class TlsConnection {
     return this.#engine.exportKeyingMaterial(label, context, length);
   }
 
-  /** Sends close_notify (best effort) and closes the transport. Idempotent; pending reads end with null. */
+  /**
+   * Closes the transport at once, without close_notify and without waiting for pending writes (which
+   * reject): for a peer that stopped reading, or a deadline. Pending reads end with null.
+   */
+  abort(): void {
+    this.#closing = true;
+    this.#closeTransport();
+  }
+
+  /**
+   * Sends close_notify after any pending writes, then closes the transport. Idempotent; pending reads end
+   * with null. It waits for the peer to take the bytes: callers with a deadline follow it with `abort`.
+   */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     try {
+      await this.#writers; // writes made before close go out first
       this.#engine.close();
       await this.#flush();
     } catch {

@@ -187,3 +187,46 @@ Deno.test("connection: our client and server over loopback TCP, with a 1 MiB ech
     await listener.close();
   }
 });
+
+Deno.test("connection: concurrent writes go out whole, one after another, never interleaved", async () => {
+  const { client, server } = await connectPair(5000, 3000);
+  const big = (fill: number) => new Uint8Array(200_000).fill(fill);
+  const sends = [client.write(big(1)), client.write(Uint8Array.of(2, 2, 2)), client.write(big(3))];
+  const got = await readAll(server, 400_003);
+  await Promise.all(sends);
+  assert.ok(got.subarray(0, 200_000).every((b) => b === 1));
+  assert.ok(got.subarray(200_000, 200_003).every((b) => b === 2));
+  assert.ok(got.subarray(200_003).every((b) => b === 3));
+  await client.close();
+  await server.close();
+});
+
+Deno.test("connection: abort cuts a connection whose peer stopped reading, where close would wait", async () => {
+  // A transport whose writes never complete once the handshake is done: a peer that stopped reading.
+  // Like a socket, a stalled write fails when the transport is closed.
+  const [a, b] = duplex();
+  let stalled = false;
+  const stuck: ((e: Error) => void)[] = [];
+  const write = a.write.bind(a), close = a.close.bind(a);
+  a.write = (p: Uint8Array) => stalled ? new Promise<number>((_, reject) => stuck.push(reject)) : write(p);
+  a.close = () => {
+    close();
+    for (const reject of stuck) reject(new Deno.errors.BadResource("closed"));
+  };
+  const [client, server] = await Promise.all([
+    TlsConnection.connect(a, { ...clientOptions, random: seededRandom("abort client") }),
+    TlsConnection.accept(b, { ...serverOptions, random: seededRandom("abort server") }),
+  ]);
+  stalled = true;
+  const pending = client.write(new Uint8Array(100)).then(() => "sent", () => "failed");
+  let closed = false;
+  const closing = client.close().then(() => closed = true);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(closed, false, "close waits for the stalled write");
+  client.abort();
+  await closing;
+  assert.ok(a.closed, "abort closed the transport");
+  assert.equal(await pending, "failed");
+  assert.equal(await server.readChunk().catch(() => null), null);
+  await server.close();
+});

@@ -1,0 +1,119 @@
+// The relay application: loads (or creates) the TLS key and certificate, opens the store, starts the
+// TLS listener with the relay as its handler, and shuts all of it down cleanly — connections told, the
+// listener closed, the store closed — on `close`, Ctrl-C, SIGTERM, or `q` + Enter on a terminal.
+
+import { join } from "node:path";
+import { loadOrCreateServerIdentity } from "./keys.ts";
+import { Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
+import { RelayStore } from "./store.ts";
+import { TlsListener } from "./tls_listener.ts";
+
+/** The store's file in the data folder. */
+export const STORE_FILE = "relay.kv";
+
+/** What {@link startApp} needs. */
+export interface AppOptions {
+  /** Address to listen on. */
+  host: string;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  /** The data folder: key, certificate and store. */
+  dataDir: string;
+  /** Replace the key and certificate (a new pin). */
+  refreshKeys?: boolean;
+  limits?: Partial<RelayLimits>;
+  /** Wall clock (ms since the epoch); tests move it to exercise expiry. */
+  now?: () => number;
+  /** Failures of the relay itself (no IDs or addresses); default: standard error. */
+  log?: (message: string) => void;
+  /** Test hook: sees every frame of a logged-in client before it is handled (see RelayOptions). */
+  onFrame?: RelayOptions["onFrame"];
+}
+
+/** A running relay. */
+export interface App {
+  readonly addr: Deno.NetAddr;
+  /** The SPKI pin clients check. */
+  readonly pin: string;
+  readonly relay: Relay;
+  /** Shuts everything down; idempotent, resolves when done. */
+  close(): Promise<void>;
+}
+
+/** Starts the relay; resolves once it listens. */
+export async function startApp(options: AppOptions): Promise<App> {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  const { host, port, dataDir } = options;
+  if (typeof host !== "string" || host === "") throw new TypeError("host must be a non-empty string");
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer in [0, 65535], got ${port}`);
+  }
+  const log = options.log ?? ((m: string) => console.error(`sotto relay: ${m}`));
+  const identity = await loadOrCreateServerIdentity({ dataDir, host, refresh: options.refreshKeys ?? false });
+  const store = await RelayStore.open(join(dataDir, STORE_FILE));
+  let relay: Relay | undefined;
+  let listener: TlsListener;
+  try {
+    relay = new Relay({ store, limits: options.limits, now: options.now, log, onFrame: options.onFrame });
+    listener = new TlsListener({
+      hostname: host,
+      port,
+      tls: { certificateChain: [identity.certificateDer], secretKey: identity.secretKey },
+      handler: relay.handle,
+    });
+  } catch (e) {
+    await relay?.shutdown();
+    store.close();
+    throw e;
+  }
+  let closing: Promise<void> | null = null;
+  const running = relay;
+  return {
+    addr: listener.addr,
+    pin: identity.pin,
+    relay: running,
+    close() {
+      closing ??= (async () => {
+        await running.shutdown();
+        await listener.close();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Resolves once the user asks the relay to stop: SIGINT (Ctrl-C), SIGTERM, or a line "q" on standard
+ * input when it is a terminal. Removes its signal handlers before resolving.
+ */
+export function waitForStop(): Promise<string> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    const handlers = signals.map((signal) => {
+      const h = () => finish(signal);
+      Deno.addSignalListener(signal, h);
+      return h;
+    });
+    let done = false;
+    function finish(why: string) {
+      if (done) return;
+      done = true;
+      signals.forEach((signal, i) => Deno.removeSignalListener(signal, handlers[i]));
+      resolve(why);
+    }
+    if (Deno.stdin.isTerminal()) {
+      void (async () => {
+        const decoder = new TextDecoder();
+        let line = "";
+        for await (const chunk of Deno.stdin.readable) {
+          line += decoder.decode(chunk, { stream: true });
+          const lines = line.split("\n");
+          line = lines.pop()!;
+          if (lines.some((l) => l.trim().toLowerCase() === "q")) return finish("q");
+          if (done) return;
+        }
+      })();
+    }
+  });
+}

@@ -1,0 +1,1109 @@
+// The relay's durable state in Deno KV, and the only module that touches it: identities, prekeys, chat
+// requests, open chats, blocks and each user's queue of messages and chat events. Every operation that
+// changes two things that must agree is one atomic transaction (optimistic: read, check versionstamps,
+// commit, retry on conflict), so the store is consistent after any crash, `kill -9` included: what a
+// commit returned is on disk. Keys and values: docs/store.md.
+//
+// Keys (ids are raw 20-byte user IDs; curve is the wire byte 1, 2, 3):
+//   ["user", id]                        public identity (597 bytes)
+//   ["prekeys", id, curve]              PrekeyRecord: the signed prekey and the unused one-time prekeys
+//   ["request", from, to]               RequestRecord: a pending chat request
+//   ["block", blocker, blocked]         true
+//   ["chat", user, peer]                ChatRecord: one side of an open chat (both sides always exist)
+//   ["queue", user]                     QueueMeta: next sequence number, entries and bytes queued
+//   ["inbox", user, seq]                InboxRecord: a queued message or chat event
+//   ["body", user, seq, part]           a message body, in parts of at most 65,000 bytes
+//   ["msgid", user, messageId]          MsgIdRecord: finds a queued entry by its id (for acks, duplicates)
+//   ["expires", at, "inbox", user, seq] and ["expires", at, "request", from, to]: what lapses when
+
+import {
+  bytesToHex,
+  checkBytes,
+  concatBytes,
+  equalBytes,
+  type RandomSource,
+  systemRandom,
+} from "../crypto/bytes.ts";
+import { Reader, Writer } from "../protocol/codec.ts";
+import { decodeIdentityPublic, ID_BYTES } from "../protocol/identity.ts";
+import {
+  encodeBundle,
+  type OneTimePrekey,
+  type PrekeyBundle,
+  type SignedPrekey,
+} from "../protocol/prekeys.ts";
+import { curveFromId, curveId, type CurveName, CURVES, pointLength } from "../protocol/suite.ts";
+import { MESSAGE_ID_BYTES } from "../protocol/wire.ts";
+
+/** Largest value Deno KV takes is 65,536 bytes; bodies are cut into parts below that. */
+const BODY_PART = 65_000;
+/** Commits retried on a conflict before giving up. */
+const MAX_ATTEMPTS = 64;
+/** Entries deleted per acknowledgement transaction (each costs up to five mutations and one check). */
+const ACK_BATCH = 40;
+/** Deno KV's limits on one atomic commit (checks, mutations), and the bytes we let one carry. */
+const MAX_CHECKS = 100, MAX_MUTATIONS = 1000, MAX_COMMIT_BYTES = 640 * 1024;
+/** Entries kept in each versionstamp cache (chats, queue meta records). */
+const CACHE_ENTRIES = 100_000;
+
+/** The signed prekey and the unused one-time prekeys of one user on one curve. */
+interface PrekeyRecord {
+  spkId: number;
+  spkCreatedAt: number;
+  spkPublic: Uint8Array;
+  spkSignature: Uint8Array;
+  /** The one-time prekeys packed: count × (u32 id ‖ uncompressed point). */
+  opks: Uint8Array;
+  /** The highest one-time prekey id ever stored on this curve: smaller ids are never taken again. */
+  maxId: number;
+}
+
+interface RequestRecord {
+  curve: number;
+  expiresAt: number;
+}
+
+interface ChatRecord {
+  curve: number;
+  /** 1: this user is the initiator; 2: the responder. */
+  role: number;
+}
+
+interface QueueMeta {
+  next: number;
+  count: number;
+  bytes: number;
+}
+
+/** Kinds of queued entries. */
+const KIND_MESSAGE = 1, KIND_OPENED = 2, KIND_CLOSED = 3;
+
+interface InboxRecord {
+  kind: number;
+  /** The message id (from the sender) or the event id (random, from the relay). */
+  id: Uint8Array;
+  /** The sender (message) or the other side of the chat (events). */
+  peer: Uint8Array;
+  /** When it was queued. */
+  at: number;
+  /** When a message lapses; 0 for events, which wait until acknowledged. */
+  expiresAt: number;
+  /** Body bytes and parts (messages). */
+  size: number;
+  parts: number;
+  /** Chat-opened events: the chat's curve byte and this user's role (1 initiator, 2 responder). */
+  curve?: number;
+  role?: number;
+  /** Chat-opened events for the initiator: the peer's bundle, fixed at first delivery. */
+  bundle?: Uint8Array | null;
+}
+
+interface MsgIdRecord {
+  seq: number;
+  /** The sender, for messages; null for events. */
+  from: Uint8Array | null;
+}
+
+/** A user's open chat. */
+export interface StoredChat {
+  peerId: Uint8Array;
+  curve: CurveName;
+  role: "initiator" | "responder";
+}
+
+/** A user's pending outgoing request. */
+export interface StoredRequest {
+  peerId: Uint8Array;
+  curve: CurveName;
+  expiresAt: number;
+}
+
+/**
+ * What the relay keeps of an entry it delivered, so that the acknowledgement can delete it without
+ * reading it again: where it is, the versionstamp it was read or written with, and what refers to it.
+ */
+export interface EntryRef {
+  seq: number;
+  id: Uint8Array;
+  versionstamp: string;
+  size: number;
+  parts: number;
+  expiresAt: number;
+  /** The sender of a message; null for an event. */
+  from: Uint8Array | null;
+}
+
+/** A queued entry as handed to the relay for delivery. */
+export type QueuedItem =
+  | { kind: "message"; ref: EntryRef; from: Uint8Array; at: number; body: Uint8Array }
+  | {
+    kind: "opened";
+    ref: EntryRef;
+    peer: Uint8Array;
+    curve: CurveName;
+    role: "initiator" | "responder";
+    /** The initiator's bundle once fixed (see {@link RelayStore.fixBundle}), else null. */
+    bundle: Uint8Array | null;
+  }
+  | { kind: "closed"; ref: EntryRef; peer: Uint8Array };
+
+/** What an acknowledgement deleted. */
+export interface AckedItem {
+  id: Uint8Array;
+  /** The sender of an acknowledged message, or null for an event. */
+  from: Uint8Array | null;
+}
+
+/** What a chat request did. */
+export type RequestOutcome =
+  | { kind: "pending"; expiresAt: number }
+  /** Both sides have asked: the chat is open and both queues hold a chat-opened event. */
+  | { kind: "opened"; curve: CurveName }
+  | { kind: "already-open" }
+  /** The requester has blocked the target. */
+  | { kind: "blocked" }
+  /** The requester has too many open chats and pending requests. */
+  | { kind: "limit" };
+
+/** What a message enqueue did; a new entry comes with its reference. */
+export type EnqueueOutcome =
+  | { kind: "queued"; ref: EntryRef }
+  | { kind: "already-queued" | "no-chat" | "over-quota" | "duplicate" };
+
+/** Per-recipient queue limits. */
+export interface QueueLimits {
+  maxCount: number;
+  maxBytes: number;
+  /** Milliseconds a message waits before it lapses. */
+  ttl: number;
+}
+
+interface EnqueueOp {
+  kind: "enqueue";
+  from: Uint8Array;
+  to: Uint8Array;
+  messageId: Uint8Array;
+  body: Uint8Array;
+  now: number;
+  limits: QueueLimits;
+}
+
+interface AckOp {
+  kind: "ack";
+  user: Uint8Array;
+  refs: EntryRef[];
+  /** Entries known only by id (slow path only). */
+  ids?: Uint8Array[];
+}
+
+type FastOp = EnqueueOp | AckOp;
+type FastResult<T extends FastOp> = T extends EnqueueOp ? EnqueueOutcome : AckedItem[];
+interface Pending {
+  op: FastOp;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Attempt<T> {
+  result: T;
+  op?: Deno.AtomicOperation;
+  done?: (versionstamp: string) => void;
+}
+
+/** Options of {@link RelayStore.open}. */
+export interface StoreOptions {
+  /** Source of event ids (default: the system CSPRNG). */
+  random?: RandomSource;
+}
+
+/** The relay's store over one Deno KV database. */
+export class RelayStore {
+  readonly #kv: Deno.Kv;
+  readonly #random: RandomSource;
+  /** Versionstamps last seen of chat records ("from‖to" hex) and of queue meta records (user hex). */
+  readonly #chats = new Map<string, string>();
+  /** Bumped around every transaction that closes a chat (see #forgetChat). */
+  #chatEpoch = 0;
+  readonly #metas = new Map<string, { meta: QueueMeta; versionstamp: string }>();
+  /** The last slow-path operation queued per user (see #serial). */
+  readonly #locks = new Map<string, Promise<void>>();
+  /** Fast operations waiting for the next group commit. */
+  #pending: Pending[] = [];
+  #committing = false;
+  #closed = false;
+
+  private constructor(kv: Deno.Kv, random: RandomSource) {
+    this.#kv = kv;
+    this.#random = random;
+  }
+
+  /** Opens (creating if needed) the database at `path`. */
+  static async open(path: string, options: StoreOptions = {}): Promise<RelayStore> {
+    if (typeof path !== "string" || path === "") throw new TypeError("path must be a non-empty string");
+    const kv = await Deno.openKv(path);
+    // Who talks to whom is in here: readable by the relay's user only (the folder is 0700 too).
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+    return new RelayStore(kv, options.random ?? systemRandom);
+  }
+
+  /** Closes the database. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#kv.close();
+  }
+
+  // ---- identities -------------------------------------------------------------------------------------
+
+  /**
+   * Registers `identity` (the 597-byte public encoding) under `id`, whose derivation the caller has
+   * checked. "registered" the first time, "known" if the same keys are stored, "conflict" if other keys
+   * are (which a correct ID derivation makes impossible short of a hash collision).
+   */
+  async register(id: Uint8Array, identity: Uint8Array): Promise<"registered" | "known" | "conflict"> {
+    checkId(id, "id");
+    return await this.#atomically(async () => {
+      const entry = await this.#kv.get<Uint8Array>(["user", id]);
+      if (entry.value !== null) return { result: equalBytes(entry.value, identity) ? "known" : "conflict" };
+      return { result: "registered", op: this.#kv.atomic().check(entry).set(["user", id], identity) };
+    });
+  }
+
+  /** The stored public identity encoding of `id`, or null. */
+  async identity(id: Uint8Array): Promise<Uint8Array | null> {
+    checkId(id, "id");
+    return (await this.#kv.get<Uint8Array>(["user", id])).value;
+  }
+
+  // ---- prekeys ----------------------------------------------------------------------------------------
+
+  /**
+   * Stores an uploaded (already verified) bundle: on each curve the signed prekey replaces the stored one,
+   * and the one-time prekeys become those of the upload that are either new (id above every id stored
+   * before) or still unused here, at most `maxOneTime`. So a one-time prekey handed out is never stored
+   * again, and one the owner no longer holds is dropped. Returns the one-time prekeys now held per curve.
+   */
+  async putPrekeys(
+    id: Uint8Array,
+    bundle: PrekeyBundle,
+    maxOneTime: number,
+  ): Promise<Record<CurveName, number>> {
+    checkId(id, "id");
+    const counts = {} as Record<CurveName, number>;
+    for (const curve of CURVES) {
+      counts[curve] = await this.#atomically(async () => {
+        const key = ["prekeys", id, curveId(curve)];
+        const entry = await this.#kv.get<PrekeyRecord>(key);
+        const old = entry.value;
+        const held = new Set(old ? unpackOneTime(curve, old.opks).map((k) => k.id) : []);
+        const maxId = old?.maxId ?? 0;
+        const keep = bundle.oneTimePrekeys[curve].filter((k) => k.id > maxId || held.has(k.id)).slice(
+          0,
+          maxOneTime,
+        );
+        const spk: SignedPrekey = bundle.signedPrekeys[curve];
+        const record: PrekeyRecord = {
+          spkId: spk.id,
+          spkCreatedAt: spk.createdAt,
+          spkPublic: spk.publicKey,
+          spkSignature: spk.signature,
+          opks: packOneTime(curve, keep),
+          maxId: Math.max(maxId, ...keep.map((k) => k.id)),
+        };
+        return { result: keep.length, op: this.#kv.atomic().check(entry).set(key, record) };
+      });
+    }
+    return counts;
+  }
+
+  /** One-time prekeys held per curve, or null for a curve with no upload yet. */
+  async prekeyCounts(id: Uint8Array): Promise<Record<CurveName, number | null>> {
+    checkId(id, "id");
+    const entries = await this.#kv.getMany<PrekeyRecord[]>(CURVES.map((c) => ["prekeys", id, curveId(c)]));
+    const out = {} as Record<CurveName, number | null>;
+    CURVES.forEach((c, i) => {
+      const v = entries[i].value;
+      out[c] = v === null ? null : v.opks.length / (4 + pointLength(c));
+    });
+    return out;
+  }
+
+  /**
+   * Fixes the bundle of a queued chat-opened event for the initiator `user`: the peer's identity, its
+   * signed prekeys on every curve and, when `allowOneTime` and one is left, one one-time prekey on the
+   * chat's curve, which is deleted in the same transaction. Later calls return the same bundle. Returns
+   * null if the event is gone; `tookOneTime` and `remaining` (the peer's one-time prekeys left on that
+   * curve) tell the relay whether to warn the peer.
+   */
+  async fixBundle(
+    user: Uint8Array,
+    seq: number,
+    allowOneTime: boolean,
+  ): Promise<{ bundle: Uint8Array; tookOneTime: boolean; remaining: number } | null> {
+    checkId(user, "user");
+    return await this.#atomically(async () => {
+      const entry = await this.#kv.get<InboxRecord>(["inbox", user, seq]);
+      const rec = entry.value;
+      if (rec === null || rec.kind !== KIND_OPENED) return { result: null };
+      if (rec.bundle) return { result: { bundle: rec.bundle, tookOneTime: false, remaining: -1 } };
+      const peer = rec.peer;
+      const curve = curveFromId(rec.curve!)!;
+      const [identity, ...records] = await this.#kv.getMany<[Uint8Array, ...PrekeyRecord[]]>([
+        ["user", peer],
+        ...CURVES.map((c) => ["prekeys", peer, curveId(c)]),
+      ]);
+      if (identity.value === null || records.some((r) => r.value === null)) {
+        throw new Error("a chat peer has no identity or prekeys in the store");
+      }
+      const signed = {} as Record<CurveName, SignedPrekey>;
+      const oneTime = {} as Record<CurveName, OneTimePrekey[]>;
+      CURVES.forEach((c, i) => {
+        const r = (records[i] as Deno.KvEntry<PrekeyRecord>).value;
+        signed[c] = {
+          id: r.spkId,
+          createdAt: r.spkCreatedAt,
+          publicKey: r.spkPublic,
+          signature: r.spkSignature,
+        };
+        oneTime[c] = [];
+      });
+      const at = CURVES.indexOf(curve);
+      const chatRecord = records[at] as Deno.KvEntry<PrekeyRecord>;
+      const available = unpackOneTime(curve, chatRecord.value.opks);
+      const take = allowOneTime && available.length > 0;
+      if (take) oneTime[curve] = [available[0]];
+      const bundle = encodeBundle({
+        identity: decodeIdentityPublic(identity.value),
+        signedPrekeys: signed,
+        oneTimePrekeys: oneTime,
+      });
+      const op = this.#kv.atomic().check(entry).set(["inbox", user, seq], { ...rec, bundle });
+      if (take) {
+        op.check(chatRecord).set(chatRecord.key, {
+          ...chatRecord.value,
+          opks: packOneTime(curve, available.slice(1)),
+        });
+      }
+      const remaining = take ? available.length - 1 : available.length;
+      return { result: { bundle, tookOneTime: take, remaining }, op };
+    });
+  }
+
+  // ---- requests, chats and blocks ----------------------------------------------------------------------
+
+  /**
+   * `from` asks for a chat with `to` on `curve`. If `to` has a live request for `from` (and has not blocked
+   * `from`), the chat opens in one transaction: both requests deleted, both chat records written
+   * (`to`, who asked first, is the initiator, on the curve it asked for) and a chat-opened event queued
+   * for each side. Otherwise the request is stored (or refreshed) until `now + ttl`. A request from a user
+   * with `maxPending` open chats and pending requests is refused ("limit").
+   */
+  async requestChat(
+    from: Uint8Array,
+    to: Uint8Array,
+    curve: CurveName,
+    now: number,
+    ttl: number,
+    maxPending: number,
+  ): Promise<RequestOutcome> {
+    checkId(from, "from");
+    checkId(to, "to");
+    return await this.#atomically<RequestOutcome>(async () => {
+      const [chat, mine, theirs, iBlocked, theyBlocked] = await this.#kv.getMany<
+        [ChatRecord, RequestRecord, RequestRecord, boolean, boolean]
+      >([
+        ["chat", from, to],
+        ["request", from, to],
+        ["request", to, from],
+        ["block", from, to],
+        ["block", to, from],
+      ]);
+      if (chat.value !== null) return { result: { kind: "already-open" } };
+      if (iBlocked.value !== null) return { result: { kind: "blocked" } };
+      const op = this.#kv.atomic().check(chat, mine, theirs, iBlocked, theyBlocked);
+      const live = theirs.value !== null && theirs.value.expiresAt > now;
+      if (live && theyBlocked.value === null) {
+        const chatCurve = curveFromId(theirs.value!.curve)!;
+        const c = theirs.value!.curve;
+        deleteRequest(op, to, from, theirs.value!);
+        if (mine.value !== null) deleteRequest(op, from, to, mine.value);
+        op.set(["chat", from, to], { curve: c, role: 2 } satisfies ChatRecord);
+        op.set(["chat", to, from], { curve: c, role: 1 } satisfies ChatRecord);
+        await this.#queueEvent(op, from, {
+          kind: KIND_OPENED,
+          peer: to,
+          at: now,
+          curve: c,
+          role: 2,
+          bundle: null,
+        });
+        await this.#queueEvent(op, to, {
+          kind: KIND_OPENED,
+          peer: from,
+          at: now,
+          curve: c,
+          role: 1,
+          bundle: null,
+        });
+        return { result: { kind: "opened", curve: chatCurve }, op };
+      }
+      if (mine.value === null && await this.#pendingCount(from, maxPending) >= maxPending) {
+        return { result: { kind: "limit" } };
+      }
+      if (mine.value !== null) deleteRequest(op, from, to, mine.value);
+      const expiresAt = now + ttl;
+      op.set(["request", from, to], { curve: curveId(curve), expiresAt } satisfies RequestRecord);
+      op.set(["expires", expiresAt, "request", from, to], true);
+      return { result: { kind: "pending", expiresAt }, op };
+    });
+  }
+
+  /** Open chats plus pending requests of `user`, counted up to `limit`. */
+  async #pendingCount(user: Uint8Array, limit: number): Promise<number> {
+    let n = 0;
+    for (const prefix of ["chat", "request"]) {
+      for await (const _ of this.#kv.list({ prefix: [prefix, user] }, { limit: limit - n })) n++;
+      if (n >= limit) break;
+    }
+    return n;
+  }
+
+  /** Withdraws `from`'s request for `to`; false if there was none. */
+  async cancelRequest(from: Uint8Array, to: Uint8Array): Promise<boolean> {
+    checkId(from, "from");
+    checkId(to, "to");
+    return await this.#atomically(async () => {
+      const mine = await this.#kv.get<RequestRecord>(["request", from, to]);
+      if (mine.value === null) return { result: false };
+      const op = this.#kv.atomic().check(mine);
+      deleteRequest(op, from, to, mine.value);
+      return { result: true, op };
+    });
+  }
+
+  /** `user`'s pending requests that have not lapsed at `now`. */
+  async listRequests(user: Uint8Array, now: number): Promise<StoredRequest[]> {
+    checkId(user, "user");
+    const out: StoredRequest[] = [];
+    for await (const e of this.#kv.list<RequestRecord>({ prefix: ["request", user] })) {
+      if (e.value.expiresAt <= now) continue;
+      out.push({
+        peerId: e.key[2] as Uint8Array,
+        curve: curveFromId(e.value.curve)!,
+        expiresAt: e.value.expiresAt,
+      });
+    }
+    return out;
+  }
+
+  /** `user`'s open chats. */
+  async listChats(user: Uint8Array): Promise<StoredChat[]> {
+    checkId(user, "user");
+    const out: StoredChat[] = [];
+    for await (const e of this.#kv.list<ChatRecord>({ prefix: ["chat", user] })) {
+      out.push({
+        peerId: e.key[2] as Uint8Array,
+        curve: curveFromId(e.value.curve)!,
+        role: e.value.role === 1 ? "initiator" : "responder",
+      });
+    }
+    return out;
+  }
+
+  /**
+   * True if `user` and `peer` have an open chat. Answered from the cache when it can be: an entry is only
+   * added by a read that no chat closing overlapped (see #forgetChat), so a closed chat never reads as
+   * open once its closing has committed.
+   */
+  async hasChat(user: Uint8Array, peer: Uint8Array): Promise<boolean> {
+    checkId(user, "user");
+    checkId(peer, "peer");
+    const key = pairKey(user, peer);
+    if (this.#chats.has(key)) return true;
+    const epoch = this.#chatEpoch;
+    const chat = await this.#kv.get(["chat", user, peer]);
+    if (chat.value === null) return false;
+    if (epoch === this.#chatEpoch) remember(this.#chats, key, chat.versionstamp);
+    return true;
+  }
+
+  /** Closes the chat of `user` with `peer` for both and queues a chat-closed event for `peer`. */
+  async closeChat(user: Uint8Array, peer: Uint8Array, now: number): Promise<boolean> {
+    checkId(user, "user");
+    checkId(peer, "peer");
+    return await this.#atomically(async () => {
+      const [mine, theirs] = await this.#kv.getMany([["chat", user, peer], ["chat", peer, user]]);
+      if (mine.value === null) return { result: false };
+      this.#forgetChat(user, peer);
+      const op = this.#kv.atomic().check(mine, theirs).delete(mine.key).delete(theirs.key);
+      await this.#queueEvent(op, peer, { kind: KIND_CLOSED, peer: user, at: now });
+      return { result: true, op, done: () => this.#forgetChat(user, peer) };
+    });
+  }
+
+  /**
+   * `blocker` blocks `blocked`: the block is stored, `blocker`'s own request for `blocked` is withdrawn
+   * and an open chat between them is closed (the blocked side gets a chat-closed event, as for a close).
+   * A request from `blocked` stays, silently never matched. Returns whether a chat was closed.
+   */
+  async block(blocker: Uint8Array, blocked: Uint8Array, now: number): Promise<boolean> {
+    checkId(blocker, "blocker");
+    checkId(blocked, "blocked");
+    return await this.#atomically(async () => {
+      const [mine, chat, theirChat] = await this.#kv.getMany<[RequestRecord, ChatRecord, ChatRecord]>([
+        ["request", blocker, blocked],
+        ["chat", blocker, blocked],
+        ["chat", blocked, blocker],
+      ]);
+      const op = this.#kv.atomic().check(mine, chat, theirChat).set(["block", blocker, blocked], true);
+      if (mine.value !== null) deleteRequest(op, blocker, blocked, mine.value);
+      const closing = chat.value !== null;
+      if (closing) {
+        this.#forgetChat(blocker, blocked);
+        op.delete(chat.key).delete(theirChat.key);
+        await this.#queueEvent(op, blocked, { kind: KIND_CLOSED, peer: blocker, at: now });
+      }
+      return { result: closing, op, done: () => closing && this.#forgetChat(blocker, blocked) };
+    });
+  }
+
+  /** Lifts a block. */
+  async unblock(blocker: Uint8Array, blocked: Uint8Array): Promise<void> {
+    checkId(blocker, "blocker");
+    checkId(blocked, "blocked");
+    await this.#kv.delete(["block", blocker, blocked]);
+  }
+
+  // ---- queues -----------------------------------------------------------------------------------------
+  //
+  // Enqueues and acknowledgements are the hot path. Each first tries the fast path: no reads, using the
+  // versionstamps this process last saw for the chat and the queue's meta record, and committed together
+  // with whatever other fast operations are waiting (one KV commit for many messages). Every write is
+  // still guarded by versionstamp checks, so a stale guess only makes the commit fail; the operations of a
+  // failed batch are then redone one by one on the slow path, which reads first.
+
+  /**
+   * Queues a message from `from` to `to` if they have an open chat and `to`'s queue has room; the commit
+   * is durable when this resolves with "queued". A message id already queued for `to` by the same sender
+   * gives "already-queued" (a retry: nothing changes), by another sender "duplicate".
+   */
+  async enqueue(
+    from: Uint8Array,
+    to: Uint8Array,
+    messageId: Uint8Array,
+    body: Uint8Array,
+    now: number,
+    limits: QueueLimits,
+  ): Promise<EnqueueOutcome> {
+    checkId(from, "from");
+    checkId(to, "to");
+    checkMessageId(messageId);
+    checkBytes(body, "body");
+    const op: EnqueueOp = { kind: "enqueue", from, to, messageId, body, now, limits };
+    const cached = () => this.#chats.has(pairKey(from, to)) && this.#metas.has(bytesToHex(to));
+    if (cached()) return await this.#fast(op);
+    return await this.#serial(bytesToHex(to), () => cached() ? this.#fast(op) : this.#enqueueSlow(op));
+  }
+
+  async #enqueueSlow(op: EnqueueOp): Promise<EnqueueOutcome> {
+    const { from, to, messageId, body, limits } = op;
+    const pair = pairKey(from, to), toKey = bytesToHex(to);
+    return await this.#atomically<EnqueueOutcome>(async () => {
+      const epoch = this.#chatEpoch;
+      const [chat, meta, known] = await this.#kv.getMany<[ChatRecord, QueueMeta, MsgIdRecord]>([
+        ["chat", from, to],
+        ["queue", to],
+        ["msgid", to, messageId],
+      ]);
+      if (chat.value === null) {
+        this.#chats.delete(pair);
+        return { result: { kind: "no-chat" } };
+      }
+      if (epoch === this.#chatEpoch) remember(this.#chats, pair, chat.versionstamp);
+      if (meta.versionstamp !== null) {
+        remember(this.#metas, toKey, { meta: meta.value!, versionstamp: meta.versionstamp });
+      }
+      if (known.value !== null) {
+        const same = known.value.from !== null && equalBytes(known.value.from, from);
+        return { result: { kind: same ? "already-queued" : "duplicate" } };
+      }
+      // A copy: the record just read is also in the cache, which must keep what is committed.
+      const q: QueueMeta = { ...(meta.value ?? { next: 0, count: 0, bytes: 0 }) };
+      if (q.count + 1 > limits.maxCount || q.bytes + body.length > limits.maxBytes) {
+        return { result: { kind: "over-quota" } };
+      }
+      const atomic = this.#kv.atomic().check(chat, meta, known);
+      const ref = addMessage(atomic, op, q);
+      atomic.set(["queue", to], q);
+      return {
+        result: { kind: "queued", ref },
+        op: atomic,
+        done: (versionstamp) => {
+          ref.versionstamp = versionstamp;
+          remember(this.#metas, toKey, { meta: q, versionstamp });
+        },
+      };
+    });
+  }
+
+  /** Entries queued for `user` (messages and events). */
+  async queuedCount(user: Uint8Array): Promise<number> {
+    checkId(user, "user");
+    return (await this.#kv.get<QueueMeta>(["queue", user])).value?.count ?? 0;
+  }
+
+  /**
+   * The next `limit` queued entries of `user` after sequence number `after`, oldest first, bodies
+   * included; messages lapsed at `now` are left out (the sweep deletes them). `last` is the sequence
+   * number of the last entry looked at (to continue from), `listed` how many were looked at: fewer than
+   * `limit` means the queue was read to its end.
+   */
+  async readQueue(
+    user: Uint8Array,
+    after: number,
+    limit: number,
+    now: number,
+  ): Promise<{ items: QueuedItem[]; last: number; listed: number }> {
+    checkId(user, "user");
+    const entries: Deno.KvEntry<InboxRecord>[] = [];
+    const iter = this.#kv.list<InboxRecord>(
+      { prefix: ["inbox", user], start: ["inbox", user, after + 1] },
+      { limit },
+    );
+    for await (const e of iter) entries.push(e);
+    const bodyKeys = entries.flatMap((e) =>
+      e.value.kind === KIND_MESSAGE
+        ? Array.from({ length: e.value.parts }, (_, i) => ["body", user, e.key[2], i])
+        : []
+    );
+    const parts = await this.#getMany<Uint8Array>(bodyKeys);
+    let at = 0;
+    const out: QueuedItem[] = [];
+    for (const e of entries) {
+      const r = e.value;
+      const ref: EntryRef = {
+        seq: e.key[2] as number,
+        id: r.id,
+        versionstamp: e.versionstamp,
+        size: r.size,
+        parts: r.parts,
+        expiresAt: r.expiresAt,
+        from: r.kind === KIND_MESSAGE ? r.peer : null,
+      };
+      if (r.kind === KIND_MESSAGE) {
+        const mine = parts.slice(at, at + r.parts);
+        at += r.parts;
+        // Lapsed ones wait for the sweep; parts missing means it was deleted meanwhile.
+        if (r.expiresAt <= now || mine.some((p) => p.value === null)) continue;
+        out.push({
+          kind: "message",
+          ref,
+          from: r.peer,
+          at: r.at,
+          body: concatBytes(...mine.map((p) => p.value!)),
+        });
+      } else if (r.kind === KIND_OPENED) {
+        out.push({
+          kind: "opened",
+          ref,
+          peer: r.peer,
+          curve: curveFromId(r.curve!)!,
+          role: r.role === 1 ? "initiator" : "responder",
+          bundle: r.bundle ?? null,
+        });
+      } else {
+        out.push({ kind: "closed", ref, peer: r.peer });
+      }
+    }
+    const last = entries.length > 0 ? entries[entries.length - 1].key[2] as number : after;
+    return { items: out, last, listed: entries.length };
+  }
+
+  /**
+   * Deletes queued entries of `user`, with everything that refers to them: those given by reference (as
+   * delivered, the fast path) and those given only by id (unknown ids are ignored). Returns what was
+   * deleted.
+   */
+  async ack(user: Uint8Array, refs: EntryRef[], ids: Uint8Array[] = []): Promise<AckedItem[]> {
+    checkId(user, "user");
+    ids.forEach((id) => checkMessageId(id));
+    const out: AckedItem[] = [];
+    const key = bytesToHex(user);
+    for (let i = 0; i < refs.length; i += ACK_BATCH) {
+      const op: AckOp = { kind: "ack", user, refs: refs.slice(i, i + ACK_BATCH) };
+      out.push(
+        ...this.#metas.has(key)
+          ? await this.#fast(op)
+          : await this.#serial(key, () => this.#metas.has(key) ? this.#fast(op) : this.#ackSlow(op)),
+      );
+    }
+    for (let i = 0; i < ids.length; i += ACK_BATCH) {
+      const op: AckOp = { kind: "ack", user, refs: [], ids: ids.slice(i, i + ACK_BATCH) };
+      out.push(...await this.#serial(key, () => this.#ackSlow(op)));
+    }
+    return out;
+  }
+
+  async #ackSlow(op: AckOp): Promise<AckedItem[]> {
+    const { user } = op;
+    const ids = [...op.refs.map((r) => r.id), ...op.ids ?? []];
+    return await this.#atomically(async () => {
+      const meta = await this.#kv.get<QueueMeta>(["queue", user]);
+      const found = (await this.#getMany<MsgIdRecord>(ids.map((id) => ["msgid", user, id])))
+        .filter((e) => e.value !== null);
+      if (found.length === 0 || meta.value === null) return { result: [] };
+      const seqs = [...new Set(found.map((e) => e.value!.seq))];
+      const entries = await this.#getMany<InboxRecord>(seqs.map((seq) => ["inbox", user, seq]));
+      const atomic = this.#kv.atomic().check(meta);
+      const q = { ...meta.value };
+      const acked: AckedItem[] = [];
+      for (const e of entries) {
+        atomic.check(e);
+        if (e.value === null) continue;
+        deleteEntry(atomic, user, toRef(e as Deno.KvEntry<InboxRecord>), q);
+        acked.push({ id: e.value.id, from: e.value.kind === KIND_MESSAGE ? e.value.peer : null });
+      }
+      atomic.set(["queue", user], q);
+      return {
+        result: acked,
+        op: atomic,
+        done: (versionstamp) => remember(this.#metas, bytesToHex(user), { meta: q, versionstamp }),
+      };
+    });
+  }
+
+  /** Queues a fast operation for the next group commit. */
+  #fast<T extends FastOp>(op: T): Promise<FastResult<T>> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#committing) void this.#commitLoop();
+    });
+  }
+
+  /** Commits waiting fast operations in groups while there are any. */
+  async #commitLoop(): Promise<void> {
+    this.#committing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#takeBatch();
+        try {
+          await this.#commitBatch(batch);
+        } catch (e) {
+          for (const p of batch) p.reject(e);
+        }
+      }
+    } finally {
+      this.#committing = false;
+    }
+  }
+
+  /** The waiting operations that fit in one KV commit (its limits on checks, mutations and bytes). */
+  #takeBatch(): Pending[] {
+    let checks = 0, mutations = 0, bytes = 0, n = 0;
+    const users = new Set<string>();
+    for (; n < this.#pending.length; n++) {
+      const op = this.#pending[n].op;
+      const user = bytesToHex(op.kind === "enqueue" ? op.to : op.user);
+      const meta = users.has(user) ? 0 : 1;
+      const c = (op.kind === "enqueue" ? 2 : op.refs.length) + meta;
+      const m = op.kind === "enqueue" ? 5 + Math.ceil(op.body.length / BODY_PART) : 4 * op.refs.length + 2;
+      const b = op.kind === "enqueue" ? op.body.length + 512 : 256 * op.refs.length;
+      if (
+        n > 0 && (checks + c > MAX_CHECKS || mutations + m > MAX_MUTATIONS || bytes + b > MAX_COMMIT_BYTES)
+      ) break;
+      checks += c;
+      mutations += m;
+      bytes += b;
+      users.add(user);
+    }
+    return this.#pending.splice(0, n);
+  }
+
+  /**
+   * One commit for a batch of fast operations, computed from the cached versionstamps; on a conflict
+   * (or a cache miss) every operation of the batch is redone on the slow path.
+   */
+  async #commitBatch(batch: Pending[]): Promise<void> {
+    const atomic = this.#kv.atomic();
+    const metas = new Map<string, { user: Uint8Array; q: QueueMeta }>();
+    const queued = new Set<string>(), deleted = new Set<string>();
+    const results: unknown[] = [];
+    const after: ((versionstamp: string) => void)[] = [];
+    let ok = true;
+    const metaOf = (user: Uint8Array) => {
+      const key = bytesToHex(user);
+      let m = metas.get(key);
+      if (m === undefined) {
+        const cached = this.#metas.get(key);
+        if (cached === undefined) return undefined;
+        atomic.check({ key: ["queue", user], versionstamp: cached.versionstamp });
+        m = { user, q: { ...cached.meta } };
+        metas.set(key, m);
+      }
+      return m.q;
+    };
+    for (const { op } of batch) {
+      if (op.kind === "enqueue") {
+        const chat = this.#chats.get(pairKey(op.from, op.to));
+        const q = metaOf(op.to);
+        const dedupe = bytesToHex(op.to) + bytesToHex(op.messageId);
+        if (chat === undefined || q === undefined || queued.has(dedupe)) {
+          ok = false;
+          break;
+        }
+        queued.add(dedupe);
+        if (q.count + 1 > op.limits.maxCount || q.bytes + op.body.length > op.limits.maxBytes) {
+          results.push({ kind: "over-quota" });
+          continue;
+        }
+        atomic.check({ key: ["chat", op.from, op.to], versionstamp: chat });
+        atomic.check({ key: ["msgid", op.to, op.messageId], versionstamp: null });
+        const ref = addMessage(atomic, op, q);
+        results.push({ kind: "queued", ref });
+        after.push((v) => void (ref.versionstamp = v));
+      } else {
+        const q = metaOf(op.user);
+        if (q === undefined) {
+          ok = false;
+          break;
+        }
+        const acked: AckedItem[] = [];
+        for (const ref of op.refs) {
+          const key = bytesToHex(op.user) + ":" + ref.seq;
+          if (deleted.has(key)) continue;
+          deleted.add(key);
+          atomic.check({ key: ["inbox", op.user, ref.seq], versionstamp: ref.versionstamp });
+          deleteEntry(atomic, op.user, ref, q);
+          acked.push({ id: ref.id, from: ref.from });
+        }
+        results.push(acked);
+      }
+    }
+    for (const { user, q } of metas.values()) atomic.set(["queue", user], q);
+    const commit = ok ? await atomic.commit() : { ok: false as const };
+    if (commit.ok) {
+      for (const f of after) f(commit.versionstamp);
+      for (const [key, { q }] of metas) {
+        remember(this.#metas, key, { meta: q, versionstamp: commit.versionstamp });
+      }
+      batch.forEach((p, i) => p.resolve(results[i]));
+      return;
+    }
+    // Something was stale: forget what this batch relied on and redo each operation carefully.
+    for (const { op } of batch) {
+      if (op.kind === "enqueue") {
+        this.#chats.delete(pairKey(op.from, op.to));
+        this.#metas.delete(bytesToHex(op.to));
+      } else {
+        this.#metas.delete(bytesToHex(op.user));
+      }
+    }
+    for (const p of batch) {
+      try {
+        p.resolve(p.op.kind === "enqueue" ? await this.#enqueueSlow(p.op) : await this.#ackSlow(p.op));
+      } catch (e) {
+        p.reject(e);
+      }
+    }
+  }
+
+  /**
+   * Deletes everything that lapsed at `now`: messages waiting longer than their TTL and chat requests past
+   * their expiry. Returns how many of each.
+   */
+  async sweep(now: number): Promise<{ messages: number; requests: number }> {
+    const counts = { messages: 0, requests: 0 };
+    const due: Deno.KvKey[] = [];
+    for await (
+      const e of this.#kv.list({ prefix: ["expires"], end: ["expires", now + 1] }, { limit: 1000 })
+    ) {
+      due.push(e.key);
+    }
+    for (const key of due) {
+      const [, at, what, a, b] = key as [string, number, string, Uint8Array, Uint8Array | number];
+      if (what === "inbox") {
+        const user = a, seq = b as number;
+        counts.messages += await this.#atomically(async () => {
+          const [meta, entry] = await this.#kv.getMany<[QueueMeta, InboxRecord]>([
+            ["queue", user],
+            ["inbox", user, seq],
+          ]);
+          const op = this.#kv.atomic().check(meta, entry);
+          if (entry.value === null || meta.value === null) return { result: 0, op: op.delete(key) };
+          const q = { ...meta.value };
+          deleteEntry(op, user, toRef(entry as Deno.KvEntry<InboxRecord>), q);
+          op.set(["queue", user], q);
+          return { result: 1, op, done: () => this.#metas.delete(bytesToHex(user)) };
+        });
+      } else {
+        const from = a, to = b as Uint8Array;
+        counts.requests += await this.#atomically(async () => {
+          const req = await this.#kv.get<RequestRecord>(["request", from, to]);
+          const op = this.#kv.atomic().check(req).delete(key);
+          if (req.value === null || req.value.expiresAt !== at) return { result: 0, op };
+          return { result: 1, op: op.delete(req.key) };
+        });
+      }
+    }
+    return counts;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------
+
+  /** Adds to `op` an event queued for `user` (reads and checks the queue's meta record). */
+  async #queueEvent(
+    op: Deno.AtomicOperation,
+    user: Uint8Array,
+    event: Omit<InboxRecord, "id" | "expiresAt" | "size" | "parts">,
+  ): Promise<void> {
+    this.#metas.delete(bytesToHex(user));
+    const meta = await this.#kv.get<QueueMeta>(["queue", user]);
+    const q = meta.value ?? { next: 0, count: 0, bytes: 0 };
+    const id = this.#random(MESSAGE_ID_BYTES);
+    const seq = q.next;
+    op.check(meta);
+    op.set(["inbox", user, seq], { ...event, id, expiresAt: 0, size: 0, parts: 0 } satisfies InboxRecord);
+    op.set(["msgid", user, id], { seq, from: null } satisfies MsgIdRecord);
+    op.set(["queue", user], { next: seq + 1, count: q.count + 1, bytes: q.bytes } satisfies QueueMeta);
+  }
+
+  /**
+   * Runs `fn` after every earlier `fn` for the same key has finished: slow-path operations on one queue
+   * run one at a time in this process instead of conflicting with each other.
+   */
+  async #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const mine = before.then(() => gate);
+    this.#locks.set(key, mine);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#locks.get(key) === mine) this.#locks.delete(key);
+    }
+  }
+
+  /**
+   * Drops both sides of a chat from the cache and starts a new epoch, so that no read that overlapped
+   * can put them back. Called before a transaction that deletes a chat and again after it commits.
+   */
+  #forgetChat(a: Uint8Array, b: Uint8Array): void {
+    this.#chatEpoch++;
+    this.#chats.delete(pairKey(a, b));
+    this.#chats.delete(pairKey(b, a));
+  }
+
+  /** kv.getMany in groups of ten (its limit). */
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const out: Deno.KvEntryMaybe<T>[] = [];
+    for (let i = 0; i < keys.length; i += 10) out.push(...await this.#kv.getMany<T[]>(keys.slice(i, i + 10)));
+    return out;
+  }
+
+  /**
+   * Runs `attempt` until its operation commits (or it returns no operation), retrying on a versionstamp
+   * conflict; then `done` gets the commit's versionstamp. Each attempt reads afresh.
+   */
+  async #atomically<T>(attempt: () => Promise<Attempt<T>>): Promise<T> {
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const { result, op, done } = await attempt();
+      if (op === undefined) return result;
+      const commit = await op.commit();
+      if (commit.ok) {
+        done?.(commit.versionstamp);
+        return result;
+      }
+    }
+    throw new Error("the store is too busy: a transaction kept conflicting");
+  }
+}
+
+function deleteRequest(op: Deno.AtomicOperation, from: Uint8Array, to: Uint8Array, r: RequestRecord): void {
+  op.delete(["request", from, to]).delete(["expires", r.expiresAt, "request", from, to]);
+}
+
+/** Adds to `op` a new message entry, with its body parts, id index and expiry; advances `q`. */
+function addMessage(op: Deno.AtomicOperation, m: EnqueueOp, q: QueueMeta): EntryRef {
+  const { from, to, messageId, body, now } = m;
+  const seq = q.next;
+  const parts = Math.ceil(body.length / BODY_PART);
+  const expiresAt = now + m.limits.ttl;
+  const record: InboxRecord = {
+    kind: KIND_MESSAGE,
+    id: messageId,
+    peer: from,
+    at: now,
+    expiresAt,
+    size: body.length,
+    parts,
+  };
+  op.set(["inbox", to, seq], record);
+  for (let i = 0; i < parts; i++) {
+    op.set(["body", to, seq, i], body.slice(i * BODY_PART, (i + 1) * BODY_PART));
+  }
+  op.set(["msgid", to, messageId], { seq, from } satisfies MsgIdRecord);
+  op.set(["expires", expiresAt, "inbox", to, seq], true);
+  q.next = seq + 1;
+  q.count += 1;
+  q.bytes += body.length;
+  return { seq, id: messageId, versionstamp: "", size: body.length, parts, expiresAt, from };
+}
+
+/** Adds to `op` the deletion of a queued entry and everything referring to it, and updates `q`. */
+function deleteEntry(op: Deno.AtomicOperation, user: Uint8Array, r: EntryRef, q: QueueMeta): void {
+  op.delete(["inbox", user, r.seq]).delete(["msgid", user, r.id]);
+  for (let i = 0; i < r.parts; i++) op.delete(["body", user, r.seq, i]);
+  if (r.expiresAt !== 0) op.delete(["expires", r.expiresAt, "inbox", user, r.seq]);
+  q.count -= 1;
+  q.bytes -= r.size;
+}
+
+/** The reference of a stored entry. */
+function toRef(e: Deno.KvEntry<InboxRecord>): EntryRef {
+  const r = e.value;
+  return {
+    seq: e.key[2] as number,
+    id: r.id,
+    versionstamp: e.versionstamp,
+    size: r.size,
+    parts: r.parts,
+    expiresAt: r.expiresAt,
+    from: r.kind === KIND_MESSAGE ? r.peer : null,
+  };
+}
+
+/** The cache key of one side of a chat. */
+function pairKey(from: Uint8Array, to: Uint8Array): string {
+  return bytesToHex(from) + bytesToHex(to);
+}
+
+/** Sets a cache entry, most recent last, dropping the oldest beyond CACHE_ENTRIES. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+}
+
+function packOneTime(curve: CurveName, keys: readonly OneTimePrekey[]): Uint8Array {
+  const w = new Writer(keys.length * (4 + pointLength(curve)));
+  for (const k of keys) w.u32(k.id).bytes(k.publicKey);
+  return w.finish();
+}
+
+function unpackOneTime(curve: CurveName, packed: Uint8Array): OneTimePrekey[] {
+  const r = new Reader(packed, "stored one-time prekeys");
+  const out: OneTimePrekey[] = [];
+  while (r.remaining > 0) out.push({ id: r.u32("id"), publicKey: r.bytes(pointLength(curve), "point") });
+  return out;
+}
+
+function checkId(v: unknown, name: string): asserts v is Uint8Array {
+  checkBytes(v, name, ID_BYTES);
+}
+
+function checkMessageId(v: unknown): asserts v is Uint8Array {
+  checkBytes(v, "messageId", MESSAGE_ID_BYTES);
+}

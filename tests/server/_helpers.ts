@@ -1,0 +1,307 @@
+// Shared pieces of the relay tests: a relay started in-process on 127.0.0.1 (ephemeral port, temporary
+// data folder, a clock the test can move), and a test client — TLS 1.3 from protocol/tls13, wire frames
+// from protocol/wire.ts, an identity and prekeys from protocol/ — that logs in and exchanges frames.
+
+import assert from "node:assert/strict";
+import { bytesToHex, type RandomSource, systemRandom } from "../../crypto/bytes.ts";
+import { generateIdentity, type Identity } from "../../protocol/identity.ts";
+import { type PrekeyBundle, PrekeyStore } from "../../protocol/prekeys.ts";
+import { CURVES } from "../../protocol/suite.ts";
+import { TlsConnection } from "../../protocol/tls13/connection.ts";
+import { spkiPin } from "../../protocol/tls13/x509.ts";
+import {
+  type ClientFrame,
+  decodeServerFrame,
+  encodeFrame,
+  EXPORTER_BYTES,
+  EXPORTER_LABEL,
+  FrameSplitter,
+  type ServerFrame,
+  signLogin,
+  WIRE_VERSION,
+} from "../../protocol/wire.ts";
+import { type App, startApp } from "../../server/app.ts";
+import type { RelayLimits } from "../../server/relay.ts";
+
+/** How long a test waits for a frame before failing (generous: the CI machine may be loaded). */
+export const WAIT_MS = 20_000;
+
+/** A relay running in this process. */
+export interface TestRelay {
+  app: App;
+  dir: string;
+  port: number;
+  /** Moves the relay's wall clock forward. */
+  advance(ms: number): void;
+  /** Lines the relay logged. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** Starts a relay on 127.0.0.1 with an ephemeral port, a temporary data folder and a movable clock. */
+export async function startRelay(
+  limits: Partial<RelayLimits> = {},
+  options: { dir?: string; onFrame?: (frame: ClientFrame) => void } = {},
+): Promise<TestRelay> {
+  const dir = options.dir;
+  const folder = dir ?? await Deno.makeTempDir({ prefix: "sotto-relay-" });
+  let offset = 0;
+  const logs: string[] = [];
+  const app = await startApp({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: folder,
+    limits,
+    now: () => Date.now() + offset,
+    log: (m) => logs.push(m),
+    onFrame: options.onFrame,
+  });
+  return {
+    app,
+    dir: folder,
+    port: app.addr.port,
+    advance: (ms) => void (offset += ms),
+    logs,
+    async close() {
+      await app.close();
+      if (dir === undefined) await Deno.remove(folder, { recursive: true });
+    },
+  };
+}
+
+/** A user: an identity and its prekeys (a signed prekey on every curve and `oneTime` one-time ones each). */
+export interface TestUser {
+  identity: Identity;
+  prekeys: PrekeyStore;
+  hex: string;
+}
+
+/** A new user with `oneTime` one-time prekeys per curve. */
+export function makeUser(oneTime = 5, random: RandomSource = systemRandom): TestUser {
+  const identity = generateIdentity(random);
+  const prekeys = PrekeyStore.create(identity, Date.now(), random);
+  for (const c of CURVES) prekeys.addOneTimePrekeys(c, oneTime, random);
+  return { identity, prekeys, hex: bytesToHex(identity.id) };
+}
+
+/** The bundle a user uploads. */
+export function bundleOf(user: TestUser): PrekeyBundle {
+  return user.prekeys.bundle(user.identity.publicKeys);
+}
+
+type Waiter = { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
+
+/** A connection to the relay speaking wire frames. */
+export class TestClient {
+  readonly conn: TlsConnection;
+  readonly pin: string;
+  /** Frames received and not yet taken by `next`. */
+  readonly inbox: ServerFrame[] = [];
+  /** Resolves when the relay closes the connection (or it breaks). */
+  readonly done: Promise<void>;
+  /** True once the read loop has ended. */
+  ended = false;
+  #waiters: Waiter[] = [];
+  #writes: Promise<void> = Promise.resolve();
+  #nextRequest = 1;
+  #reading: boolean;
+
+  private constructor(conn: TlsConnection, pin: string, read: boolean) {
+    this.conn = conn;
+    this.pin = pin;
+    this.#reading = read;
+    this.done = read ? this.#readLoop() : Promise.resolve();
+  }
+
+  /** Connects (TLS 1.3) and starts reading frames, unless `read` is false (a client that never reads). */
+  static async connect(port: number, read = true, groups = [0x0017]): Promise<TestClient> {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+    tcp.setNoDelay(true);
+    let pin = "";
+    const conn = await TlsConnection.connect(tcp, {
+      verifyPeer: (_cert, spki) => void (pin = spkiPin(spki)),
+      // P-256 key exchange (by default) keeps 200-client tests fast; the certificate is P-521 either way.
+      groups,
+      keyShareGroups: groups.slice(0, 1),
+    });
+    return new TestClient(conn, pin, read);
+  }
+
+  /** Connects and logs in as `user`; returns the client and the Welcome frame. */
+  static async login(
+    port: number,
+    user: TestUser,
+    groups?: number[],
+  ): Promise<{ client: TestClient; welcome: ServerFrame }> {
+    const client = await TestClient.connect(port, true, groups);
+    const welcome = await client.login(user);
+    return { client, welcome };
+  }
+
+  async #readLoop(): Promise<void> {
+    const splitter = new FrameSplitter();
+    try {
+      for (;;) {
+        const chunk = await this.conn.readChunk();
+        if (chunk === null) break;
+        for (const body of splitter.push(chunk)) this.#deliver(decodeServerFrame(body));
+      }
+    } catch {
+      // the relay closed the connection without close_notify, or sent something bad: the test sees `ended`
+    } finally {
+      this.ended = true;
+      await this.conn.close();
+      for (const w of this.#waiters) {
+        w.resolve({ type: "error", code: "internal", message: "connection ended" });
+      }
+      this.#waiters = [];
+    }
+  }
+
+  #deliver(f: ServerFrame): void {
+    const i = this.#waiters.findIndex((w) => w.match(f));
+    if (i >= 0) {
+      const [w] = this.#waiters.splice(i, 1);
+      w.resolve(f);
+    } else {
+      this.inbox.push(f);
+    }
+  }
+
+  /** Sends a frame. */
+  async send(frame: ClientFrame): Promise<void> {
+    await this.sendRaw(encodeFrame(frame));
+  }
+
+  /**
+   * Sends raw bytes inside TLS. Writes are chained: TlsConnection.write interleaves concurrent calls
+   * larger than its 64 KiB step.
+   */
+  sendRaw(bytes: Uint8Array): Promise<void> {
+    const next = this.#writes.then(() => this.conn.write(bytes)).then(() => {});
+    this.#writes = next.catch(() => {});
+    return next;
+  }
+
+  /** The next frame of `type` (matching `match`), waiting up to WAIT_MS. */
+  next<T extends ServerFrame["type"]>(
+    type: T,
+    match: (f: Extract<ServerFrame, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ServerFrame, { type: T }>> {
+    const fits = (f: ServerFrame) => f.type === type && match(f as Extract<ServerFrame, { type: T }>);
+    const i = this.inbox.findIndex(fits);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as Extract<ServerFrame, { type: T }>);
+    if (this.ended) return Promise.reject(new Error(`connection ended while waiting for ${type}`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error(`no ${type} frame within ${WAIT_MS} ms; have ${this.inbox.map((f) => f.type)}`));
+      }, WAIT_MS);
+      const waiter: Waiter = {
+        match: fits,
+        resolve: (f) => {
+          clearTimeout(timer);
+          if (f.type === type) resolve(f as Extract<ServerFrame, { type: T }>);
+          else reject(new Error(`connection ended while waiting for ${type}`));
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** True if a frame of `type` is already in the inbox (without waiting). */
+  has(type: ServerFrame["type"]): boolean {
+    return this.inbox.some((f) => f.type === type);
+  }
+
+  /** Answers the Challenge with a Login for `user` and waits for Welcome. */
+  async login(user: TestUser): Promise<Extract<ServerFrame, { type: "welcome" }>> {
+    const challenge = await this.next("challenge");
+    const exporter = this.conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), EXPORTER_BYTES);
+    await this.send({
+      type: "login",
+      version: WIRE_VERSION,
+      id: user.identity.id,
+      identity: user.identity.publicKeys,
+      signature: signLogin(user.identity, challenge.nonce, exporter),
+    });
+    return await this.next("welcome");
+  }
+
+  /** A fresh request id. */
+  requestId(): number {
+    return this.#nextRequest++;
+  }
+
+  /** Sends a request (its requestId is filled in) and waits for its Result. */
+  async request(
+    frame: ClientFrame & { requestId: number },
+  ): Promise<Extract<ServerFrame, { type: "result" }>> {
+    const requestId = this.requestId();
+    await this.send({ ...frame, requestId } as ClientFrame);
+    return await this.next("result", (r) => r.requestId === requestId);
+  }
+
+  /** Uploads `user`'s bundle and checks the relay took it. */
+  async upload(user: TestUser): Promise<void> {
+    const r = await this.request({ type: "upload-prekeys", requestId: 0, bundle: bundleOf(user) });
+    assert.equal(r.code, "ok", r.detail);
+  }
+
+  /** Sends a message and waits for Queued or Refused. */
+  async sendMessage(
+    to: Uint8Array,
+    body: Uint8Array,
+    messageId: Uint8Array = systemRandom(16),
+  ): Promise<Extract<ServerFrame, { type: "queued" | "refused" }>> {
+    const requestId = this.requestId();
+    await this.send({ type: "send", requestId, to, messageId, body });
+    const fits = (f: ServerFrame) =>
+      (f.type === "queued" || f.type === "refused") && f.requestId === requestId;
+    const i = this.inbox.findIndex(fits);
+    if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ServerFrame, { type: "queued" | "refused" }>;
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no answer to Send")), WAIT_MS);
+      this.#waiters.push({
+        match: fits,
+        resolve: (f) => {
+          clearTimeout(timer);
+          if (f.type === "queued" || f.type === "refused") resolve(f);
+          else reject(new Error("connection ended while waiting for Queued"));
+        },
+      });
+    });
+  }
+
+  /** Closes the connection and waits for the read loop. */
+  async close(): Promise<void> {
+    await this.conn.close();
+    if (this.#reading) await this.done;
+  }
+}
+
+/** Logs in both users, uploads their prekeys and opens a chat between them (a asks first). */
+export async function openChat(
+  port: number,
+  a: TestUser,
+  b: TestUser,
+  curve: "P-256" | "P-384" | "P-521" = "P-256",
+): Promise<{ ca: TestClient; cb: TestClient }> {
+  const { client: ca } = await TestClient.login(port, a);
+  const { client: cb } = await TestClient.login(port, b);
+  await ca.upload(a);
+  await cb.upload(b);
+  assert.equal(
+    (await ca.request({ type: "request-chat", requestId: 0, peerId: b.identity.id, curve })).code,
+    "ok",
+  );
+  assert.equal(
+    (await cb.request({ type: "request-chat", requestId: 0, peerId: a.identity.id, curve })).code,
+    "ok",
+  );
+  const oa = await ca.next("chat-opened");
+  const ob = await cb.next("chat-opened");
+  await ca.send({ type: "ack", ids: [oa.eventId] });
+  await cb.send({ type: "ack", ids: [ob.eventId] });
+  return { ca, cb };
+}

@@ -1,0 +1,230 @@
+// The relay as a process: `server.ts` flags and its one line of output, SIGTERM, and `kill -9` in the
+// middle of traffic followed by a restart on the same data folder: nothing the relay acknowledged is lost.
+
+import assert from "node:assert/strict";
+import { bytesToHex, systemRandom } from "../../crypto/bytes.ts";
+import { makeUser, TestClient } from "./_helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+interface Server {
+  child: Deno.ChildProcess;
+  port: number;
+  pin: string;
+  /** Resolves to what the process wrote to stderr once it exits. */
+  stderr: Promise<string>;
+  /** Resolves to stdout after the first line, once the process exits. */
+  rest: Promise<string>;
+}
+
+/** Runs `deno run server.ts` with the narrowest permissions and waits for its ready line. */
+async function spawnServer(dir: string, extra: string[] = []): Promise<Server> {
+  const child = new Deno.Command("deno", {
+    args: [
+      "run",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      "--allow-net=127.0.0.1",
+      "server.ts",
+      "--data",
+      dir,
+      "-port",
+      "0",
+      ...extra,
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the relay exited before it was ready: ${await stderr}`);
+    out += value;
+  }
+  const [first, ...more] = out.split("\n");
+  const m = /^sotto relay listening on 127\.0\.0\.1:(\d+), pin (\S+)$/.exec(first);
+  assert.ok(m, `unexpected first line: ${first}`);
+  const rest = (async () => {
+    let text = more.join("\n");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return text;
+      text += value;
+    }
+  })();
+  return { child, port: Number(m[1]), pin: m[2], stderr, rest };
+}
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("deno", { args: ["run", ...args], cwd: ROOT, stdin: "null" }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+Deno.test("server.ts: -h, bad flags, one line when ready, SIGTERM, -refreshkeys", async () => {
+  const help = await run(["server.ts", "-h"]);
+  assert.equal(help.code, 0);
+  assert.match(
+    help.stdout,
+    /^usage: server\.ts \[-h\] \[-host HOST\] \[-port PORT\] \[-refreshkeys\] \[--data DIR\]/,
+  );
+  const badPort = await run(["server.ts", "-port", "70000"]);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /port must be a number from 0 to 65535/);
+  const badFlag = await run(["server.ts", "--bogus"]);
+  assert.equal(badFlag.code, 2);
+  assert.doesNotMatch(badFlag.stderr, /\n\s+at /, "no stack trace");
+
+  const dir = await Deno.makeTempDir({ prefix: "sotto-cli-" });
+  try {
+    const first = await spawnServer(dir);
+    first.child.kill("SIGTERM");
+    assert.equal((await first.child.status).code, 0);
+    assert.equal(await first.rest, "");
+    assert.equal(await first.stderr, "");
+    const again = await spawnServer(dir);
+    assert.equal(again.pin, first.pin, "the pin survives a restart");
+    again.child.kill("SIGINT");
+    assert.equal((await again.child.status).code, 0);
+    await again.rest;
+    await again.stderr;
+    const fresh = await spawnServer(dir, ["-refreshkeys"]);
+    assert.notEqual(fresh.pin, first.pin);
+    fresh.child.kill("SIGTERM");
+    assert.equal((await fresh.child.status).code, 0);
+    await fresh.rest;
+    await fresh.stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("durability: a relay killed with kill -9 during traffic loses nothing it acknowledged", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-kill-" });
+  const alice = makeUser(1), bob = makeUser(1);
+  const clients: TestClient[] = [];
+  try {
+    let server = await spawnServer(dir);
+    const { client: ca } = await TestClient.login(server.port, alice);
+    const { client: cb } = await TestClient.login(server.port, bob);
+    clients.push(ca, cb);
+    await ca.upload(alice);
+    await cb.upload(bob);
+    await ca.request({ type: "request-chat", requestId: 0, peerId: bob.identity.id, curve: "P-256" });
+    await cb.request({ type: "request-chat", requestId: 0, peerId: alice.identity.id, curve: "P-256" });
+    await cb.send({ type: "ack", ids: [(await cb.next("chat-opened")).eventId] });
+    await ca.send({ type: "ack", ids: [(await ca.next("chat-opened")).eventId] });
+
+    // Bob reads everything but acknowledges nothing until Alice has 100 messages queued (so his window
+    // fills and messages are stored), then in batches of ten until 200 are queued, then nothing again;
+    // Alice sends without waiting. The relay is killed once 250 were queued: some stored, some held in
+    // memory, some in flight.
+    const received = new Set<string>();
+    const queued = new Set<string>();
+    let unacked: Uint8Array[] = [];
+    const ackAll = () => {
+      const ids = unacked;
+      unacked = [];
+      for (let i = 0; i < ids.length; i += 256) {
+        void cb.send({ type: "ack", ids: ids.slice(i, i + 256) }).catch(() => {});
+      }
+    };
+    const bobReads = (async () => {
+      for (;;) {
+        const d = await cb.next("deliver").catch(() => null);
+        if (d === null) return;
+        received.add(bytesToHex(d.messageId));
+        unacked.push(d.messageId);
+        if (queued.size >= 100 && queued.size < 200 && unacked.length >= 10) ackAll();
+      }
+    })();
+    let killed = false;
+    const sending: Promise<void>[] = [];
+    for (let i = 0; i < 3000 && !killed; i++) {
+      const body = systemRandom(1 + (i * 7919) % 3000);
+      sending.push(
+        ca.sendMessage(bob.identity.id, body).then((q) => {
+          if (q.type === "queued") queued.add(bytesToHex(q.messageId));
+          if (queued.size === 100) ackAll();
+          if (queued.size === 250 && !killed) {
+            killed = true;
+            server.child.kill("SIGKILL");
+          }
+        }, () => {}),
+      );
+      if (i % 20 === 19) await ca.request({ type: "ping", requestId: 0 }).catch(() => {});
+    }
+    assert.ok(killed, "traffic ended before the relay was killed");
+    assert.equal((await server.child.status).signal, "SIGKILL");
+    await server.rest;
+    await server.stderr;
+    await Promise.all(sending);
+    await bobReads;
+    for (const c of clients) await c.close();
+    clients.length = 0;
+
+    // Restart on the same folder: Bob gets everything Alice was told was queued and he had not received.
+    server = await spawnServer(dir);
+    const { client: cb2, welcome } = await TestClient.login(server.port, bob);
+    clients.push(cb2);
+    assert.equal(welcome.type === "welcome" && welcome.chats.length, 1);
+    const waiting = welcome.type === "welcome" ? welcome.queued : 0;
+    const before = received.size;
+    for (let i = 0; i < waiting; i++) {
+      const d = await cb2.next("deliver");
+      received.add(bytesToHex(d.messageId));
+      await cb2.send({ type: "ack", ids: [d.messageId] });
+    }
+    assert.ok(waiting > 0 && before > 0, "both stored and delivered messages were in play");
+    const lost = [...queued].filter((id) => !received.has(id));
+    assert.deepEqual(lost, [], `${lost.length} of ${queued.size} acknowledged messages were lost`);
+    for (const c of clients) await c.close();
+    clients.length = 0;
+    server.child.kill("SIGTERM");
+    assert.equal((await server.child.status).code, 0);
+    await server.rest;
+    await server.stderr;
+  } finally {
+    for (const c of clients) await c.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server.ts: `q` + Enter on a terminal shuts the relay down cleanly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-tty-" });
+  try {
+    // `script` gives the relay a pseudo-terminal as its standard input.
+    const command = `deno run --allow-read=${dir} --allow-write=${dir} --allow-net=127.0.0.1 server.ts ` +
+      `--data ${dir} -port 0`;
+    const child = new Deno.Command("script", {
+      args: ["-qfec", command, "/dev/null"],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("pin ")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the relay exited before it was ready: ${await stderr}`);
+      out += value;
+    }
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("q\n"));
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
+    assert.equal((await child.status).code, 0);
+    await writer.close().catch(() => {});
+    await stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,25 +1,111 @@
-// The client's entry point: parses the flags and starts the client. The client itself is not built yet
-// (see README.md, "Status"); until then this only checks its flags.
+// The client's entry point: parses the flags and starts the client (client/main.ts). Nothing else.
 
 import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { main } from "./client/main.ts";
+import { probe } from "./client/probe.ts";
+import type { CurveName } from "./protocol/suite.ts";
 
-const USAGE = "usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] host";
+const USAGE =
+  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F] [--probe] host
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    help: { type: "boolean", short: "h" },
-    port: { type: "string", short: "p", default: "6174" },
-    curve: { type: "string", short: "c", default: "P-521" },
-    pin: { type: "string" },
-    data: { type: "string" },
-  },
-  allowPositionals: true,
-  strict: true,
-});
+  host                 the relay's host name or IP address
+  -p, --port PORT      the relay's port (default 6174)
+  -c, --curve CURVE    P-521 (default), P-384 or P-256: for the chats you ask for and the TLS key exchange
+  --pin PIN            the relay's key pin (it prints it when it starts); without it, the first pin seen is
+                       trusted for this host and port and every later one must match
+  --data DIR           the folder of your keystore and received files (default ~/.sotto)
+  --json               print every event as one JSON object per line (for scripts)
+  --passphrase-file F  read the keystore passphrase from F (or set SOTTO_PASSPHRASE)
+  --probe              only do a TLS handshake with the relay and print one line: the suite, the group
+                       and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing
+  -h, --help           this help`;
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  port: { type: "string", short: "p", default: "6174" },
+  curve: { type: "string", short: "c", default: "P-521" },
+  pin: { type: "string" },
+  data: { type: "string" },
+  json: { type: "boolean", default: false },
+  "passphrase-file": { type: "string" },
+  probe: { type: "boolean", default: false },
+} as const;
+
+function usage(problem: string): never {
+  console.error(`client.ts: ${problem}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+function homeFolder(): string {
+  const name = Deno.build.os === "windows" ? "USERPROFILE" : "HOME";
+  const home = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
+    ? Deno.env.get(name)
+    : undefined;
+  if (!home) usage(`give --data DIR (${name} is not available to find ~/.sotto)`);
+  return join(home, ".sotto");
+}
+
+/**
+ * A pin may begin with "-", which parseArgs would take for an option: `--pin -x…` is joined into
+ * `--pin=-x…` when the value has a pin's shape (43 base64url characters).
+ */
+function joinPinValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--pin" && /^[A-Za-z0-9_-]{43}$/.test(args[i + 1] ?? "")) out.push(`--pin=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: joinPinValues(Deno.args),
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+} catch (e) {
+  usage((e as Error).message);
+}
+const { values, positionals } = parsed;
 if (values.help) {
   console.log(USAGE);
   Deno.exit(0);
 }
-console.error("sotto client: the client is not built yet (see README.md, Status).");
-Deno.exit(2);
+if (positionals.length !== 1) {
+  usage(positionals.length === 0 ? "the relay's host is missing" : "give one host");
+}
+const port = Number(values.port);
+if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) {
+  usage(`port must be 1 to 65535, got ${values.port}`);
+}
+const curve = ({
+  "P-521": "P-521",
+  "P521": "P-521",
+  "P-384": "P-384",
+  "P384": "P-384",
+  "P-256": "P-256",
+  "P256": "P-256",
+} as Record<string, CurveName>)[values.curve.toUpperCase()];
+if (curve === undefined) usage(`curve must be P-521, P-384 or P-256, got ${values.curve}`);
+
+if (values.probe) {
+  const { line, code } = await probe({ host: positionals[0], port, curve, pin: values.pin });
+  console.log(line);
+  Deno.exit(code);
+}
+
+Deno.exit(
+  await main({
+    host: positionals[0],
+    port,
+    curve,
+    pin: values.pin,
+    dataDir: values.data ?? homeFolder(),
+    json: values.json,
+    passphraseFile: values["passphrase-file"],
+  }),
+);

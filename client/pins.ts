@@ -1,8 +1,8 @@
 // Which server keys the client trusts: a pin given with `--pin` must match exactly; otherwise the first
 // pin seen for a host:port is stored in `known_servers.json` in the client's data folder (trust on first
 // use, as SSH's known_hosts) and every later connection must present the same pin. The file is written
-// atomically (a temporary file in the same folder, then a rename). Issue 5 moves the pins into the
-// encrypted keystore; callers only see `checkPin`.
+// atomically (a temporary file in the same folder, then a rename). The client passes its own `store`
+// instead: the pins then live in the encrypted keystore (protocol/keystore.ts) and no file is touched.
 
 import { join } from "node:path";
 import { bytesToHex, checkLength, systemRandom } from "../crypto/bytes.ts";
@@ -10,6 +10,13 @@ import { formatIpAddress, isPin, parseIpAddress } from "../protocol/tls13/x509.t
 
 export const KNOWN_SERVERS_FILE = "known_servers.json";
 const MAX_FILE_BYTES = 1 << 20;
+
+/** Where trusted pins are kept when not in `known_servers.json`: "host:port" → pin. */
+export interface PinStore {
+  get(server: string): string | undefined;
+  /** Records a first-use pin; resolves once it is stored. */
+  set(server: string, pin: string): Promise<void>;
+}
 
 /** What `checkPin` needs. */
 export interface CheckPinOptions {
@@ -21,13 +28,15 @@ export interface CheckPinOptions {
   pin: string;
   /** The pin the user gave with --pin; when set, the store is neither read nor written. */
   expected?: string;
+  /** Keep pins here instead of in `known_servers.json` (`file` in the result is then "keystore"). */
+  store?: PinStore;
 }
 
 /** How the server came to be trusted. */
 export interface PinCheck {
   /** "pinned": it matched --pin; "first-use": its pin is now stored; "matched": it matched the stored pin. */
   trusted: "pinned" | "first-use" | "matched";
-  /** The store's path, for telling the user where a first-use pin went. */
+  /** The store's path, for telling the user where a first-use pin went ("keystore" for a `store`). */
   file: string;
 }
 
@@ -51,7 +60,7 @@ export class PinMismatchError extends Error {
  * the store file if it is damaged.
  */
 export async function checkPin(options: CheckPinOptions): Promise<PinCheck> {
-  const { dataDir, host, port, pin, expected } = options;
+  const { dataDir, host, port, pin, expected, store } = options;
   if (typeof dataDir !== "string" || dataDir === "") {
     throw new TypeError("dataDir must be a non-empty string");
   }
@@ -59,7 +68,7 @@ export async function checkPin(options: CheckPinOptions): Promise<PinCheck> {
   checkLength(port, "port", 1, 65535);
   if (!isPin(pin)) throw new RangeError("pin must be a 43-character base64url SPKI pin");
   const server = serverKey(host, port);
-  const file = join(dataDir, KNOWN_SERVERS_FILE);
+  const file = store ? "keystore" : join(dataDir, KNOWN_SERVERS_FILE);
 
   if (expected !== undefined) {
     if (!isPin(expected)) {
@@ -75,21 +84,27 @@ export async function checkPin(options: CheckPinOptions): Promise<PinCheck> {
     );
   }
 
-  const servers = await load(file);
-  const stored = servers[server];
+  const servers = store ? null : await load(file);
+  const stored = store ? store.get(server) : servers![server];
   if (stored === pin) return { trusted: "matched", file };
   if (stored !== undefined) {
+    const where = store ? "your keystore" : file;
+    const fix = store ? "connect" : `remove the "${server}" entry from that file or connect`;
     throw new PinMismatchError(
       server,
       stored,
       pin,
-      `Refused to connect: the server at ${server} presented pin ${pin}, but ${file} records pin ${stored} ` +
+      `Refused to connect: the server at ${server} presented pin ${pin}, but ${where} records pin ${stored} ` +
         `for it, so someone may be intercepting the connection; if the server's operator confirms that its key ` +
-        `changed, remove the "${server}" entry from that file or connect with --pin ${pin}.`,
+        `changed, ${fix} with --pin ${pin}.`,
     );
   }
-  servers[server] = pin;
-  await save(dataDir, file, servers);
+  if (store) {
+    await store.set(server, pin);
+    return { trusted: "first-use", file };
+  }
+  servers![server] = pin;
+  await save(dataDir, file, servers!);
   return { trusted: "first-use", file };
 }
 

@@ -1,0 +1,232 @@
+// What each command does (the lines client/commands.ts parses), on the chats of client/chats.ts. Every
+// command runs in the chats' one-at-a-time order; one that cannot be done throws a ChatError whose
+// message is the sentence to show.
+
+import { equalBytes } from "../crypto/bytes.ts";
+import { formatId, parseId } from "../protocol/identity.ts";
+import { type ChatRecord, MAX_CHATS } from "../protocol/keystore.ts";
+import { safetyNumber } from "../protocol/safety.ts";
+import type { ChatClient } from "./chats.ts";
+import { type Command, HELP } from "./commands.ts";
+import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
+import { MAX_INCOMING_FILES } from "./receive.ts";
+
+/** A command that cannot be done now, in one sentence. */
+export class ChatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ChatError";
+  }
+}
+
+/** Carries out a command (all but /quit). */
+export async function runCommand(client: ChatClient, cmd: Command): Promise<void> {
+  if (cmd.name === "file") {
+    const chat = await client.run(() => openChat(client));
+    if (!chat.session) {
+      throw new ChatError(`Wait for ${chatName(chat)}'s first message before sending a file.`);
+    }
+    if (client.transfers.count(chat.peerId) >= MAX_INCOMING_FILES) {
+      throw new ChatError(
+        `${MAX_INCOMING_FILES} files are on their way to ${chatName(chat)}; wait until one has left.`,
+      );
+    }
+    client.transfers.start(chat.peerId, cmd.path, client.random);
+    return;
+  }
+  await client.run(() => command(client, cmd));
+}
+
+function command(client: ChatClient, cmd: Command): void {
+  const emit = client.options.emit, now = client.options.clock.now();
+  switch (cmd.name) {
+    case "help":
+      for (const text of HELP) emit({ event: "info", text });
+      return;
+    case "id":
+      emit({ event: "info", text: `Your ID: ${formatId(client.identity.id)}` });
+      return;
+    case "list": {
+      if (client.chats.length === 0) emit({ event: "info", text: "No chats yet: /chat ID asks for one." });
+      const active = client.active;
+      for (const chat of client.chats) {
+        const unread = chat.unread > 0 ? `, ${chat.unread} unread` : "";
+        const text = `${chat === active ? ">" : " "} ${chatName(chat)}  ${
+          formatId(chat.peerId)
+        }  (${chat.state}${unread})`;
+        emit({ event: "info", text });
+      }
+      return;
+    }
+    case "chat":
+      return requestChat(client, cmd.peerId, cmd.nickname);
+    case "switch":
+      return switchTo(client, find(client, cmd.target));
+    case "nick": {
+      const chat = openChat(client);
+      roomToSend(client);
+      client.outbox.add(chat, { type: "nickname", name: cmd.nickname }, 0);
+      emit({ event: "info", text: `${chatName(chat)} will see you as "${cmd.nickname}".` });
+      return;
+    }
+    case "verify": {
+      const chat = needActive(client);
+      if (!chat.peerIdentity) {
+        throw new ChatError(`The safety number is known once the chat with ${chatName(chat)} is open.`);
+      }
+      emit({
+        event: "safety-number",
+        chat: formatId(chat.peerId),
+        number: safetyNumber(client.identity.publicKeys, chat.peerIdentity),
+      });
+      emit({
+        event: "info",
+        text: "Compare it with your peer's in person or on a call: if they match, nobody is in between.",
+      });
+      return;
+    }
+    case "close": {
+      const chat = needActive(client);
+      if (chat.state === "closed") throw new ChatError("That chat is already closed.");
+      needLink(client);
+      client.request(
+        { type: chat.state === "open" ? "close-chat" : "cancel-request", peerId: chat.peerId },
+        chat,
+      );
+      client.close(chat);
+      addSystemLine(chat, "you closed the chat", now);
+      emit({ event: "info", text: `Closed the chat with ${chatName(chat)}.` });
+      client.save();
+      return;
+    }
+    case "block":
+    case "unblock": {
+      if (equalBytes(cmd.peerId, client.identity.id)) throw new ChatError("That is your own ID.");
+      needLink(client);
+      const { name, peerId } = cmd;
+      client.request({ type: name, peerId }, undefined, () => {
+        const chat = client.chat(peerId);
+        if (name === "block" && chat && chat.state !== "closed") {
+          client.close(chat);
+          addSystemLine(chat, "you blocked this ID", client.options.clock.now());
+          client.save();
+        }
+        emit({ event: "info", text: `${name === "block" ? "Blocked" : "Unblocked"} ${formatId(peerId)}.` });
+      });
+      return;
+    }
+    case "text":
+      return sendText(client, cmd.text);
+    case "file":
+    case "quit":
+      return;
+  }
+}
+
+function needLink(client: ChatClient): void {
+  if (!client.link) throw new ChatError("You are offline; try again once connected.");
+}
+
+function needActive(client: ChatClient): ChatRecord {
+  const chat = client.active;
+  if (!chat) throw new ChatError("There is no active chat: /chat ID asks for one, /switch picks one.");
+  return chat;
+}
+
+function notClosed(chat: ChatRecord): ChatRecord {
+  if (chat.state === "closed") {
+    throw new ChatError(
+      `The chat with ${chatName(chat)} is closed; /chat ${formatId(chat.peerId)} asks again.`,
+    );
+  }
+  return chat;
+}
+
+function openChat(client: ChatClient): ChatRecord {
+  const chat = notClosed(needActive(client));
+  if (chat.state !== "open") throw new ChatError(`The chat with ${chatName(chat)} is not open yet.`);
+  return chat;
+}
+
+function requestChat(client: ChatClient, peerId: Uint8Array, nickname: string): void {
+  if (equalBytes(peerId, client.identity.id)) throw new ChatError("That is your own ID: give it to others.");
+  let chat = client.chat(peerId);
+  if (!chat && client.chats.length >= MAX_CHATS) {
+    throw new ChatError(`You have ${MAX_CHATS} chats, the most a keystore holds.`);
+  }
+  if (chat && nickname) chat.nickname = nickname;
+  if (chat?.state === "open") {
+    client.save();
+    return switchTo(client, chat);
+  }
+  if (chat) {
+    chat.state = "requested";
+    chat.role = "unknown";
+    chat.curve = client.options.curve;
+  } else {
+    chat = client.newChat(peerId, nickname, client.options.curve);
+    client.contents.chats.push(chat);
+  }
+  const asked = chat;
+  client.setActive(asked);
+  addSystemLine(asked, "you asked for this chat", client.options.clock.now());
+  client.save().then(() => client.run(() => client.askFor(asked)), () => {});
+  client.options.emit({ event: "chat-requested", ...chatRef(asked) });
+}
+
+/** The chat a /switch argument names: our nickname, then an ID or its start, then their nickname. */
+function find(client: ChatClient, target: string): ChatRecord {
+  const t = target.trim().toLowerCase(), chats = client.chats;
+  const byNick = chats.filter((c) => c.nickname.toLowerCase() === t);
+  if (byNick.length === 1) return byNick[0];
+  try {
+    const exact = client.chat(parseId(target));
+    if (exact) return exact;
+  } catch {
+    // not a whole ID
+  }
+  const prefix = t.replace(/[\s\-_.:]/g, "");
+  if (prefix.length >= 4) {
+    const byId = chats.filter((c) => formatId(c.peerId).replace(/-/g, "").startsWith(prefix));
+    if (byId.length === 1) return byId[0];
+    if (byId.length > 1) throw new ChatError(`"${target}" matches several chats; type more of the ID.`);
+  }
+  const theirs = chats.filter((c) => c.peerNickname.toLowerCase() === t.replace(/^~/, ""));
+  if (theirs.length === 1) return theirs[0];
+  throw new ChatError(`No chat is called "${target}"; /list shows them.`);
+}
+
+/** Makes a chat the active one and says so. */
+export function switchTo(client: ChatClient, chat: ChatRecord): void {
+  client.setActive(chat);
+  client.options.emit({ event: "switched", ...chatRef(chat) });
+}
+
+/** Switches to the next (+1) or previous (−1) chat in the list (Tab and Shift-Tab). */
+export function cycle(client: ChatClient, step: 1 | -1): Promise<void> {
+  return client.run(() => {
+    const chats = client.chats;
+    if (chats.length === 0) return;
+    const at = client.active ? chats.indexOf(client.active) : -1;
+    switchTo(client, chats[(at + step + chats.length) % chats.length]);
+  });
+}
+
+function roomToSend(client: ChatClient): void {
+  if (client.outbox.full) {
+    throw new ChatError("Too many messages are waiting to be sent; wait until they have left.");
+  }
+}
+
+function sendText(client: ChatClient, text: string): void {
+  const chat = notClosed(needActive(client));
+  roomToSend(client);
+  const id = chat.nextTextId;
+  chat.nextTextId = id >= 0xffff_ffff ? 1 : id + 1;
+  const entry = client.outbox.add(chat, { type: "text", id, text }, id);
+  const time = client.options.clock.now();
+  addLine(chat, { kind: "out", status: "pending", textId: id, messageId: entry.messageId, time, text });
+  if (!client.link || entry.kind === "payload") {
+    client.options.emit({ event: "queued", chat: formatId(chat.peerId), id, at: "client" });
+  }
+}

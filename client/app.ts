@@ -1,0 +1,230 @@
+// The client application: opens (or creates) the keystore, keeps a link to the relay (client/connection.ts),
+// runs the chats (client/chats.ts) and turns typed lines into commands (client/commands.ts). A user
+// interface (client/tui.ts on a terminal, client/linemode.ts otherwise) feeds it lines and shows its
+// events. `main` picks the interface, runs it, and returns the exit code; every failure reaches the user
+// as one sentence, never as a stack trace.
+
+import { formatId } from "../protocol/identity.ts";
+import { KeystoreFormatError, WrongPassphraseError } from "../protocol/keystore.ts";
+import type { CurveName } from "../protocol/suite.ts";
+import type { Transport } from "../protocol/tls13/connection.ts";
+import { type Clock, systemClock } from "./backoff.ts";
+import { ChatError, runCommand } from "./actions.ts";
+import { ChatClient, ONE_TIME_PREKEYS } from "./chats.ts";
+import { CommandError, parseLine } from "./commands.ts";
+import { Connector, FatalConnectionError } from "./connection.ts";
+import type { ClientEvent, ConnectionState } from "./events.ts";
+import { IncomingFiles } from "./files.ts";
+import { keyLogFromEnv } from "./keylog.ts";
+import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
+import { PassphraseError, PromptCancelled } from "./passphrase.ts";
+
+/** The client's settings (from the command line). */
+export interface AppOptions {
+  host: string;
+  port: number;
+  curve: CurveName;
+  /** --pin: the relay's key pin, required to match exactly. */
+  pin?: string;
+  dataDir: string;
+  clock?: Clock;
+  /** Opens the byte stream to the relay (tests); default TCP. */
+  dial?: (host: string, port: number) => Promise<Transport>;
+}
+
+/** Milliseconds a quitting client waits for the relay to store what it has just sent. */
+const DRAIN_MS = 3000;
+
+/** Errors whose message is already the sentence to show. */
+const PLAIN_ERRORS = [
+  WrongPassphraseError,
+  KeystoreFormatError,
+  KeystoreFileError,
+  PassphraseError,
+  PromptCancelled,
+  CommandError,
+  ChatError,
+  FatalConnectionError,
+];
+
+/** One sentence for any error: the message of ours, a generic sentence for the unexpected. */
+export function sentence(e: unknown): string {
+  if (PLAIN_ERRORS.some((type) => e instanceof type)) return (e as Error).message;
+  if (e instanceof Deno.errors.NotCapable) {
+    const what = e.message.replace(/, run again with.*$/, "").replace(/^Requires/, "it needs");
+    return `Deno's permissions stop the client: ${what}; add that permission (see docs/client.md).`;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return `Something went wrong: ${message.replace(/\.$/, "")}.`;
+}
+
+/** What a user interface drives: the chats, typed lines, and the end. */
+export interface AppHandle {
+  readonly client: ChatClient;
+  /** Resolves with the exit code once the client must stop. */
+  readonly done: Promise<number>;
+  readonly status: { connection: ConnectionState; pin: string };
+  /** Handles one typed line; resolves true if it was /quit. */
+  line(text: string): Promise<boolean>;
+  /** Asks the client to stop (exit code 0). */
+  quit(): void;
+}
+
+/**
+ * Carries out one typed line on the chats; a mistake becomes an error event. Resolves "quit" for /quit.
+ */
+export async function handleLine(
+  client: ChatClient,
+  emit: (e: ClientEvent) => void,
+  text: string,
+): Promise<"quit" | null> {
+  try {
+    const cmd = parseLine(text);
+    if (cmd?.name === "quit") return "quit";
+    if (cmd !== null) await runCommand(client, cmd);
+  } catch (e) {
+    emit({ event: "error", message: sentence(e) });
+  }
+  return null;
+}
+
+/** A running client: keystore open, connector started. */
+export class App implements AppHandle {
+  readonly client: ChatClient;
+  readonly options: AppOptions;
+  /** Resolves with the exit code once the client must stop (after /quit, or a fatal error). */
+  readonly done: Promise<number>;
+  readonly #store: KeystoreFile;
+  readonly #files: IncomingFiles;
+  readonly #connector: Connector;
+  readonly #emit: (e: ClientEvent) => void;
+  #finish: (code: number) => void = () => {};
+  #ready = false;
+  #state: ConnectionState = "connecting";
+  #pin = "";
+  #stopped: Promise<void> | null = null;
+
+  private constructor(options: AppOptions, store: KeystoreFile, emit: (e: ClientEvent) => void) {
+    this.options = options;
+    this.#store = store;
+    this.#emit = emit;
+    this.done = new Promise((resolve) => (this.#finish = resolve));
+    const clock = options.clock ?? systemClock;
+    this.#files = new IncomingFiles(store.dataDir);
+    // Received chunks are made durable before the keystore that records them (and then the ack).
+    store.beforeWrite = () => this.#files.sync();
+    this.client = new ChatClient({
+      store,
+      files: this.#files,
+      curve: options.curve,
+      clock,
+      emit,
+      fatal: (e) => this.#fatal(e),
+    });
+    const contents = store.contents;
+    this.#connector = new Connector({
+      host: options.host,
+      port: options.port,
+      curve: options.curve,
+      identity: contents.identity,
+      dataDir: store.dataDir,
+      expectedPin: options.pin,
+      pins: {
+        get: (server) => contents.pins.get(server),
+        set: async (server, pin) => {
+          contents.pins.set(server, pin);
+          await store.save();
+        },
+      },
+      clock,
+      keyLog: keyLogFromEnv(),
+      dial: options.dial,
+    }, {
+      state: (state, detail) => {
+        this.#state = state;
+        if (state === "offline" || (state === "connecting" && this.#ready)) {
+          this.#emit({ event: "connection", state, ...detail });
+        }
+      },
+      online: async (link) => {
+        this.#pin = link.pin;
+        await this.client.attach(link);
+        this.#state = "online";
+        if (this.#ready) return this.#emit({ event: "connection", state: "online" });
+        this.#ready = true;
+        this.#emit({
+          event: "ready",
+          id: formatId(contents.identity.id),
+          server: `${options.host}:${options.port}`,
+          pin: link.pin,
+          trust: link.trust,
+          curve: options.curve,
+        });
+      },
+      frame: (f) => this.client.frame(f),
+      offline: () => {
+        this.#state = "offline";
+        this.client.detach();
+      },
+      fatal: (e) => this.#fatal(e),
+    });
+  }
+
+  /**
+   * Opens the keystore (asking for the passphrase; creating an identity on first run, announced through
+   * `onNewIdentity`) and starts connecting. Throws the errors `sentence` turns into one sentence.
+   */
+  static async start(
+    options: AppOptions,
+    emit: (e: ClientEvent) => void,
+    passphrase: PassphraseSource,
+    onNewIdentity: (id: string) => void,
+  ): Promise<App> {
+    const clock = options.clock ?? systemClock;
+    const { store } = await KeystoreFile.open({
+      dataDir: options.dataDir,
+      passphrase,
+      now: clock.now(),
+      oneTimePrekeys: ONE_TIME_PREKEYS,
+      onNewIdentity: (id) => onNewIdentity(formatId(id)),
+    });
+    const app = new App(options, store, emit);
+    app.#connector.start();
+    return app;
+  }
+
+  /** How the connection stands, and the relay's pin once known. */
+  get status(): { connection: ConnectionState; pin: string } {
+    return { connection: this.#state, pin: this.#pin };
+  }
+
+  /** Handles one typed line; errors become error events. Resolves true if the line was /quit. */
+  async line(text: string): Promise<boolean> {
+    if ((await handleLine(this.client, this.#emit, text)) !== "quit") return false;
+    this.#finish(0);
+    return true;
+  }
+
+  /** Asks the client to stop with exit code 0 (Ctrl-C, Ctrl-D, end of input). */
+  quit(): void {
+    this.#finish(0);
+  }
+
+  #fatal(e: Error): void {
+    this.#emit({ event: "error", message: sentence(e) });
+    this.#finish(1);
+  }
+
+  /** Stops everything: the link, transfers (peers are told), the last keystore write. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await this.client.transfers.stop();
+      await this.client.outbox.drain(DRAIN_MS, () => this.#state === "connecting");
+      await this.#connector.stop();
+      await this.client.shutdown();
+      this.#files.closeAll();
+      await this.#store.close();
+    })();
+    return this.#stopped;
+  }
+}

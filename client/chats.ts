@@ -1,0 +1,489 @@
+// The client's chats: what the relay's frames do to the keystore. Sessions come from protocol/x3dh.ts
+// (the relay decides who initiates), messages go through protocol/ratchet.ts as typed payloads, and
+// every change is written to the keystore before it has an effect outside (client/outbox.ts: a message
+// leaves only once its session is stored, a delivered one is acknowledged only once it is stored).
+// Prekeys are published and replenished here. What payloads do is client/receive.ts; what commands do
+// is client/actions.ts. One operation runs at a time (`run`).
+
+import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
+import { ProtocolError } from "../protocol/codec.ts";
+import { checkId, formatId, type Identity } from "../protocol/identity.ts";
+import type { ChatRecord, KeystoreContents } from "../protocol/keystore.ts";
+import { decodeMessage } from "../protocol/message.ts";
+import { decodePayload, type Payload } from "../protocol/payload.ts";
+import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
+import type { CurveName } from "../protocol/suite.ts";
+import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
+import { initiate, respond } from "../protocol/x3dh.ts";
+import type { Clock } from "./backoff.ts";
+import type { Reply, Request } from "./connection.ts";
+import type { ClientEvent } from "./events.ts";
+import type { IncomingFiles } from "./files.ts";
+import { addSystemLine, chatName, chatRef } from "./history.ts";
+import { Outbox, type Sender } from "./outbox.ts";
+import { Receiver } from "./receive.ts";
+import { Transfers } from "./transfers.ts";
+
+/** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
+export const ONE_TIME_PREKEYS = 100;
+/** Refusals that pass: the message stays queued and is sent again later. */
+const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
+
+/** What the chats need of a connection (client/connection.ts RelayLink). */
+export interface Link extends Sender {
+  readonly pin: string;
+  readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
+  request(req: Request): Promise<Reply>;
+}
+
+/** What the chats need of the keystore (client/keystore.ts KeystoreFile). */
+export interface Store {
+  readonly dataDir: string;
+  readonly contents: KeystoreContents;
+  save(): Promise<void>;
+}
+
+export interface ChatClientOptions {
+  store: Store;
+  files: IncomingFiles;
+  /** The curve of the chats we ask for. */
+  curve: CurveName;
+  clock: Clock;
+  emit(event: ClientEvent): void;
+  /** The keystore could not be written: the client must stop (going on could lose messages). */
+  fatal(error: Error): void;
+  random?: RandomSource;
+}
+
+/** The chats of one identity, driven by relay frames (here) and commands (client/actions.ts). */
+export class ChatClient {
+  readonly options: ChatClientOptions;
+  readonly contents: KeystoreContents;
+  readonly random: RandomSource;
+  readonly outbox: Outbox;
+  readonly transfers: Transfers;
+  readonly #receiver: Receiver;
+  #link: Link | null = null;
+  #active: Uint8Array | null = null;
+  #online = new Set<string>();
+  #serial: Promise<unknown> = Promise.resolve();
+  #uploadQueued = false;
+  readonly #afterUpload: (() => void)[] = [];
+
+  constructor(options: ChatClientOptions) {
+    this.options = options;
+    this.contents = options.store.contents;
+    this.random = options.random ?? systemRandom;
+    this.outbox = new Outbox({
+      contents: this.contents,
+      save: () => this.save(),
+      random: this.random,
+      clock: options.clock,
+    });
+    this.transfers = new Transfers({
+      run: (fn) => this.run(fn),
+      enqueue: (peerId, payload) => {
+        const chat = this.chat(peerId);
+        if (!chat || chat.state !== "open" || !chat.session) return null;
+        if (payload.type === "file-chunk" && this.outbox.full) return null;
+        return bytesToHex(this.outbox.add(chat, payload, 0).messageId);
+      },
+      emit: options.emit,
+      label: (peerId) => formatId(peerId),
+    });
+    this.#receiver = new Receiver({
+      files: options.files,
+      dataDir: options.store.dataDir,
+      clock: options.clock,
+      emit: options.emit,
+      isActive: (chat) => this.#active !== null && equalBytes(this.#active, chat.peerId),
+      close: (chat) => this.close(chat),
+    });
+    this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
+  }
+
+  /** Our identity. */
+  get identity(): Identity {
+    return this.contents.identity;
+  }
+
+  /** The chats, in the order they were made. */
+  get chats(): readonly ChatRecord[] {
+    return this.contents.chats;
+  }
+
+  /** The active chat, or null. */
+  get active(): ChatRecord | null {
+    return this.#active ? this.chat(this.#active) ?? null : null;
+  }
+
+  /** Makes a chat the active one (its unread count goes to zero). */
+  setActive(chat: ChatRecord): void {
+    this.#active = chat.peerId;
+    if (chat.unread > 0) {
+      chat.unread = 0;
+      this.save();
+    }
+  }
+
+  /** The link to the relay, or null while offline. */
+  get link(): Link | null {
+    return this.#link;
+  }
+
+  /** True if the peer is connected to the relay (known only for open chats). */
+  isOnline(chat: ChatRecord): boolean {
+    return this.#online.has(bytesToHex(chat.peerId));
+  }
+
+  /** The chat with a peer. */
+  chat(peerId: Uint8Array): ChatRecord | undefined {
+    return this.contents.chats.find((c) => equalBytes(c.peerId, peerId));
+  }
+
+  /** Runs `fn` after every operation queued before it; one at a time. */
+  run<T>(fn: () => T | Promise<T>): Promise<T> {
+    const next = this.#serial.then(fn);
+    this.#serial = next.catch(() => {});
+    return next;
+  }
+
+  /** Asks for a keystore write; a failure stops the client. */
+  save(): Promise<void> {
+    const saved = this.options.store.save();
+    saved.catch((e) => this.options.fatal(e));
+    return saved;
+  }
+
+  #emit(event: ClientEvent): void {
+    this.options.emit(event);
+  }
+
+  #now(): number {
+    return this.options.clock.now();
+  }
+
+  /** A new chat record, not yet asked for. */
+  newChat(peerId: Uint8Array, nickname: string, curve: CurveName): ChatRecord {
+    return {
+      peerId,
+      state: "requested",
+      role: "unknown",
+      curve,
+      nickname,
+      peerNickname: "",
+      peerIdentity: null,
+      session: null,
+      nextTextId: 1,
+      unread: 0,
+      updatedAt: this.#now(),
+      history: [],
+      incoming: [],
+    };
+  }
+
+  /** Closes a chat here: its session is destroyed, its queue and transfers dropped. */
+  close(chat: ChatRecord): void {
+    chat.state = "closed";
+    chat.session?.destroy();
+    chat.session = null;
+    this.#online.delete(bytesToHex(chat.peerId));
+    for (const e of this.outbox.takeAll(chat.peerId)) {
+      const line = chat.history.find((h) => h.kind === "out" && h.textId === e.textId && e.textId > 0);
+      if (line && line.status !== "delivered") line.status = "failed";
+    }
+    this.transfers.cancelChat(chat.peerId, "the chat was closed");
+    this.#receiver.dropAll(chat).catch(() => {});
+  }
+
+  // ---- the link ---------------------------------------------------------------------------------------
+
+  /** A link is up: reconciles with the relay's Welcome, rotates prekeys if due, sends the queue. */
+  attach(link: Link): Promise<void> {
+    return this.run(() => {
+      this.#link = link;
+      const w = link.welcome;
+      this.#online = new Set(w.chats.filter((c) => c.online).map((c) => bytesToHex(c.peerId)));
+      for (const chat of this.contents.chats) {
+        const open = w.chats.some((c) => equalBytes(c.peerId, chat.peerId));
+        const asked = w.requests.some((r) => equalBytes(r.peerId, chat.peerId));
+        if (chat.state === "closed" && open) this.request({ type: "close-chat", peerId: chat.peerId }, chat);
+        if (chat.state === "requested" && !open && !asked) this.askFor(chat);
+      }
+      const rotated = this.contents.prekeys.rotate(this.identity, this.#now(), this.random);
+      if (rotated.length > 0) this.#upload(link);
+      this.outbox.attach(link);
+    });
+  }
+
+  /** The link is gone. */
+  detach(): void {
+    this.#link = null;
+    this.outbox.detach();
+    this.#online.clear();
+  }
+
+  /** Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported. */
+  request(req: Request, chat?: ChatRecord, ok?: () => void): void {
+    const link = this.#link;
+    if (!link) return;
+    link.request(req).then((reply) => {
+      if (reply.code === "ok") return ok && this.run(ok);
+      if (reply.code === "no-prekeys" && req.type === "request-chat") {
+        return this.run(() => this.#upload(link, () => this.request(req, chat, ok)));
+      }
+      const message = refusal(req.type, reply);
+      this.#emit(
+        chat ? { event: "error", chat: formatId(chat.peerId), message } : { event: "error", message },
+      );
+    }, () => {/* the link ended: it is asked again on the next one */});
+  }
+
+  /** Asks the relay for the chat (again: requests are idempotent). */
+  askFor(chat: ChatRecord): void {
+    this.request({ type: "request-chat", peerId: chat.peerId, curve: chat.curve }, chat);
+  }
+
+  // ---- prekeys ----------------------------------------------------------------------------------------
+  //
+  // The relay replaces what it holds with each upload, keeping only one-time prekeys it still holds or has
+  // never seen (by id), so every upload carries all our unused ones and a handed-out key is never served
+  // twice. After login the relay says PrekeysLow while it holds none of ours (first login) or few.
+
+  /** The relay holds few one-time prekeys on `curve`: make more (unless it never had ours) and publish. */
+  #replenish(curve: CurveName, remaining: number): void {
+    const link = this.#link;
+    if (!link) return;
+    if (this.contents.registered.has(link.pin)) {
+      const room = MAX_ONE_TIME_PREKEYS - this.contents.prekeys.oneTimeCount(curve);
+      const count = Math.max(0, Math.min(room, ONE_TIME_PREKEYS - remaining));
+      if (count > 0) this.contents.prekeys.addOneTimePrekeys(curve, count, this.random);
+    }
+    this.#upload(link);
+  }
+
+  /**
+   * Publishes the current signed prekeys and every unused one-time prekey once the keystore holding
+   * them is written; requests made meanwhile share one upload. `then` runs once it is accepted.
+   */
+  #upload(link: Link, then?: () => void): void {
+    if (then) this.#afterUpload.push(then);
+    if (this.#uploadQueued) return;
+    this.#uploadQueued = true;
+    this.save().then(() =>
+      this.run(() => {
+        this.#uploadQueued = false;
+        const waiting = this.#afterUpload.splice(0);
+        if (this.#link !== link) return;
+        const bundle = this.contents.prekeys.bundle(this.identity.publicKeys);
+        this.request({ type: "upload-prekeys", bundle }, undefined, () => {
+          this.contents.registered.add(link.pin);
+          this.save();
+          for (const f of waiting) f();
+        });
+      }), () => {});
+  }
+
+  // ---- frames from the relay --------------------------------------------------------------------------
+
+  /** Handles one frame from the relay (after login). */
+  frame(f: ServerFrame): Promise<void> {
+    return this.run(() => this.#frame(f));
+  }
+
+  async #frame(f: ServerFrame): Promise<void> {
+    switch (f.type) {
+      case "queued": {
+        const entry = this.outbox.take(f.messageId);
+        if (!entry) return;
+        const chat = this.#mark(entry.peerId, entry.textId, "queued");
+        if (chat) this.#emit({ event: "queued", chat: formatId(chat.peerId), id: entry.textId, at: "relay" });
+        this.transfers.queued(bytesToHex(f.messageId));
+        this.save();
+        return;
+      }
+      case "refused": {
+        if (RETRYABLE.includes(f.reason)) return this.outbox.retryLater(f.messageId);
+        const entry = this.outbox.take(f.messageId);
+        if (!entry) return;
+        const chat = this.#mark(entry.peerId, entry.textId, "failed");
+        const reason = refusalReason(f.reason);
+        if (chat) this.#emit({ event: "refused", chat: formatId(chat.peerId), id: entry.textId, reason });
+        this.transfers.refused(bytesToHex(f.messageId), reason);
+        this.save();
+        return;
+      }
+      case "delivered": {
+        const chat = this.chat(f.peerId);
+        const line = chat?.history.find((h) => h.kind === "out" && equalBytes(h.messageId, f.messageId));
+        if (!chat || !line) return;
+        line.status = "delivered";
+        this.#emit({ event: "delivered", chat: formatId(chat.peerId), id: line.textId });
+        this.save();
+        return;
+      }
+      case "deliver":
+        return await this.#deliver(f);
+      case "chat-opened":
+        this.#opened(f);
+        return this.outbox.ack(f.eventId);
+      case "chat-closed": {
+        const chat = this.chat(f.peerId);
+        if (chat && chat.state !== "closed") {
+          this.close(chat);
+          addSystemLine(chat, "the chat was closed", this.#now());
+          this.#emit({ event: "peer-closed", ...chatRef(chat) });
+        }
+        return this.outbox.ack(f.eventId);
+      }
+      case "peer-online":
+      case "peer-offline": {
+        const chat = this.chat(f.peerId);
+        if (!chat) return;
+        const online = f.type === "peer-online";
+        if (online) this.#online.add(bytesToHex(f.peerId));
+        else this.#online.delete(bytesToHex(f.peerId));
+        this.#emit({ event: "presence", chat: formatId(chat.peerId), online });
+        return;
+      }
+      case "prekeys-low":
+        return this.#replenish(f.curve, f.remaining);
+      case "error":
+        this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
+        return;
+    }
+  }
+
+  /** Sets the delivery status of our text `textId` to a peer; the chat if it is a text, else undefined. */
+  #mark(peerId: Uint8Array, textId: number, status: "queued" | "failed"): ChatRecord | undefined {
+    const chat = this.chat(peerId);
+    const line = chat?.history.find((h) => h.kind === "out" && h.textId === textId);
+    if (!chat || textId === 0 || !line) return undefined;
+    if (line.status !== "delivered") line.status = status;
+    return chat;
+  }
+
+  #opened(f: Extract<ServerFrame, { type: "chat-opened" }>): void {
+    try {
+      checkId(f.peerId, f.identity, "the identity keys the relay sent");
+    } catch {
+      const message = `The relay sent keys for ${
+        formatId(f.peerId)
+      } that are not theirs; the chat was not started.`;
+      return this.#emit({ event: "error", message });
+    }
+    let chat = this.chat(f.peerId);
+    if (!chat) {
+      chat = this.newChat(f.peerId, "", f.curve);
+      this.contents.chats.push(chat);
+    }
+    if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) return;
+    chat.state = "open";
+    chat.role = f.role;
+    chat.curve = f.curve;
+    chat.peerIdentity = f.identity;
+    if (f.online) this.#online.add(bytesToHex(f.peerId));
+    if (f.role === "initiator") {
+      try {
+        chat.session?.destroy();
+        chat.session = initiate(this.identity, f.peerId, f.bundle!, { curve: f.curve, random: this.random });
+      } catch (e) {
+        chat.session = null;
+        const message = `The chat could not start: ${(e as Error).message}.`;
+        return this.#emit({ event: "error", chat: formatId(f.peerId), message });
+      }
+      // The responder can answer only once it has our first message: send one now if nothing waits.
+      if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
+      this.outbox.encryptWaiting(chat);
+    }
+    addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
+    this.#active ??= chat.peerId;
+    this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+  }
+
+  async #deliver(f: Extract<ServerFrame, { type: "deliver" }>): Promise<void> {
+    const chat = this.chat(f.from);
+    if (!chat || chat.state !== "open") return this.outbox.ack(f.messageId);
+    let payload: Payload;
+    try {
+      payload = decodePayload(this.#decrypt(chat, f.body));
+    } catch (e) {
+      if (!(e instanceof ProtocolError && e.code === "duplicate")) {
+        const why = (e as Error).message;
+        const message = `A message from ${chatName(chat)} could not be read and was dropped (${why}).`;
+        this.#emit({ event: "error", chat: formatId(chat.peerId), message });
+      }
+      return this.outbox.ack(f.messageId);
+    }
+    const now = this.#now();
+    await this.#receiver.handle(chat, payload, f.queuedAt > 0 && f.queuedAt <= now ? f.queuedAt : now);
+    this.outbox.ack(f.messageId);
+  }
+
+  /** Decrypts with the chat's session, or accepts a new session from an initial message. */
+  #decrypt(chat: ChatRecord, body: Uint8Array): Uint8Array {
+    const m = decodeMessage(body);
+    if (chat.session) {
+      try {
+        return chat.session.decrypt(body);
+      } catch (e) {
+        if (!(e instanceof ProtocolError && e.code === "new-session")) throw e;
+      }
+    }
+    if (m.prekey === null) {
+      throw new ProtocolError("undecryptable", "there is no session to read it with yet");
+    }
+    const r = respond(this.identity, this.contents.prekeys, body, { now: this.#now(), random: this.random });
+    if (!equalBytes(r.peerId, chat.peerId)) {
+      r.session.destroy();
+      throw new ProtocolError("wrong-recipient", "it was started by another identity");
+    }
+    chat.session?.destroy();
+    chat.session = r.session;
+    chat.peerIdentity = r.peerIdentity;
+    this.outbox.encryptWaiting(chat);
+    return r.plaintext;
+  }
+
+  /** Stops the transfers (their peers are told) and waits for the last keystore write. */
+  async shutdown(): Promise<void> {
+    this.outbox.stop();
+    await this.transfers.stop();
+    await this.run(() => {});
+    await this.options.store.save().catch(() => {});
+  }
+}
+
+function refusalReason(code: ResultCode): string {
+  switch (code) {
+    case "no-chat":
+      return "the chat is not open at the relay";
+    case "too-large":
+      return "it is too large";
+    case "not-allowed":
+      return "the relay does not allow it";
+    default:
+      return `the relay refused it (${code})`;
+  }
+}
+
+function refusal(type: Request["type"], reply: Reply): string {
+  const what = {
+    "upload-prekeys": "Publishing your prekeys",
+    "request-chat": "Asking for the chat",
+    "cancel-request": "Cancelling the request",
+    "block": "Blocking",
+    "unblock": "Unblocking",
+    "close-chat": "Closing the chat",
+  }[type];
+  const why: Partial<Record<ResultCode, string>> = {
+    "rate-limited": "too many requests; try again in a minute",
+    "not-allowed": "not allowed (have you blocked this ID? /unblock ID)",
+    "limit": "you have reached the relay's limit of chats and requests",
+    "bad-request": "the relay says it does not make sense",
+    "no-chat": "there is no such chat at the relay",
+  };
+  // The relay's own detail is a sentence fragment saying why; ours stands in when it gives none.
+  const reason = reply.detail.replace(/\.$/, "") || why[reply.code] || `the relay answered ${reply.code}`;
+  return `${what} failed: ${reason}.`;
+}

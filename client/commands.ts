@@ -1,0 +1,136 @@
+// What a typed line means, the same in the terminal UI and in line mode: a command (a line starting
+// with "/") or a text for the active chat. "//" at the start sends a text that begins with "/". Commands
+// are parsed here only; client/chats.ts carries them out. Nothing typed is ever a control message on the
+// wire: text always travels as a text payload (protocol/payload.ts).
+
+import { utf8 } from "../crypto/bytes.ts";
+import { ProtocolError } from "../protocol/codec.ts";
+import { parseId } from "../protocol/identity.ts";
+import { MAX_NICKNAME_BYTES, MAX_TEXT_BYTES } from "../protocol/payload.ts";
+
+/** A parsed line. */
+export type Command =
+  | { readonly name: "help" }
+  | { readonly name: "id" }
+  | { readonly name: "list" }
+  | { readonly name: "chat"; readonly peerId: Uint8Array; readonly nickname: string }
+  | { readonly name: "switch"; readonly target: string }
+  | { readonly name: "nick"; readonly nickname: string }
+  | { readonly name: "verify" }
+  | { readonly name: "file"; readonly path: string }
+  | { readonly name: "close" }
+  | { readonly name: "block"; readonly peerId: Uint8Array }
+  | { readonly name: "unblock"; readonly peerId: Uint8Array }
+  | { readonly name: "quit" }
+  | { readonly name: "text"; readonly text: string };
+
+/** A line that is not a valid command; the message is one sentence for the user. */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandError";
+  }
+}
+
+/** One line per command, for /help. */
+export const HELP: readonly string[] = [
+  "/help               this list",
+  "/id                 your ID (give it to the people you want to talk to)",
+  "/chat ID [nickname] ask for a chat with ID (it opens when they ask for you too); renames an existing one",
+  "/switch NICK|ID     make another chat the active one",
+  "/list               your chats, with unread counts",
+  "/nick NAME          tell the active chat's peer what to call you",
+  "/verify             the active chat's safety number: compare it with your peer's",
+  "/file PATH          send a file (at most 100 MiB) to the active chat",
+  "/close              close the active chat (your peer is told)",
+  "/block ID           never be matched with ID; /unblock ID undoes it",
+  "/quit               leave (Ctrl-C and Ctrl-D too)",
+  "anything else       is sent to the active chat; start a line with // to send a text that starts with /",
+];
+
+// C0 and C1 controls, DEL and the bidirectional overrides: never part of a name.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+function nickname(text: string, what: string): string {
+  const name = text.trim();
+  const bytes = utf8(name).length;
+  if (bytes > MAX_NICKNAME_BYTES) {
+    throw new CommandError(`A ${what} can be at most ${MAX_NICKNAME_BYTES} bytes long.`);
+  }
+  if (CONTROL.test(name)) throw new CommandError(`A ${what} cannot contain control characters.`);
+  return name;
+}
+
+function peer(text: string, usage: string): Uint8Array {
+  if (text === "") throw new CommandError(`Usage: ${usage}.`);
+  try {
+    return parseId(text);
+  } catch (e) {
+    if (e instanceof ProtocolError) {
+      throw new CommandError(`That is not an ID (${e.message}); an ID looks like the one /id shows.`);
+    }
+    throw e;
+  }
+}
+
+function noArgument(name: "help" | "id" | "list" | "verify" | "close" | "quit", rest: string): Command {
+  if (rest !== "") throw new CommandError(`/${name} takes no argument.`);
+  return { name };
+}
+
+/**
+ * Parses one typed line. Returns null for a blank line, a Command otherwise; throws a CommandError (one
+ * sentence) for an unknown command, a missing or bad argument, or a text too long to send.
+ */
+export function parseLine(line: string): Command | null {
+  if (typeof line !== "string") throw new TypeError("line must be a string");
+  if (line.trim() === "") return null;
+  if (!line.startsWith("/") || line.startsWith("//")) {
+    const text = line.startsWith("//") ? line.slice(1) : line;
+    const bytes = utf8(text).length;
+    if (bytes > MAX_TEXT_BYTES) {
+      throw new CommandError(
+        `A message can be at most ${MAX_TEXT_BYTES} bytes (this one has ${bytes}); send a file.`,
+      );
+    }
+    return { name: "text", text };
+  }
+  const match = /^\/(\S*)\s*(.*)$/s.exec(line)!;
+  const name = match[1].toLowerCase(), rest = match[2].trim();
+  switch (name) {
+    case "help":
+    case "id":
+    case "list":
+    case "verify":
+    case "close":
+    case "quit":
+      return noArgument(name, rest);
+    case "chat": {
+      const [id, ...nick] = rest.split(/\s+/);
+      return {
+        name,
+        peerId: peer(id, "/chat ID [nickname]"),
+        nickname: nickname(nick.join(" "), "nickname"),
+      };
+    }
+    case "switch":
+      if (rest === "") throw new CommandError("Usage: /switch NICK|ID.");
+      return { name, target: rest };
+    case "nick": {
+      const nick = nickname(rest, "name");
+      if (nick === "") throw new CommandError("Usage: /nick NAME.");
+      return { name, nickname: nick };
+    }
+    case "file":
+      if (rest === "") throw new CommandError("Usage: /file PATH.");
+      return { name, path: rest };
+    case "block":
+    case "unblock":
+      return { name, peerId: peer(rest, `/${name} ID`) };
+    default:
+      throw new CommandError(
+        `There is no command /${name}; /help lists them (start with // to send a text).`,
+      );
+  }
+}

@@ -1,0 +1,91 @@
+// Starting the client for real: picks the terminal UI (stdin and stdout are terminals, no --json) or
+// line mode, wires them to the process's stdin/stdout and signals, runs the app and returns the exit
+// code. Everything that goes wrong reaches the user as one sentence: no stack trace is ever printed.
+
+import { App, type AppOptions, sentence } from "./app.ts";
+import type { ClientEvent } from "./events.ts";
+import { lineSink, readLines, runLineMode } from "./linemode.ts";
+import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
+import { type TerminalIo, Tui } from "./tui.ts";
+
+/** The command line's settings. */
+export interface MainOptions extends AppOptions {
+  json: boolean;
+  passphraseFile?: string;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+}
+
+const out = (text: string) => writeAll(Deno.stdout, text);
+const err = (text: string) => writeAll(Deno.stderr, text);
+
+const terminal: TerminalIo = {
+  read: (p) => Deno.stdin.read(p),
+  write: out,
+  setRaw: (raw) => Deno.stdin.setRaw(raw),
+  size: () => Deno.consoleSize(),
+  onResize: (listener) => {
+    Deno.addSignalListener("SIGWINCH", listener);
+    return () => Deno.removeSignalListener("SIGWINCH", listener);
+  },
+};
+
+const prompt: PromptTerminal = {
+  read: (p) => Deno.stdin.read(p),
+  write: err,
+  setRaw: (raw) => Deno.stdin.setRaw(raw),
+};
+
+/** Runs the client; resolves with the exit code (0 after /quit, Ctrl-C or Ctrl-D; 1 after an error). */
+export async function main(options: MainOptions): Promise<number> {
+  const guard = (e: Event) => {
+    e.preventDefault();
+    const reason = (e as PromiseRejectionEvent).reason ?? (e as ErrorEvent).error;
+    err(`sotto: ${sentence(reason)}\n`);
+  };
+  globalThis.addEventListener("unhandledrejection", guard);
+  globalThis.addEventListener("error", guard);
+  const tty = !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  const server = `${options.host}:${options.port}`;
+  const tui = tty ? new Tui(terminal, { server, curve: options.curve }) : null;
+  const show = tui ? tui.event : lineSink(options.json, out);
+  let lastError: string | null = null;
+  const sink = (e: ClientEvent) => {
+    if (e.event === "error") lastError = e.message;
+    show(e);
+  };
+  const passphrase = passphraseSource({
+    file: options.passphraseFile,
+    terminal: Deno.stdin.isTerminal() ? prompt : null,
+  });
+  const announce = (id: string) => {
+    if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
+    else err(`Created a new identity. Your ID is ${id}\n`);
+  };
+  let app: App;
+  try {
+    app = await App.start(options, sink, passphrase, announce);
+  } catch (e) {
+    if (options.json) sink({ event: "error", message: sentence(e) });
+    else err(`sotto: ${sentence(e)}\n`);
+    return 1;
+  }
+  const quit = () => app.quit();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, quit);
+  try {
+    if (tui) await tui.run(app);
+    else await runLineMode(app, readLines(Deno.stdin.readable));
+  } finally {
+    await app.stop();
+    for (const s of signals) Deno.removeSignalListener(s, quit);
+  }
+  const code = await app.done;
+  if (tui && code !== 0 && lastError) err(`sotto: ${lastError}\n`);
+  return code;
+}

@@ -1,0 +1,188 @@
+// The connection manager against a relay running in this process: TLS, the pin check (first use, then
+// matched; a wrong --pin is fatal), login, reconnecting with backoff (on an injected clock, so no real
+// waiting) when the relay goes away and comes back, and stopping for good when another client takes
+// over the identity.
+
+import assert from "node:assert/strict";
+import { Backoff, type Clock } from "../../client/backoff.ts";
+import {
+  Connector,
+  type ConnectorHandlers,
+  type LinkOptions,
+  type RelayLink,
+} from "../../client/connection.ts";
+import type { ConnectionState } from "../../client/events.ts";
+import { generateIdentity, type Identity } from "../../protocol/identity.ts";
+import { startApp } from "../../server/app.ts";
+
+Deno.test("backoff: doubles from 0.5 s to 30 s with jitter, and resets", () => {
+  const low = new Backoff({ random: () => 0 });
+  assert.deepEqual(Array.from({ length: 9 }, () => low.next()), [
+    250,
+    500,
+    1000,
+    2000,
+    4000,
+    8000,
+    15000,
+    15000,
+    15000,
+  ]);
+  const high = new Backoff({ random: () => 0.999999 });
+  assert.deepEqual([high.next(), high.next(), high.next()], [500, 1000, 2000]);
+  for (let i = 0; i < 20; i++) high.next();
+  assert.equal(high.next(), 30000);
+  high.reset();
+  assert.equal(high.attempts, 0);
+  assert.equal(high.next(), 500);
+  assert.throws(() => new Backoff({ initial: 0 }), RangeError);
+});
+
+/** A clock whose sleeps are recorded and last 5 ms of real time. */
+function fastClock(): Clock & { sleeps: number[] } {
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => Date.now(),
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve) => {
+        sleeps.push(ms);
+        const t = setTimeout(resolve, 5);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        }, { once: true });
+      }),
+  };
+}
+
+interface Watch {
+  handlers: ConnectorHandlers;
+  states: { state: ConnectionState; reason?: string; retryInSeconds?: number }[];
+  links: RelayLink[];
+  fatal: Error[];
+  /** Resolves once `n` links have come up (or a fatal error happened). */
+  online(n: number): Promise<void>;
+  until(test: () => boolean): Promise<void>;
+}
+
+function watch(): Watch {
+  const states: Watch["states"] = [], links: RelayLink[] = [], fatal: Error[] = [];
+  let wake = () => {};
+  const until = async (test: () => boolean) => {
+    const deadline = Date.now() + 20_000;
+    while (!test()) {
+      if (Date.now() > deadline) throw new Error(`timed out; states: ${JSON.stringify(states)}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((r) => {
+        wake = r;
+        timer = setTimeout(r, 50);
+      });
+      clearTimeout(timer);
+    }
+  };
+  return {
+    states,
+    links,
+    fatal,
+    handlers: {
+      state: (state, detail) => {
+        states.push({ state, ...detail });
+        wake();
+      },
+      online: (link) => {
+        links.push(link);
+        wake();
+        return Promise.resolve();
+      },
+      frame: () => Promise.resolve(),
+      offline: () => wake(),
+      fatal: (e) => {
+        fatal.push(e);
+        wake();
+      },
+    },
+    online: (n) => until(() => links.length >= n || fatal.length > 0),
+    until,
+  };
+}
+
+function options(port: number, identity: Identity, pins: Map<string, string>, clock: Clock): LinkOptions {
+  return {
+    host: "127.0.0.1",
+    port,
+    curve: "P-256",
+    identity,
+    dataDir: "/nonexistent",
+    pins: { get: (s) => pins.get(s), set: (s, p) => Promise.resolve(void pins.set(s, p)) },
+    clock,
+  };
+}
+
+Deno.test("connection: first use, login, reconnect with backoff after the relay restarts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-conn-" });
+  let relay = await startApp({ host: "127.0.0.1", port: 0, dataDir: dir, log: () => {} });
+  const port = relay.addr.port, pin = relay.pin;
+  const pins = new Map<string, string>(), clock = fastClock(), w = watch();
+  const identity = generateIdentity();
+  const connector = new Connector(
+    options(port, identity, pins, clock),
+    w.handlers,
+    new Backoff({ random: () => 0 }),
+  );
+  try {
+    connector.start();
+    await w.online(1);
+    assert.equal(w.links[0].trust, "first-use");
+    assert.equal(w.links[0].pin, pin);
+    assert.equal(pins.get(`127.0.0.1:${port}`), pin);
+    assert.deepEqual(w.links[0].welcome.id, identity.id);
+
+    await relay.close();
+    await w.until(() => w.states.filter((s) => s.state === "offline").length >= 3);
+    const offline = w.states.filter((s) => s.state === "offline");
+    assert.ok(offline.every((s) => s.reason && s.retryInSeconds !== undefined), JSON.stringify(offline));
+    assert.deepEqual(clock.sleeps.slice(0, 3), [250, 500, 1000]);
+
+    relay = await startApp({ host: "127.0.0.1", port, dataDir: dir, log: () => {} });
+    await w.online(2);
+    assert.equal(w.links[1].trust, "matched");
+    assert.equal(w.fatal.length, 0);
+  } finally {
+    await connector.stop();
+    await relay.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("connection: a wrong --pin is fatal, and so is another client taking over", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-conn-" });
+  const relay = await startApp({ host: "127.0.0.1", port: 0, dataDir: dir, log: () => {} });
+  const clock = fastClock(), identity = generateIdentity();
+  const wrong = watch();
+  const pinned = new Connector(
+    { ...options(relay.addr.port, identity, new Map(), clock), expectedPin: "A".repeat(43) },
+    wrong.handlers,
+  );
+  const first = watch(), second = watch();
+  const one = new Connector(options(relay.addr.port, identity, new Map(), clock), first.handlers);
+  const two = new Connector(options(relay.addr.port, identity, new Map(), clock), second.handlers);
+  try {
+    pinned.start();
+    await wrong.until(() => wrong.fatal.length > 0);
+    assert.match(wrong.fatal[0].message, /^Refused to connect: .* not the pin A{43} given with --pin/);
+    assert.equal(wrong.links.length, 0);
+
+    one.start();
+    await first.online(1);
+    two.start();
+    await second.online(1);
+    await first.until(() => first.fatal.length > 0);
+    assert.equal(first.fatal[0].message, "Another client logged in with this identity, so this one stopped.");
+    assert.equal(second.fatal.length, 0);
+  } finally {
+    await Promise.all([pinned.stop(), one.stop(), two.stop()]);
+    await relay.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,92 @@
+// The terminal UI in a real pseudo-terminal (util-linux `script`), against a real relay and a peer in
+// line mode: it starts (identity made, status line shown), sends, receives, and quits on Ctrl-C,
+// restoring the terminal, with no stack trace anywhere in its output.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { clientArgs, ClientProcess, denoCommand, RelayProcess } from "../../client/driver.ts";
+import type { ClientEvent } from "../../client/events.ts";
+import { VirtualTerminal } from "./_vt.ts";
+
+const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success, () => false);
+
+/** Quotes a word for `sh -c`. */
+const sh = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+
+Deno.test({
+  name: "terminal UI in a pseudo-terminal: start, send, receive, quit",
+  ignore: !hasScript,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "sotto-pty-" });
+    const relay = await RelayProcess.start(join(root, "relay"));
+    const bob = ClientProcess.start({
+      dataDir: join(root, "bob"),
+      port: relay.port,
+      pin: relay.pin,
+      passphrase: "bob passphrase",
+    });
+    const spec = { dataDir: join(root, "alice"), port: relay.port, pin: relay.pin, passphrase: "alice pass" };
+    const command = [denoCommand(), ...clientArgs(spec, false)].map(sh).join(" ");
+    const tui = new Deno.Command("script", {
+      args: ["-q", "-e", "-c", `stty cols 100 rows 24 && exec ${command}`, "/dev/null"],
+      env: { SOTTO_PASSPHRASE: "alice pass", TERM: "xterm" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const vt = new VirtualTerminal(100, 24);
+    let raw = "";
+    const output = (async () => {
+      for await (const chunk of tui.stdout.pipeThrough(new TextDecoderStream())) {
+        raw += chunk;
+        vt.write(chunk);
+      }
+    })();
+    const errors = new Response(tui.stderr).text();
+    const keys = tui.stdin.getWriter();
+    const type = (s: string) => keys.write(new TextEncoder().encode(s));
+    const screen = async (pattern: RegExp, what: string) => {
+      for (let i = 0; i < 600 && !pattern.test(vt.text()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(vt.text(), pattern, `${what}; the screen:\n${vt.text()}`);
+      return pattern.exec(vt.text())!;
+    };
+    const event = async <K extends ClientEvent["event"]>(kind: K) =>
+      await bob.waitFor((e) => e.event === kind, kind, 30_000) as Extract<ClientEvent, { event: K }>;
+    try {
+      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})\./, "the ID after start");
+      await screen(/│ P-521 │ online/, "the status line");
+      const b = await event("ready");
+      await type(`/chat ${b.id} bob\r`);
+      await screen(/\? bob/, "the requested chat");
+      await bob.send(`/chat ${me[1]} alice`);
+      await screen(/● bob/, "the open chat");
+      await type("hello from the terminal\r");
+      assert.equal((await event("message")).text, "hello from the terminal");
+      await screen(/you: hello from the terminal ✓✓/, "delivered mark");
+      await bob.send("hello back");
+      await screen(/bob: hello back/, "the reply");
+      await type("\x03");
+      const status = await tui.status;
+      await output;
+      assert.equal(status.code, 0, raw.slice(-500));
+      assert.ok(!vt.alternate, "the alternate screen was left");
+      assert.ok(raw.endsWith("\x1b[?1049l"), "the terminal was restored last");
+      assert.equal(await errors, "");
+      assert.doesNotMatch(raw, /\bat .*\.ts:\d+/, "no stack trace");
+    } finally {
+      await keys.close().catch(() => {});
+      try {
+        tui.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await tui.status;
+      await output;
+      await errors;
+      await bob.kill();
+      await relay.stop();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

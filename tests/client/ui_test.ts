@@ -1,0 +1,179 @@
+// The two user interfaces over a relay in memory (tests/client/_fake.ts): line mode reads commands and
+// texts and prints plain lines or JSON events (peer-controlled text made harmless), ends with its input;
+// the terminal UI, driven with keys on a fake terminal, shows the chat list, the conversation with
+// delivery marks and the status line, and leaves the screen and raw mode cleanly on Ctrl-C.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { formatId } from "../../protocol/identity.ts";
+import { type AppHandle, handleLine } from "../../client/app.ts";
+import { lineSink, readLines, runLineMode } from "../../client/linemode.ts";
+import { type TerminalIo, Tui } from "../../client/tui.ts";
+import { FakeRelay, newContents, User } from "./_fake.ts";
+import { VirtualTerminal } from "./_vt.ts";
+
+async function withWorld(fn: (relay: FakeRelay, alice: User, bob: User) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-ui-" });
+  const relay = new FakeRelay();
+  const alice = relay.add(new User("alice", join(dir, "alice"), newContents()));
+  const bob = relay.add(new User("bob", join(dir, "bob"), newContents()));
+  try {
+    await relay.connect(alice);
+    await relay.connect(bob);
+    await fn(relay, alice, bob);
+    assert.deepEqual(relay.errors, []);
+  } finally {
+    for (const u of relay.users) {
+      await u.client.shutdown();
+      u.files.closeAll();
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** An app handle over a user's chats, showing events through `show`. */
+function handle(user: User, show: (e: (typeof user.events)[number]) => void): AppHandle {
+  let finish = (_: number) => {};
+  const done = new Promise<number>((r) => (finish = r));
+  user.show = show;
+  const emit = user.client.options.emit;
+  return {
+    client: user.client,
+    done,
+    status: { connection: "online", pin: "P".repeat(43) },
+    line: async (text) => {
+      if ((await handleLine(user.client, emit, text)) !== "quit") return false;
+      finish(0);
+      return true;
+    },
+    quit: () => finish(0),
+  };
+}
+
+Deno.test("line mode: commands and texts in, JSON events out, one per line; the end of input quits", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    let out = "";
+    const app = handle(alice, lineSink(true, (s) => (out += s)));
+    async function* input() {
+      yield `/chat ${formatId(bob.id)} bob`;
+      await relay.settle();
+      await handleLine(bob.client, (e) => bob.events.push(e), `/chat ${formatId(alice.id)}`);
+      await relay.settle();
+      yield "hello from a script";
+      yield "/nonsense";
+      await relay.settle();
+    }
+    await runLineMode(app, input());
+    assert.equal(await app.done, 0);
+    const events = out.trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.event), [
+      "chat-requested",
+      "chat-open",
+      "error",
+      "queued",
+      "delivered",
+    ]);
+    assert.match(events[2].message, /^There is no command \/nonsense/);
+    assert.deepEqual(bob.of("message").map((m) => m.text), ["hello from a script"]);
+  });
+});
+
+Deno.test("line mode: plain lines, with anything the peer controls made harmless; /quit stops", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    let out = "";
+    const app = handle(alice, lineSink(false, (s) => (out += s)));
+    const lines = readLines(ReadableStream.from([
+      new TextEncoder().encode(`/chat ${formatId(bob.id)} bob\r\n`),
+    ]));
+    await runLineMode(app, lines);
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)}`);
+    await relay.settle();
+    await handleLine(bob.client, () => {}, "look: \x1b[2J\x1b]0;owned\x07");
+    await relay.settle();
+    assert.ok(!out.includes("\x1b"), JSON.stringify(out));
+    assert.match(out, /\* asked for a chat with bob/);
+    assert.match(out, /\* chat with bob \(.*\) is open \(P-256\)/);
+    assert.match(out, /\[\d\d:\d\d\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
+    const quitting = handle(alice, () => {});
+    await runLineMode(
+      quitting,
+      (async function* () {
+        yield "/quit";
+        yield "never read";
+      })(),
+    );
+    assert.equal(await quitting.done, 0);
+  });
+});
+
+/** A terminal of 90×16 that the test types into and reads through a virtual terminal. */
+function fakeTerminal() {
+  const vt = new VirtualTerminal(90, 16);
+  const queue: Uint8Array[] = [];
+  let wake: (() => void) | null = null;
+  const raw: boolean[] = [];
+  const io: TerminalIo = {
+    read: async (p) => {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      const chunk = queue.shift()!;
+      p.set(chunk);
+      return chunk.length;
+    },
+    write: (s) => vt.write(s),
+    setRaw: (on) => void raw.push(on),
+    size: () => ({ columns: 90, rows: 16 }),
+    onResize: () => () => {},
+  };
+  return {
+    io,
+    vt,
+    raw,
+    type(text: string) {
+      queue.push(new TextEncoder().encode(text));
+      wake?.();
+    },
+  };
+}
+
+async function until(test: () => boolean, what: string, vt: VirtualTerminal) {
+  for (let i = 0; i < 200 && !test(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(test(), `${what}; the screen:\n${vt.text()}`);
+}
+
+Deno.test("terminal UI: start, ask, send, receive, switch and quit with Ctrl-C", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    const term = fakeTerminal();
+    const tui = new Tui(term.io, { server: "127.0.0.1:6174", curve: "P-521" });
+    const app = handle(alice, tui.event);
+    const running = tui.run(app);
+    const screen = () => term.vt.text();
+    await until(
+      () => /sotto │ 127\.0\.0\.1:6174 │ pin PPPPPPPP… │ P-521 │ online/.test(screen()),
+      "status",
+      term.vt,
+    );
+    assert.ok(term.vt.alternate);
+    term.type(`/chat ${formatId(bob.id)} bob\r`);
+    await until(() => /\? bob/.test(screen()), "the requested chat in the list", term.vt);
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)}`);
+    await relay.settle();
+    await until(() => /● bob/.test(screen()), "the open chat", term.vt);
+    term.type("hel");
+    term.type("lo\x1b[D\x1b[C");
+    term.type("\r");
+    await relay.settle();
+    await until(() => /you: hello ✓✓/.test(screen()), "our line, delivered", term.vt);
+    await handleLine(bob.client, () => {}, "hi \x1b[31malice");
+    await relay.settle();
+    await until(() => /bob: hi \ufffd\[31malice/.test(screen()), "their line, cleaned", term.vt);
+    term.type("/help\r");
+    await until(() => /\/verify +the active chat's safety number/.test(screen()), "help", term.vt);
+    term.type("\t");
+    term.type("\x03");
+    await running;
+    assert.equal(await app.done, 0);
+    assert.ok(!term.vt.alternate, "the main screen is back");
+    assert.deepEqual(term.raw, [true, false]);
+    assert.deepEqual(bob.of("message").map((m) => m.text), ["hello"]);
+  });
+});

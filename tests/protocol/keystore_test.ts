@@ -1,0 +1,204 @@
+// The sealed keystore: contents survive seal → unlock exactly, a wrong passphrase is told apart from a
+// damaged file, any altered byte is refused, the KDF parameters are read from the header and held to
+// the minimum, and malformed contents are refused by the decoder.
+
+import assert from "node:assert/strict";
+import { equalBytes, utf8 } from "../../crypto/bytes.ts";
+import {
+  type ChatRecord,
+  decodeContents,
+  DEFAULT_ITERATIONS,
+  encodeContents,
+  type KeystoreContents,
+  KeystoreFormatError,
+  KeystoreKey,
+  keystoreParams,
+  MIN_ITERATIONS,
+  openKeystore,
+  sealKeystore,
+  unlockKeystore,
+  WrongPassphraseError,
+} from "../../protocol/keystore.ts";
+import { flip, makePair, seededRandom, T0 } from "./_helpers.ts";
+
+const random = seededRandom("keystore test");
+
+function sampleContents(): KeystoreContents {
+  const pair = makePair("P-256", { random });
+  const chat: ChatRecord = {
+    peerId: pair.b.id,
+    state: "open",
+    role: "initiator",
+    curve: "P-256",
+    nickname: "bob",
+    peerNickname: "Robert ☃",
+    peerIdentity: pair.b.publicKeys,
+    session: pair.alice,
+    nextTextId: 7,
+    unread: 2,
+    updatedAt: T0 + 5,
+    history: [
+      { kind: "out", status: "delivered", textId: 1, messageId: random(16), time: T0, text: "hi" },
+      { kind: "in", status: "none", textId: 1, messageId: new Uint8Array(0), time: T0 + 1, text: "hello ✓" },
+      { kind: "system", status: "none", textId: 0, messageId: new Uint8Array(0), time: T0 + 2, text: "x" },
+    ],
+    incoming: [{
+      fileId: random(16),
+      name: "notes.txt",
+      path: "files/.partial-1",
+      size: 70000,
+      sha256: random(32),
+      received: 32704,
+      nextIndex: 1,
+    }],
+  };
+  const requested: ChatRecord = {
+    ...chat,
+    peerId: random(20),
+    state: "requested",
+    role: "unknown",
+    curve: "P-521",
+    nickname: "",
+    peerNickname: "",
+    peerIdentity: null,
+    session: null,
+    history: [],
+    incoming: [],
+  };
+  return {
+    identity: pair.a,
+    prekeys: pair.store,
+    createdAt: T0,
+    pins: new Map([["127.0.0.1:6174", "A".repeat(42) + "A"]]),
+    registered: new Set(["B".repeat(42) + "A"]),
+    chats: [chat, requested],
+    outbox: [
+      {
+        messageId: random(16),
+        peerId: pair.b.id,
+        kind: "message",
+        bytes: random(200),
+        textId: 3,
+        createdAt: T0,
+      },
+      {
+        messageId: random(16),
+        peerId: requested.peerId,
+        kind: "payload",
+        bytes: random(9),
+        textId: 0,
+        createdAt: 1,
+      },
+    ],
+  };
+}
+
+// One key derivation per passphrase costs about a second, so the slow tests share these.
+const PASSPHRASE = "correct horse battery staple é"; // "é" precomposed (NFC)
+const contents = sampleContents();
+const key = KeystoreKey.create(PASSPHRASE, { random });
+const sealed = sealKeystore(key, contents, random);
+
+Deno.test("keystore: contents round-trip through seal and unlock (passphrase compared after NFC)", () => {
+  const decomposed = "correct horse battery staple e\u0301";
+  assert.notEqual(decomposed, PASSPHRASE);
+  const { key: again, contents: back } = unlockKeystore(decomposed, sealed);
+  assert.ok(equalBytes(encodeContents(back), encodeContents(contents)));
+  assert.equal(back.chats[0].session!.serialize().length > 0, true);
+  assert.ok(equalBytes(back.identity.id, contents.identity.id));
+  assert.equal(back.pins.get("127.0.0.1:6174"), contents.pins.get("127.0.0.1:6174"));
+  // The derived key seals again without another derivation, and opens its own output.
+  const resealed = sealKeystore(again, back, random);
+  assert.ok(equalBytes(encodeContents(openKeystore(key, resealed)), encodeContents(contents)));
+  again.wipe();
+});
+
+Deno.test("keystore: a wrong passphrase is reported as such, in one sentence", () => {
+  assert.throws(() => unlockKeystore("correct horse battery stapler", sealed), (e) => {
+    assert.ok(e instanceof WrongPassphraseError);
+    assert.match(e.message, /^[A-Z][^\n]*\.$/);
+    return true;
+  });
+});
+
+Deno.test("keystore: the header records the KDF parameters; each write has a fresh nonce", () => {
+  const params = keystoreParams(sealed);
+  assert.equal(params.iterations, DEFAULT_ITERATIONS);
+  assert.ok(params.iterations >= 210_000);
+  assert.equal(params.salt.length, 32);
+  assert.ok(equalBytes(params.salt, key.params.salt));
+  const again = key.seal(utf8("x"), random);
+  const other = key.seal(utf8("x"), random);
+  assert.ok(!equalBytes(again, other));
+  assert.equal(new TextDecoder().decode(key.open(again)), "x");
+});
+
+Deno.test("keystore: every altered byte is refused; the check value decides a wrong passphrase", () => {
+  const small = key.seal(utf8("secret contents"), random);
+  const headerLength = small.length - "secret contents".length - 16;
+  for (let at = 0; at < small.length; at++) {
+    const bad = flip(small, at, at % 8);
+    assert.throws(() => key.open(bad), (e) => {
+      // The check value (16 bytes before the cipher byte and nonce) makes a wrong passphrase; the magic,
+      // version, KDF, parameters, cipher, nonce and ciphertext make a format error.
+      const inCheck = at >= headerLength - 25 - 16 && at < headerLength - 25;
+      assert.ok(
+        inCheck ? e instanceof WrongPassphraseError : e instanceof KeystoreFormatError,
+        `byte ${at}: ${e}`,
+      );
+      return true;
+    });
+  }
+  assert.throws(() => key.open(small.subarray(0, headerLength + 15)), KeystoreFormatError);
+  assert.throws(() => key.open(new Uint8Array(3)), KeystoreFormatError);
+  assert.throws(() => keystoreParams(utf8('{"version": 1}')), /not a sotto keystore/);
+});
+
+Deno.test("keystore: too few iterations are refused in the header and as an argument", () => {
+  // Rewrite the iteration count (after the 8-byte magic, version and KDF bytes) to the minimum minus one.
+  const bad = sealed.slice();
+  new DataView(bad.buffer).setUint32(10, MIN_ITERATIONS - 1);
+  assert.throws(() => keystoreParams(bad), KeystoreFormatError);
+  const salt = new Uint8Array(32);
+  assert.throws(
+    () => KeystoreKey.derive("pass phrase", { iterations: MIN_ITERATIONS - 1, salt }),
+    RangeError,
+  );
+  assert.throws(() => KeystoreKey.derive("pass phrase", { iterations: 1.5, salt }), TypeError);
+  assert.throws(
+    () => KeystoreKey.derive("pass", { iterations: MIN_ITERATIONS, salt: salt.subarray(20) }),
+    RangeError,
+  );
+  assert.throws(() => KeystoreKey.derive("", { iterations: MIN_ITERATIONS, salt }), RangeError);
+  assert.throws(
+    () => KeystoreKey.derive(42 as unknown as string, { iterations: MIN_ITERATIONS, salt }),
+    TypeError,
+  );
+});
+
+Deno.test("keystore: malformed contents are refused", () => {
+  const good = encodeContents(contents);
+  assert.throws(() => decodeContents(new Uint8Array([...good, 0])), /trailing/);
+  assert.throws(() => decodeContents(good.subarray(0, good.length - 1)), /truncated/);
+  assert.throws(() => decodeContents(new Uint8Array([2, ...good.subarray(1)])), /not supported/);
+  const twice = { ...contents, chats: [contents.chats[0], contents.chats[0]] };
+  assert.throws(() => decodeContents(encodeContents(twice)), /two chats/);
+  const badPin = { ...contents, pins: new Map([["host:1", "not a pin"]]) };
+  assert.throws(() => decodeContents(encodeContents(badPin)), /not a pin/);
+  // Sealed garbage that authenticates is still checked: a format error, not a crash.
+  assert.throws(() => openKeystore(key, key.seal(utf8("garbage"), random)), KeystoreFormatError);
+});
+
+Deno.test("keystore: history is capped when written", () => {
+  const chat = contents.chats[0];
+  const long = {
+    ...contents,
+    chats: [{
+      ...chat,
+      history: Array.from({ length: 250 }, (_, i) => ({ ...chat.history[1], textId: i })),
+    }],
+  };
+  const back = decodeContents(encodeContents(long));
+  assert.equal(back.chats[0].history.length, 200);
+  assert.equal(back.chats[0].history[0].textId, 50);
+});

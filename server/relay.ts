@@ -149,8 +149,10 @@ interface Held {
   body: Uint8Array;
   at: number;
   timer: ReturnType<typeof setTimeout>;
-  /** Being written to the store now. */
+  /** Being written to the store (or written: see `done`). */
   persisting: boolean;
+  /** The write to the store has finished (whatever its outcome). */
+  done: boolean;
   /** Acknowledged while being written: delete it once written. */
   ackedMeanwhile: boolean;
 }
@@ -509,6 +511,7 @@ export class Relay {
           at: now,
           timer: setTimeout(() => this.#persist(r, idKey), this.#limits.holdMs),
           persisting: false,
+          done: false,
           ackedMeanwhile: false,
         };
         r.inflight.set(idKey, { ref: null, held, size: f.body.length });
@@ -552,17 +555,31 @@ export class Relay {
     clearTimeout(held.timer);
     held.persisting = true;
     const task: Promise<void> = (async () => {
-      const out = await this.#enqueue(held.from, held.to, held.messageId, held.body, held.at);
+      let out;
+      try {
+        out = await this.#enqueue(held.from, held.to, held.messageId, held.body, held.at);
+      } finally {
+        held.done = true;
+      }
       const { sender, requestId, messageId } = held;
       if (out.kind === "queued" || out.kind === "already-queued") {
         sender.link.send({ type: "queued", requestId, messageId });
       } else {
         sender.link.send({ type: "refused", requestId, messageId, reason: out.kind });
       }
-      if (out.kind !== "queued") return;
       if (held.ackedMeanwhile) {
-        await this.#store.ack(held.to, [out.ref]);
-      } else if (!r.link.closed && r.inflight.get(idKey) === entry) {
+        // Acknowledged while it was being written: delete the stored copy, and only then let go of the
+        // in-flight entry, which until now kept the delivery pump from sending that copy again.
+        if (out.kind === "queued") await this.#store.ack(held.to, [out.ref]);
+        if (r.inflight.get(idKey) === entry) {
+          r.inflight.delete(idKey);
+          r.inflightBytes -= entry.size;
+          this.#wake(r.key);
+        }
+        return;
+      }
+      if (out.kind !== "queued") return;
+      if (!r.link.closed && r.inflight.get(idKey) === entry) {
         entry.ref = out.ref;
         entry.held = null;
         if (!r.pumping && r.cursor === out.ref.seq - 1) r.cursor = out.ref.seq;
@@ -576,6 +593,8 @@ export class Relay {
 
   async #ack(s: Session, user: Uint8Array, ids: Uint8Array[]): Promise<void> {
     const refs: EntryRef[] = [], unknown: Uint8Array[] = [];
+    /** Stored entries: they stay in flight until the store has deleted them, so no pump resends them. */
+    const storedEntries: [string, Inflight][] = [];
     for (const id of ids) {
       const k = bytesToHex(id);
       const sent = s.inflight.get(k);
@@ -583,21 +602,39 @@ export class Relay {
         unknown.push(id);
         continue;
       }
-      s.inflight.delete(k);
-      s.inflightBytes -= sent.size;
       const held = sent.held;
-      if (held === null) {
-        refs.push(sent.ref!);
-      } else if (held.persisting) {
+      if (held !== null && held.persisting && !held.done) {
+        // Being written right now: #persist deletes the stored copy, then the in-flight entry.
         held.ackedMeanwhile = true;
         held.sender.link.send({ type: "delivered", peerId: user, messageId: id });
+        continue;
+      }
+      if (held === null) {
+        refs.push(sent.ref!);
+        storedEntries.push([k, sent]);
+        continue;
+      }
+      s.inflight.delete(k);
+      s.inflightBytes -= sent.size;
+      if (held.persisting) {
+        held.sender.link.send({ type: "delivered", peerId: user, messageId: id }); // it was not stored
       } else {
         clearTimeout(held.timer);
         held.sender.link.send({ type: "queued", requestId: held.requestId, messageId: id });
         held.sender.link.send({ type: "delivered", peerId: user, messageId: id });
       }
     }
-    const acked = await this.#store.ack(user, refs, unknown);
+    let acked;
+    try {
+      acked = await this.#store.ack(user, refs, unknown);
+    } finally {
+      for (const [k, entry] of storedEntries) {
+        if (s.inflight.get(k) === entry) {
+          s.inflight.delete(k);
+          s.inflightBytes -= entry.size;
+        }
+      }
+    }
     for (const a of acked) {
       if (a.from !== null) {
         this.#online.get(bytesToHex(a.from))?.link.send({ type: "delivered", peerId: user, messageId: a.id });

@@ -7,6 +7,7 @@ import { loadOrCreateServerIdentity } from "./keys.ts";
 import { Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
 import { RelayStore } from "./store.ts";
 import { TlsListener } from "./tls_listener.ts";
+import { keyLogFromEnv } from "../client/keylog.ts";
 
 /** The store's file in the data folder. */
 export const STORE_FILE = "relay.kv";
@@ -58,7 +59,11 @@ export async function startApp(options: AppOptions): Promise<App> {
     listener = new TlsListener({
       hostname: host,
       port,
-      tls: { certificateChain: [identity.certificateDer], secretKey: identity.secretKey },
+      tls: {
+        certificateChain: [identity.certificateDer],
+        secretKey: identity.secretKey,
+        keyLog: keyLogFromEnv(), // SSLKEYLOGFILE, for Wireshark and tests; nothing when unset
+      },
       handler: relay.handle,
     });
   } catch (e) {

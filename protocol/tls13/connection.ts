@@ -19,10 +19,11 @@ export interface Transport {
 
 /**
  * Bytes read from the transport at a time: little during the handshake, so a client that never completes
- * one costs little, then room for two full records.
+ * one costs little, then room for a full record (records may also arrive over several reads). Every idle
+ * connection holds one such buffer, so it is kept at one record's size.
  */
 const HANDSHAKE_READ_SIZE = 1 << 12;
-const READ_SIZE = 1 << 15;
+const READ_SIZE = (1 << 14) + 256 + 5;
 /** Plaintext handed to the state machine per step of `write`, so records go out while others are sealed. */
 const WRITE_STEP = 1 << 16;
 

@@ -660,6 +660,8 @@ export class Relay {
       .finally(() => {
         s.pumping = false;
         this.#tasks.delete(task);
+        // A wake that came after the pump's last check (it only set pumpAgain) must not be lost.
+        if (s.pumpAgain) this.#wake(key);
       });
     this.#tasks.add(task);
   }

@@ -1009,6 +1009,11 @@ export class RelayStore {
    */
   async #atomically<T>(attempt: () => Promise<Attempt<T>>): Promise<T> {
     for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      // After a conflict, wait a random moment (up to 1, 2, 4 … 64 ms) so that two writers retrying
+      // against each other, or against a stream of group commits, stop colliding in lockstep.
+      if (i > 0) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(64, 2 ** (i - 1))));
+      }
       const { result, op, done } = await attempt();
       if (op === undefined) return result;
       const commit = await op.commit();

@@ -305,3 +305,66 @@ export async function openChat(
   await cb.send({ type: "ack", ids: [ob.eventId] });
   return { ca, cb };
 }
+
+/** What {@link exchangeInPairs} measured: milliseconds for logins, for opening the chats, for the messages. */
+export interface PairsTiming {
+  logins: number;
+  chats: number;
+  messages: number;
+}
+
+/**
+ * 2 × `pairs` clients log in, upload prekeys and open chats in pairs (2k with 2k + 1); then each sends
+ * `messages` texts to its peer while reading its peer's, acknowledging each. Asserts that every message
+ * arrives exactly once, in order, from the right sender, that every send is Queued and Delivered, and that
+ * the relay logged nothing. Closes every client it opened.
+ */
+export async function exchangeInPairs(
+  relay: TestRelay,
+  pairs: number,
+  messages: number,
+): Promise<PairsTiming> {
+  const clients: TestClient[] = [];
+  try {
+    const users: TestUser[] = Array.from({ length: 2 * pairs }, () => makeUser(1));
+    const t0 = performance.now();
+    const logged = await Promise.all(users.map((u) => TestClient.login(relay.port, u)));
+    clients.push(...logged.map((l) => l.client));
+    const t1 = performance.now();
+    assert.equal(relay.app.relay.online, 2 * pairs);
+    await Promise.all(clients.map((c, i) => c.upload(users[i])));
+    const peerOf = (i: number) => i ^ 1;
+    await Promise.all(clients.map(async (c, i) => {
+      const peerId = users[peerOf(i)].identity.id;
+      const r = await c.request({ type: "request-chat", requestId: 0, peerId, curve: "P-256" });
+      assert.equal(r.code, "ok");
+    }));
+    await Promise.all(clients.map(async (c) => {
+      const opened = await c.next("chat-opened");
+      await c.send({ type: "ack", ids: [opened.eventId] });
+    }));
+    const t2 = performance.now();
+    await Promise.all(clients.map(async (c, i) => {
+      const to = users[peerOf(i)].identity.id;
+      const sending = (async () => {
+        for (let m = 0; m < messages; m++) {
+          const q = await c.sendMessage(to, new TextEncoder().encode(`${i}:${m}`));
+          assert.equal(q.type, "queued");
+        }
+      })();
+      for (let m = 0; m < messages; m++) {
+        const d = await c.next("deliver");
+        assert.equal(new TextDecoder().decode(d.body), `${peerOf(i)}:${m}`);
+        assert.equal(bytesToHex(d.from), users[peerOf(i)].hex);
+        await c.send({ type: "ack", ids: [d.messageId] });
+      }
+      await sending;
+      for (let m = 0; m < messages; m++) await c.next("delivered");
+    }));
+    const t3 = performance.now();
+    assert.deepEqual(relay.logs, []);
+    return { logins: t1 - t0, chats: t2 - t1, messages: t3 - t2 };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}

@@ -28,6 +28,15 @@ import { checkPin, PinMismatchError, type PinStore } from "./pins.ts";
 
 /** TLS group ids (RFC 8446 §4.2.7) for each curve. */
 const GROUP_IDS: Record<CurveName, number> = { "P-256": 0x0017, "P-384": 0x0018, "P-521": 0x0019 };
+
+/**
+ * The TLS groups a client offers for its chosen curve: that curve first, with the only key share, then the
+ * others by strength, so a relay that prefers another one asks for it with a HelloRetryRequest.
+ */
+export function tlsGroupsFor(curve: CurveName): { groups: number[]; keyShareGroups: number[] } {
+  const order = [curve, ...(["P-521", "P-384", "P-256"] as const).filter((c) => c !== curve)];
+  return { groups: order.map((c) => GROUP_IDS[c]), keyShareGroups: [GROUP_IDS[curve]] };
+}
 /** Milliseconds for TCP + TLS + login before an attempt is abandoned. */
 export const CONNECT_TIMEOUT_MS = 15_000;
 /** Milliseconds an answer to a request may take before the link is considered dead. */
@@ -129,11 +138,9 @@ export class RelayLink {
       transport = await dial(o.host, o.port);
       if (timedOut) throw new Error("timed out");
       let presented = "";
-      const groups = [o.curve, ...(["P-521", "P-384", "P-256"] as const).filter((c) => c !== o.curve)];
       tls = await TlsConnection.connect(transport, {
         serverName: o.host,
-        groups: groups.map((c) => GROUP_IDS[c]),
-        keyShareGroups: [GROUP_IDS[o.curve]],
+        ...tlsGroupsFor(o.curve),
         keyLog: o.keyLog,
         // The pin is checked once the handshake has proved the server holds the key (below).
         verifyPeer: (_cert, spki) => {

@@ -7,9 +7,9 @@ import { TlsError } from "../protocol/tls13/alert.ts";
 import { TlsConnection, type Transport } from "../protocol/tls13/connection.ts";
 import { spkiPin } from "../protocol/tls13/x509.ts";
 import type { CurveName } from "../protocol/suite.ts";
+import { tlsGroupsFor } from "./connection.ts";
 import { keyLogFromEnv } from "./keylog.ts";
 
-const GROUP_IDS: Record<CurveName, number> = { "P-256": 0x0017, "P-384": 0x0018, "P-521": 0x0019 };
 const TIMEOUT_MS = 15_000;
 
 export interface ProbeOptions {
@@ -41,12 +41,10 @@ export async function probe(o: ProbeOptions): Promise<{ line: string; code: numb
     });
     const handshake = (async () => {
       transport = await dial(o.host, o.port);
-      const groups = [o.curve, ...(["P-521", "P-384", "P-256"] as const).filter((c) => c !== o.curve)];
       let pin = "";
       const tls = await TlsConnection.connect(transport, {
         serverName: o.host,
-        groups: groups.map((c) => GROUP_IDS[c]),
-        keyShareGroups: [GROUP_IDS[o.curve]],
+        ...tlsGroupsFor(o.curve),
         keyLog: keyLogFromEnv(),
         verifyPeer: (_cert, spki) => {
           pin = spkiPin(spki);

@@ -442,7 +442,9 @@ export class Session {
       throw new ProtocolError("undecryptable", "message: no header key of this session opens it");
     }
     const r = new Reader(plain, "message header");
-    const dh = readPoint(r, s.curve, "ratchet key");
+    // The peer's current ratchet key was validated when it was first accepted; only a new one needs it.
+    const known = s.dhr.length > 0 && equalBytes(plain.subarray(0, s.dhr.length), s.dhr);
+    const dh = known ? r.bytes(s.dhr.length, "ratchet key") : readPoint(r, s.curve, "ratchet key");
     const pn = r.u32("previous chain length");
     const n = r.u32("message number");
     r.end();

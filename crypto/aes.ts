@@ -69,10 +69,12 @@ const RCON = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36];
 
 // ---- The block cipher ----
 
-/** The key schedule of FIPS 197 §5.2: 4·(rounds + 1) little-endian words. */
-function expandKey(key: Uint8Array): Uint32Array {
-  const nk = key.length / 4, rounds = nk + 6;
-  const w = new Uint32Array(4 * (rounds + 1));
+/**
+ * The key schedule of FIPS 197 §5.2: 4·(rounds + 1) little-endian words, written to `w` (new by default;
+ * otherwise exactly that long) and returned.
+ */
+function expandKey(key: Uint8Array, w: Uint32Array = new Uint32Array(4 * (key.length / 4 + 7))): Uint32Array {
+  const nk = key.length / 4;
   for (let i = 0; i < nk; i++) {
     w[i] = key[4 * i] | (key[4 * i + 1] << 8) | (key[4 * i + 2] << 16) | (key[4 * i + 3] << 24);
   }
@@ -262,18 +264,19 @@ function gctr(rk: Uint32Array, j0: Uint32Array, data: Uint8Array): void {
 export class AesGcm {
   readonly #rk: Uint32Array;
   readonly #ghash: Ghash;
-  /** The pre-counter block J0 of the current message. */
-  readonly #j0 = new Uint32Array(4);
 
   /** Prepares a 16-, 24- or 32-byte `key` (AES-128-GCM, AES-192-GCM, AES-256-GCM). */
   constructor(key: Uint8Array) {
     checkBytes(key, "key", 16, 24, 32);
     this.#rk = expandKey(key);
-    const h = new Uint32Array(4);
-    encryptWords(this.#rk, 0, 0, 0, 0, h); // H = E(K, 0^128)
-    const hBytes = new Uint8Array(h.buffer);
-    this.#ghash = new Ghash(hBytes);
-    hBytes.fill(0);
+    encryptWords(this.#rk, 0, 0, 0, 0, scratch); // H = E(K, 0^128)
+    this.#ghash = new Ghash().setKeyWords(
+      swap32(scratch[0]),
+      swap32(scratch[1]),
+      swap32(scratch[2]),
+      swap32(scratch[3]),
+    );
+    scratch.fill(0);
   }
 
   /**
@@ -282,19 +285,7 @@ export class AesGcm {
    * plaintext longer than {@link AES_GCM_MAX_PLAINTEXT}.
    */
   seal(iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
-    checkArgs(iv, plaintext, "plaintext", aad);
-    if (plaintext.length > AES_GCM_MAX_PLAINTEXT) {
-      throw new RangeError(`plaintext must be at most ${AES_GCM_MAX_PLAINTEXT} bytes long`);
-    }
-    const n = plaintext.length;
-    const out = new Uint8Array(n + TAG_LENGTH);
-    out.set(plaintext);
-    const ciphertext = out.subarray(0, n);
-    const j0 = this.#preCounter(iv);
-    gctr(this.#rk, j0, ciphertext);
-    this.#tag(aad, ciphertext, out.subarray(n));
-    j0.fill(0);
-    return out;
+    return gcmSeal(this.#rk, this.#ghash, iv, plaintext, aad);
   }
 
   /**
@@ -302,51 +293,73 @@ export class AesGcm {
    * Throws AuthenticationError, releasing nothing, if the tag does not match.
    */
   open(iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array = EMPTY): Uint8Array {
-    checkArgs(iv, sealed, "sealed", aad);
-    const n = sealed.length - TAG_LENGTH;
-    if (n < 0 || n > AES_GCM_MAX_PLAINTEXT) throw new AuthenticationError();
-    const ciphertext = sealed.subarray(0, n);
-    const j0 = this.#preCounter(iv);
-    const tag = new Uint8Array(TAG_LENGTH);
-    this.#tag(aad, ciphertext, tag);
-    if (!equalBytes(tag, sealed.subarray(n))) {
-      j0.fill(0);
-      tag.fill(0); // the valid tag for this forged input: an oracle if it leaked
-      throw new AuthenticationError();
-    }
-    const out = ciphertext.slice();
-    gctr(this.#rk, j0, out);
-    j0.fill(0);
-    return out;
+    return gcmOpen(this.#rk, this.#ghash, iv, sealed, aad);
   }
 
   /** Overwrites the key schedule and the GHASH table with zeros; the object must not be used afterwards. */
   wipe(): void {
     this.#rk.fill(0);
     this.#ghash.wipe();
-    this.#j0.fill(0);
   }
+}
 
-  /** J0 (NIST SP 800-38D §7.1 step 2): IV ‖ 0^31 ‖ 1 for a 12-byte IV, otherwise GHASH of the padded IV. */
-  #preCounter(iv: Uint8Array): Uint32Array {
-    const j0 = this.#j0;
-    if (iv.length === 12) {
-      j0[0] = word(iv, 0), j0[1] = word(iv, 4), j0[2] = word(iv, 8), j0[3] = 0x01000000;
-    } else {
-      this.#ghash.reset().update(iv).finish(0, iv.length, j0);
-    }
-    return j0;
-  }
+/** The pre-counter block J0 of the message being sealed or opened; cleared after each use. */
+const J0 = new Uint32Array(4);
+/** GHASH(A, C) of the message being sealed or opened, and the expected tag when opening. */
+const S = new Uint32Array(4);
+const TAG = new Uint8Array(TAG_LENGTH);
 
-  /** The tag GHASH(A, C) ⊕ E(K, J0) (NIST SP 800-38D §7.1 steps 5–6), written to `out`. */
-  #tag(aad: Uint8Array, ciphertext: Uint8Array, out: Uint8Array): void {
-    const s = new Uint32Array(4), j0 = this.#j0;
-    this.#ghash.reset().update(aad).update(ciphertext).finish(aad.length, ciphertext.length, s);
-    encryptWords(this.#rk, j0[0], j0[1], j0[2], j0[3], scratch);
-    for (let i = 0; i < 4; i++) scratch[i] ^= s[i];
-    s.fill(0);
-    writeBlock(scratch, out);
+function gcmSeal(rk: Uint32Array, ghash: Ghash, iv: Uint8Array, plaintext: Uint8Array, aad: Uint8Array) {
+  checkArgs(iv, plaintext, "plaintext", aad);
+  if (plaintext.length > AES_GCM_MAX_PLAINTEXT) {
+    throw new RangeError(`plaintext must be at most ${AES_GCM_MAX_PLAINTEXT} bytes long`);
   }
+  const n = plaintext.length;
+  const out = new Uint8Array(n + TAG_LENGTH);
+  out.set(plaintext);
+  const ciphertext = out.subarray(0, n);
+  preCounter(ghash, iv);
+  gctr(rk, J0, ciphertext);
+  tagInto(rk, ghash, aad, ciphertext, out.subarray(n));
+  J0.fill(0);
+  return out;
+}
+
+function gcmOpen(rk: Uint32Array, ghash: Ghash, iv: Uint8Array, sealed: Uint8Array, aad: Uint8Array) {
+  checkArgs(iv, sealed, "sealed", aad);
+  const n = sealed.length - TAG_LENGTH;
+  if (n < 0 || n > AES_GCM_MAX_PLAINTEXT) throw new AuthenticationError();
+  const ciphertext = sealed.subarray(0, n);
+  preCounter(ghash, iv);
+  tagInto(rk, ghash, aad, ciphertext, TAG);
+  const ok = equalBytes(TAG, sealed.subarray(n));
+  TAG.fill(0); // the valid tag for this input: an oracle for forgeries if it leaked
+  if (!ok) {
+    J0.fill(0);
+    throw new AuthenticationError();
+  }
+  const out = ciphertext.slice();
+  gctr(rk, J0, out);
+  J0.fill(0);
+  return out;
+}
+
+/** J0 (NIST SP 800-38D §7.1 step 2): IV ‖ 0^31 ‖ 1 for a 12-byte IV, otherwise GHASH of the padded IV. */
+function preCounter(ghash: Ghash, iv: Uint8Array): void {
+  if (iv.length === 12) {
+    J0[0] = word(iv, 0), J0[1] = word(iv, 4), J0[2] = word(iv, 8), J0[3] = 0x01000000;
+  } else {
+    ghash.reset().update(iv).finish(0, iv.length, J0);
+  }
+}
+
+/** The tag GHASH(A, C) ⊕ E(K, J0) (NIST SP 800-38D §7.1 steps 5–6), written to `out`. */
+function tagInto(rk: Uint32Array, ghash: Ghash, aad: Uint8Array, ciphertext: Uint8Array, out: Uint8Array) {
+  ghash.reset().update(aad).update(ciphertext).finish(aad.length, ciphertext.length, S);
+  encryptWords(rk, J0[0], J0[1], J0[2], J0[3], scratch);
+  for (let i = 0; i < 4; i++) scratch[i] ^= S[i];
+  S.fill(0);
+  writeBlock(scratch, out);
 }
 
 function checkArgs(iv: unknown, data: unknown, dataName: string, aad: unknown): asserts iv is Uint8Array {
@@ -354,6 +367,25 @@ function checkArgs(iv: unknown, data: unknown, dataName: string, aad: unknown): 
   if (iv.length === 0) throw new RangeError("iv must be at least 1 byte long, got 0");
   checkBytes(data, dataName);
   checkBytes(aad, "aad");
+}
+
+// The one-shot functions below work in module scratch (a key schedule per key size and one GHASH table),
+// wiped after every call, instead of allocating an AesGcm: a short message costs less than the arrays.
+const ONE_SHOT_RK: Record<number, Uint32Array> = {
+  16: new Uint32Array(44),
+  24: new Uint32Array(52),
+  32: new Uint32Array(60),
+};
+const ONE_SHOT_GHASH = new Ghash();
+
+/** Expands `key` into the one-shot scratch and keys the one-shot GHASH with H = E(K, 0^128). */
+function oneShotKey(key: Uint8Array): Uint32Array {
+  checkBytes(key, "key", 16, 24, 32);
+  const rk = expandKey(key, ONE_SHOT_RK[key.length]);
+  encryptWords(rk, 0, 0, 0, 0, scratch);
+  ONE_SHOT_GHASH.setKeyWords(swap32(scratch[0]), swap32(scratch[1]), swap32(scratch[2]), swap32(scratch[3]));
+  scratch.fill(0);
+  return rk;
 }
 
 /**
@@ -367,11 +399,12 @@ export function aesGcmSeal(
   plaintext: Uint8Array,
   aad: Uint8Array = EMPTY,
 ): Uint8Array {
-  const gcm = new AesGcm(key);
+  const rk = oneShotKey(key);
   try {
-    return gcm.seal(iv, plaintext, aad);
+    return gcmSeal(rk, ONE_SHOT_GHASH, iv, plaintext, aad);
   } finally {
-    gcm.wipe();
+    rk.fill(0);
+    ONE_SHOT_GHASH.wipe();
   }
 }
 
@@ -385,10 +418,11 @@ export function aesGcmOpen(
   sealed: Uint8Array,
   aad: Uint8Array = EMPTY,
 ): Uint8Array {
-  const gcm = new AesGcm(key);
+  const rk = oneShotKey(key);
   try {
-    return gcm.open(iv, sealed, aad);
+    return gcmOpen(rk, ONE_SHOT_GHASH, iv, sealed, aad);
   } finally {
-    gcm.wipe();
+    rk.fill(0);
+    ONE_SHOT_GHASH.wipe();
   }
 }

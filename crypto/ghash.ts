@@ -11,6 +11,10 @@
 //
 // Both tables are indexed by secret bytes (Y depends on H and on the data): a cache-timing channel,
 // documented in docs/security.md. Building the key table runs the same operations for every H.
+//
+// Typed arrays cost about a microsecond each to allocate in Deno (none are kept on the V8 heap), as much
+// as hashing several blocks, so the padding and length blocks use module scratch (JavaScript runs one
+// call at a time; each use clears it) and a table can be rebuilt in place for a new key.
 
 /** Bytes in a block. */
 const BLOCK = 16;
@@ -31,6 +35,10 @@ for (let d = 0; d < 256; d++) {
   REM[d] = (r >>> 8) | ((r & 0xff) << 8);
 }
 
+/** Scratch for a zero-padded last block and for the length block, cleared after each use. */
+const PART = new Uint32Array(4);
+const PART_BYTES = new Uint8Array(PART.buffer);
+
 /** The byte-swapped value of a 32-bit word (big-endian ↔ little-endian). */
 export function swap32(w: number): number {
   return ((w >>> 24) | ((w >>> 8) & 0xff00) | ((w << 8) & 0xff0000) | (w << 24)) >>> 0;
@@ -46,20 +54,32 @@ function wordsOf(data: Uint8Array, nWords: number): Uint32Array {
 }
 
 /**
- * GHASH under one hash subkey H, whose table is built once, in the constructor: `reset`, `update` any
- * number of times, then `finish`.
+ * GHASH under one hash subkey H, whose table is built once (in the constructor, or again by `setKey`):
+ * `reset`, `update` any number of times, then `finish`.
  */
 export class Ghash {
   /** M[b] = b·H as four words at 4b, where bit 0x80 of b is x^0 and bit 0x01 is x^7. */
   readonly #m = new Uint32Array(256 * 4);
   readonly #y = new Uint32Array(4);
 
-  /** Builds the table for the 16-byte hash subkey `h` (in GCM, the encryption of the zero block). */
-  constructor(h: Uint8Array) {
+  /**
+   * Builds the table for the 16-byte hash subkey `h` (in GCM, the encryption of the zero block). Without
+   * `h` the table is all zeros until `setKey` or `setKeyWords` is called.
+   */
+  constructor(h?: Uint8Array) {
+    if (h !== undefined) this.setKey(h);
+  }
+
+  /** Rebuilds the table, in place, for the 16-byte hash subkey `h`, and starts a new hash. */
+  setKey(h: Uint8Array): this {
+    const view = new DataView(h.buffer, h.byteOffset, BLOCK);
+    return this.setKeyWords(view.getUint32(0), view.getUint32(4), view.getUint32(8), view.getUint32(12));
+  }
+
+  /** Like `setKey`, with H given as its four big-endian 32-bit words. */
+  setKeyWords(v0: number, v1: number, v2: number, v3: number): this {
     const m = this.#m;
     // v = H·x^k as big-endian words: the top bit of v0 is the coefficient of x^0.
-    const view = new DataView(h.buffer, h.byteOffset, BLOCK);
-    let v0 = view.getUint32(0), v1 = view.getUint32(4), v2 = view.getUint32(8), v3 = view.getUint32(12);
     for (let bit = 0x80; bit !== 0; bit >>>= 1) {
       const i = bit << 2;
       m[i] = swap32(v0), m[i + 1] = swap32(v1), m[i + 2] = swap32(v2), m[i + 3] = swap32(v3);
@@ -76,6 +96,7 @@ export class Ghash {
       m[i] = m[j] ^ m[k], m[i + 1] = m[j + 1] ^ m[k + 1], m[i + 2] = m[j + 2] ^ m[k + 2];
       m[i + 3] = m[j + 3] ^ m[k + 3];
     }
+    return this.reset();
   }
 
   /** Starts a new hash: Y ← 0. */
@@ -89,9 +110,9 @@ export class Ghash {
     const full = Math.floor(data.length / BLOCK);
     if (full > 0) this.#blocks(wordsOf(data, full * 4), full);
     if (data.length > full * BLOCK) {
-      const last = new Uint8Array(BLOCK);
-      last.set(data.subarray(full * BLOCK));
-      this.#blocks(new Uint32Array(last.buffer), 1);
+      for (let i = full * BLOCK, j = 0; i < data.length; i++, j++) PART_BYTES[j] = data[i];
+      this.#blocks(PART, 1);
+      PART.fill(0);
     }
     return this;
   }
@@ -101,13 +122,12 @@ export class Ghash {
    * writes Y, as four little-endian words, to `out`.
    */
   finish(aLength: number, cLength: number, out: Uint32Array): void {
-    const lengths = new Uint32Array([
-      swap32(Math.floor(aLength / 2 ** 29)),
-      swap32((aLength * 8) >>> 0),
-      swap32(Math.floor(cLength / 2 ** 29)),
-      swap32((cLength * 8) >>> 0),
-    ]);
-    this.#blocks(lengths, 1);
+    PART[0] = swap32(Math.floor(aLength / 2 ** 29));
+    PART[1] = swap32((aLength * 8) >>> 0);
+    PART[2] = swap32(Math.floor(cLength / 2 ** 29));
+    PART[3] = swap32((cLength * 8) >>> 0);
+    this.#blocks(PART, 1);
+    PART.fill(0);
     out.set(this.#y);
   }
 

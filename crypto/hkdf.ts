@@ -51,17 +51,26 @@ export function hkdf(
   return okm;
 }
 
+// Scratch for T(i) by hash length and for the counter byte (typed arrays are costly to allocate; the
+// work is synchronous and T is wiped before expand returns).
+const T_SCRATCH: Record<number, Uint8Array> = {
+  32: new Uint8Array(32),
+  48: new Uint8Array(48),
+  64: new Uint8Array(64),
+};
+const COUNTER = new Uint8Array(1);
+
 /** T(i) = HMAC(PRK, T(i−1) ‖ info ‖ i) for i = 1, 2, …; OKM is the first `length` bytes of T(1) ‖ T(2) ‖ …. */
 function expand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   const keyed = createHmac(hash, prk);
   const okm = new Uint8Array(length);
-  const t = new Uint8Array(keyed.outputLength);
-  const counter = new Uint8Array(1);
+  const t = T_SCRATCH[keyed.outputLength];
   for (let pos = 0, i = 1; pos < length; i++) {
-    const mac = keyed.clone();
+    // The last block needs no copy of the keyed state.
+    const mac = pos + t.length >= length ? keyed : keyed.clone();
     if (i > 1) mac.update(t);
-    counter[0] = i;
-    mac.update(info).update(counter).digestInto(t);
+    COUNTER[0] = i;
+    mac.update(info).update(COUNTER).digestInto(t);
     const take = Math.min(t.length, length - pos);
     for (let j = 0; j < take; j++) okm[pos + j] = t[j];
     pos += take;

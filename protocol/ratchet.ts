@@ -83,44 +83,58 @@ function kdfRk(rk: Uint8Array, dh: Uint8Array, trace?: Trace): [Uint8Array, Uint
   return out;
 }
 
+const CK_MESSAGE = Uint8Array.of(0x01), CK_CHAIN = Uint8Array.of(0x02);
+/** HMAC outputs on their way to being truncated (typed arrays are costly to allocate); wiped after use. */
+const MAC_SCRATCH = new Uint8Array(64);
+/** The message-key HKDF info for each body cipher: "sotto message key v1" ‖ cipher id. */
+const MESSAGE_INFO = new Map<BodyCipher, Uint8Array>();
+
 /** KDF_CK: HMAC-SHA-512(ck, 0x02)[0..32] is the next chain key, HMAC-SHA-512(ck, 0x01)[0..32] the MK. */
 function kdfCk(ck: Uint8Array, trace?: Trace): [next: Uint8Array, mk: Uint8Array] {
   const mac = createHmac("SHA-512", ck);
-  const mkFull = mac.clone().update(Uint8Array.of(0x01)).digest();
-  const ckFull = mac.update(Uint8Array.of(0x02)).digest();
-  const next = ckFull.slice(0, KEY_BYTES), mk = mkFull.slice(0, KEY_BYTES);
-  wipe(mkFull, ckFull);
+  mac.clone().update(CK_MESSAGE).digestInto(MAC_SCRATCH);
+  const mk = MAC_SCRATCH.slice(0, KEY_BYTES);
+  mac.update(CK_CHAIN).digestInto(MAC_SCRATCH);
+  const next = MAC_SCRATCH.slice(0, KEY_BYTES);
+  wipe(MAC_SCRATCH);
   trace?.("kdf_ck.ck", next);
   trace?.("kdf_ck.mk", mk);
   return [next, mk];
 }
 
-/** HKDF-SHA-512(salt = 64 zero bytes, IKM = mk, info = "sotto message key v1" ‖ cipher id) → key ‖ nonce. */
-function bodyKey(mk: Uint8Array, cipher: BodyCipher, trace?: Trace): { key: Uint8Array; nonce: Uint8Array } {
-  const prk = ZERO_SALT_HMAC.clone().update(mk).digest();
-  const okm = hkdfExpand("SHA-512", prk, concatBytes(INFO_MESSAGE, Uint8Array.of(cipherId(cipher))), 44);
-  wipe(prk);
-  const key = okm.slice(0, 32), nonce = okm.slice(32);
-  wipe(okm);
-  trace?.("message.key", key);
-  trace?.("message.nonce", nonce);
-  return { key, nonce };
+/**
+ * HKDF-SHA-512(salt = 64 zero bytes, IKM = mk, info = "sotto message key v1" ‖ cipher id) → key ‖ nonce,
+ * 44 bytes: the key is okm[0..32], the nonce okm[32..44]. The caller wipes okm.
+ */
+function bodyKey(mk: Uint8Array, cipher: BodyCipher, trace?: Trace): Uint8Array {
+  ZERO_SALT_HMAC.clone().update(mk).digestInto(MAC_SCRATCH);
+  let info = MESSAGE_INFO.get(cipher);
+  if (info === undefined) {
+    MESSAGE_INFO.set(cipher, info = concatBytes(INFO_MESSAGE, Uint8Array.of(cipherId(cipher))));
+  }
+  const okm = hkdfExpand("SHA-512", MAC_SCRATCH, info, 44);
+  wipe(MAC_SCRATCH);
+  trace?.("message.key", okm.slice(0, 32));
+  trace?.("message.nonce", okm.slice(32));
+  return okm;
 }
 
 function sealBody(cipher: BodyCipher, mk: Uint8Array, padded: Uint8Array, ad: Uint8Array, trace?: Trace) {
-  const { key, nonce } = bodyKey(mk, cipher, trace);
+  const okm = bodyKey(mk, cipher, trace);
+  const key = okm.subarray(0, 32), nonce = okm.subarray(32);
   try {
     return cipher === "AES-256-GCM"
       ? aesGcmSeal(key, nonce, padded, ad)
       : chacha20Poly1305Seal(key, nonce, padded, ad);
   } finally {
-    wipe(key);
+    wipe(okm);
   }
 }
 
 /** The padded plaintext, or null if the body does not authenticate under `mk`. */
 function openBody(cipher: BodyCipher, mk: Uint8Array, body: Uint8Array, ad: Uint8Array): Uint8Array | null {
-  const { key, nonce } = bodyKey(mk, cipher);
+  const okm = bodyKey(mk, cipher);
+  const key = okm.subarray(0, 32), nonce = okm.subarray(32);
   try {
     return cipher === "AES-256-GCM"
       ? aesGcmOpen(key, nonce, body, ad)
@@ -129,7 +143,7 @@ function openBody(cipher: BodyCipher, mk: Uint8Array, body: Uint8Array, ad: Uint
     if (e instanceof AuthenticationError) return null;
     throw e;
   } finally {
-    wipe(key);
+    wipe(okm);
   }
 }
 

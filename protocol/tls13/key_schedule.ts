@@ -10,20 +10,27 @@ import type { CipherSuite } from "./suites.ts";
 
 const LABEL_PREFIX = utf8("tls13 ");
 
+/** "tls13 " ‖ label, by label: the handful of labels TLS uses are encoded once. */
+const FULL_LABELS = new Map<string, Uint8Array>();
+
 /** The HkdfLabel structure (RFC 8446 §7.1): uint16 length ‖ opaque label<7..255> ‖ opaque context<0..255>. */
 export function hkdfLabel(label: string, context: Uint8Array, length: number): Uint8Array {
-  const full = concatBytes(LABEL_PREFIX, utf8(label));
-  if (full.length > 255) throw new RangeError(`label must be at most 249 bytes, got ${full.length - 6}`);
+  let full = FULL_LABELS.get(label);
+  if (full === undefined) {
+    full = concatBytes(LABEL_PREFIX, utf8(label));
+    if (full.length > 255) throw new RangeError(`label must be at most 249 bytes, got ${full.length - 6}`);
+    if (FULL_LABELS.size < 64) FULL_LABELS.set(label, full);
+  }
   if (context.length > 255) throw new RangeError(`context must be at most 255 bytes, got ${context.length}`);
   if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
     throw new RangeError(`length must be an integer in [0, 65535], got ${length}`);
   }
-  return concatBytes(
-    Uint8Array.of(length >> 8, length & 0xff, full.length),
-    full,
-    Uint8Array.of(context.length),
-    context,
-  );
+  const out = new Uint8Array(4 + full.length + context.length);
+  out[0] = length >> 8, out[1] = length & 0xff, out[2] = full.length;
+  out.set(full, 3);
+  out[3 + full.length] = context.length;
+  out.set(context, 4 + full.length);
+  return out;
 }
 
 /** HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1). */

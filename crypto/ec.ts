@@ -18,7 +18,7 @@ import {
 } from "./bytes.ts";
 import { InvalidPointError } from "./errors.ts";
 import { hash, type HashName } from "./sha2.ts";
-import { hmac } from "./hmac.ts";
+import { createHmac, hmac } from "./hmac.ts";
 import { derToSignature, signatureToDer } from "./der.ts";
 
 /** The constants that define a curve with a = −3 over GF(p). */
@@ -91,6 +91,12 @@ export interface Curve {
 export interface NonceMac {
   outputLength: number;
   mac(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * Optional: the MAC under one key as a function of the data, equal to `(data) => mac(key, data)` but
+   * keying once. RFC 6979 MACs several times under each key K; without this, every call keys afresh.
+   * signDigest drops the function before it returns.
+   */
+  keyed?(key: Uint8Array): (data: Uint8Array) => Uint8Array;
 }
 
 /** Builds a curve from its constants. Tables for the base point are built on first use. */
@@ -402,6 +408,10 @@ export function createCurve(params: CurveParams): Curve {
   const defaultMac: NonceMac = {
     outputLength: hashLengthOf(params.hash),
     mac: (key, data) => hmac(params.hash, key, data),
+    keyed: (key) => {
+      const keyedState = createHmac(params.hash, key);
+      return (data) => keyedState.clone().update(data).digest();
+    },
   };
 
   /** bits2int (RFC 6979 §2.3.2): the leftmost nBits bits of a byte string, as an integer. */
@@ -419,26 +429,27 @@ export function createCurve(params: CurveParams): Curve {
     const d = secretScalar(secretKey);
     checkBytes(digest, "digest");
     const e = bits2int(digest);
-    // RFC 6979 §3.2 HMAC-DRBG, seeded with the key and the reduced digest.
+    // RFC 6979 §3.2 HMAC-DRBG, seeded with the key and the reduced digest. `macK` is HMAC_K, keyed
+    // once for each new K.
     const hlen = nonceMac.outputLength;
     const seed = concatBytes(bigIntToBytes(d, L), bigIntToBytes(e % n, L));
     let V: Uint8Array = new Uint8Array(hlen).fill(1);
-    let K: Uint8Array = new Uint8Array(hlen);
-    K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(0), seed));
-    V = nonceMac.mac(K, V);
-    K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(1), seed));
-    V = nonceMac.mac(K, V);
+    let macK = keyedMac(nonceMac, new Uint8Array(hlen));
+    macK = keyedMac(nonceMac, macK(concatBytes(V, Uint8Array.of(0), seed)));
+    V = macK(V);
+    macK = keyedMac(nonceMac, macK(concatBytes(V, Uint8Array.of(1), seed)));
+    V = macK(V);
     const next = (): bigint => {
       const parts: Uint8Array[] = [];
       for (let len = 0; len < L; len += hlen) {
-        V = nonceMac.mac(K, V);
+        V = macK(V);
         parts.push(V);
       }
       return bits2int(concatBytes(...parts).subarray(0, L));
     };
     const reseed = () => {
-      K = nonceMac.mac(K, concatBytes(V, Uint8Array.of(0)));
-      V = nonceMac.mac(K, V);
+      macK = keyedMac(nonceMac, macK(concatBytes(V, Uint8Array.of(0))));
+      V = macK(V);
     };
     for (;;) {
       const k = next();
@@ -449,7 +460,7 @@ export function createCurve(params: CurveParams): Curve {
       const r = affineXSecret(mulBaseSecret(k)) % n;
       // k⁻¹ through a blinded variable-time inversion: (k·β)⁻¹·β, with β derived from the DRBG state
       // (without advancing it), so the inversion's timing depends on k·β, which is independent of k.
-      const beta = blindingFactor(nonceMac, K, V);
+      const beta = blindingFactor(macK, hlen, V);
       const kInv = (invModPublic((k * beta) % n, n) * beta) % n;
       const s = (kInv * ((e + r * d) % n)) % n;
       if (r === 0n || s === 0n) {
@@ -461,10 +472,10 @@ export function createCurve(params: CurveParams): Curve {
   }
 
   /** A secret value in [1, n − 1] from the DRBG state: HMAC_K(V ‖ 0x02 ‖ i) blocks reduced mod n − 1, + 1. */
-  function blindingFactor(nonceMac: NonceMac, K: Uint8Array, V: Uint8Array): bigint {
+  function blindingFactor(macK: (data: Uint8Array) => Uint8Array, hlen: number, V: Uint8Array): bigint {
     const parts: Uint8Array[] = [];
-    for (let i = 0, len = 0; len < L + 16; i++, len += nonceMac.outputLength) {
-      parts.push(nonceMac.mac(K, concatBytes(V, Uint8Array.of(2, i))));
+    for (let i = 0, len = 0; len < L + 16; i++, len += hlen) {
+      parts.push(macK(concatBytes(V, Uint8Array.of(2, i))));
     }
     return bytesToBigInt(concatBytes(...parts)) % (n - 1n) + 1n;
   }
@@ -580,6 +591,11 @@ function makeField(p: bigint): Field {
   };
 }
 
+/** HMAC under one key, as a function of the data: keyed once if the MAC can do that. */
+function keyedMac(nonceMac: NonceMac, key: Uint8Array): (data: Uint8Array) => Uint8Array {
+  return nonceMac.keyed ? nonceMac.keyed(key) : (data) => nonceMac.mac(key, data);
+}
+
 /** a^e for a public exponent e, by fixed 4-bit windows (the sequence depends only on e). */
 function powFixed(
   a: bigint,
@@ -599,21 +615,146 @@ function powFixed(
   return r;
 }
 
-/** a⁻¹ mod m for public a (extended Euclid); throws if a ≡ 0. */
+// ---- modular inversion (Lehmer's extended Euclid) ---------------------------------------------------
+
+// Doubles hold every integer of magnitude up to 2^53 exactly, and for integers P ≥ Q > 0 with P + Q < 2^53,
+// Math.floor(P / Q) is exactly ⌊P/Q⌋: with k = ⌊P/Q⌋, P/Q is at least 1/Q below k + 1, while rounding it
+// up to k + 1 would need that gap to be at most half a unit in the last place of k + 1, ≤ (k + 1)·2^-53,
+// that is Q·(k + 1) ≥ 2^53; but Q·(k + 1) ≤ P + Q.
+
+/** Below this, remainders are exact doubles and Euclid on them can run in doubles (their sum < 2^53). */
+const EXACT_BELOW = 2 ** 52;
+/** Doubles hold every integer of magnitude below this exactly. */
+const DOUBLE_EXACT = 2 ** 53;
+
+/**
+ * a⁻¹ mod m (m ≥ 1). Variable time: only for a public or already-blinded a, as the running time depends
+ * on a. Any a is reduced mod m first; the result is in [0, m). Throws a RangeError when gcd(a, m) ≠ 1
+ * (so also for a ≡ 0).
+ *
+ * Lehmer's algorithm (Knuth, TAOCP vol. 2, §4.5.2, Algorithm L): Euclid's quotients depend mostly on the
+ * leading bits, so each round runs Euclid on ~51-bit leading digits of the remainders r0 > r1 in doubles,
+ * for as long as the quotients provably equal the full-precision ones, then applies the resulting 2×2
+ * cofactor matrix to (r0, r1) with a few bigint multiplications. That matrix, applied to the Bézout
+ * pair (t0, t1) with r_i ≡ t_i·a (mod m), is kept in doubles and merged with the next one while its entries
+ * stay exact, so (t0, t1) is updated about every other round. A round does about a dozen Euclid steps.
+ */
 export function invModPublic(a: bigint, m: bigint): bigint {
+  if (m < 1n) throw new RangeError("modulus must be positive");
   let r0 = m, r1 = a % m;
+  if (r1 < 0n) r1 += m;
   let t0 = 0n, t1 = 1n;
-  while (r1 !== 0n) {
-    const q = r0 / r1;
-    const r2 = r0 - q * r1;
-    r0 = r1;
-    r1 = r2;
-    const t2 = t0 - q * t1;
-    t0 = t1;
-    t1 = t2;
+  // Invariant: (r0, r1) ≡ N·(t0, t1)·a (mod m), where N = [n00 n01; n10 n11] holds the cofactor matrices
+  // not yet applied to (t0, t1). Initially m ≡ 0·a and a ≡ 1·a.
+  let n00 = 1, n01 = 0, n10 = 0, n11 = 1;
+  let x = Number(r0);
+  while (x >= EXACT_BELOW) {
+    if (r1 === 0n) throw new RangeError("value has no inverse");
+    // Leading digits u ≥ v of r0, r1 at one scale 2^h, u in [2^50, 2^51): r_i / 2^h lies in
+    // (digit − 1, digit + 2), as Number() rounds to 53 bits (an error below 1/4 at this scale) and the
+    // floor drops less than 1. Past 2^1024 (Number gives Infinity) the digits come from exact shifts
+    // (then u is in [2^47, 2^51)).
+    let u: number, v: number;
+    if (x < Infinity) {
+      const scale = digitScale(x);
+      u = Math.floor(x / scale);
+      v = Math.floor(Number(r1) / scale);
+    } else {
+      const h = BigInt(r0.toString(16).length * 4 - 51);
+      u = Number(r0 >> h);
+      v = Number(r1 >> h);
+    }
+    // Euclid steps on the digits (Algorithm L, with that wider interval): after steps with cofactor matrix
+    // [A B; C D] (A, D of one sign, B, C of the other), the scaled remainders A·r0 + B·r1 and C·r0 + D·r1
+    // lie between P and R and between Q and S. While Q, S > 0 and ⌊P/Q⌋ = ⌊R/S⌋, that common quotient is
+    // the true next quotient. P, Q, R, S and the cofactors (Euclid's on P, Q) stay below 2^51 + 2 in
+    // magnitude, and so does every product except q·S in a failing test, where a product past 2^53 still
+    // leaves T far below 0.
+    let P = u + 2, Q = v - 1, R = u - 1, S = v + 2;
+    let A = 1, B = 0, C = 0, D = 1;
+    while (Q > 0 && S > 0) {
+      const q = Math.floor(P / Q);
+      const T = R - q * S;
+      if (T < 0 || T >= S) break;
+      const Pn = P - q * Q;
+      P = Q;
+      Q = Pn;
+      R = S;
+      S = T;
+      const Cn = A - q * C;
+      A = C;
+      C = Cn;
+      const Dn = B - q * D;
+      B = D;
+      D = Dn;
+    }
+    if (B === 0) {
+      // Not even the first quotient was certain (r1 far smaller than r0, or a tie): one bigint step.
+      [t0, t1] = applyMatrix(n00, n01, n10, n11, t0, t1);
+      [n00, n01, n10, n11] = [1, 0, 0, 1];
+      const q = r0 / r1;
+      [r0, r1, t0, t1] = [r1, r0 - q * r1, t1, t0 - q * t1];
+    } else {
+      [r0, r1] = applyMatrix(A, B, C, D, r0, r1);
+      // Merge into N if every entry of [A B; C D]·N stays exact. In both matrices the signs alternate
+      // along rows and columns, so each entry of the product adds two products of one sign: a sum below
+      // 2^53 means both products were below 2^53, and exact.
+      const e00 = A * n00 + B * n10, e01 = A * n01 + B * n11;
+      const e10 = C * n00 + D * n10, e11 = C * n01 + D * n11;
+      if (
+        Math.abs(e00) < DOUBLE_EXACT && Math.abs(e01) < DOUBLE_EXACT &&
+        Math.abs(e10) < DOUBLE_EXACT && Math.abs(e11) < DOUBLE_EXACT
+      ) {
+        [n00, n01, n10, n11] = [e00, e01, e10, e11];
+      } else {
+        [t0, t1] = applyMatrix(n00, n01, n10, n11, t0, t1);
+        [n00, n01, n10, n11] = [A, B, C, D];
+      }
+    }
+    x = Number(r0);
   }
-  if (r0 !== 1n) throw new RangeError("value has no inverse");
-  return t0 < 0n ? t0 + m : t0;
+  // r0 < 2^52: finish Euclid exactly in doubles. u ends as gcd(a, m) ≡ [A B]·N·(t0, t1)·a (mod m).
+  let u = x, v = Number(r1), A = 1, B = 0, C = 0, D = 1;
+  while (v !== 0) {
+    const q = Math.floor(u / v);
+    const w = u - q * v;
+    u = v;
+    v = w;
+    const Cn = A - q * C;
+    A = C;
+    C = Cn;
+    const Dn = B - q * D;
+    B = D;
+    D = Dn;
+  }
+  if (u !== 1) throw new RangeError("value has no inverse");
+  const e0 = A * n00 + B * n10, e1 = A * n01 + B * n11;
+  let t: bigint;
+  if (Math.abs(e0) < DOUBLE_EXACT && Math.abs(e1) < DOUBLE_EXACT) {
+    t = BigInt(e0) * t0 + BigInt(e1) * t1;
+  } else {
+    [t0, t1] = applyMatrix(n00, n01, n10, n11, t0, t1);
+    t = BigInt(A) * t0 + BigInt(B) * t1;
+  }
+  return t < 0n ? t + m : t;
+}
+
+/** Scratch space for reading and writing a double's exponent field. */
+const DOUBLE_BITS = new DataView(new ArrayBuffer(8));
+
+/** 2^(e − 50) for a double x in [2^52, 2^1024) with e = ⌊log2 x⌋, read from x's exponent field. */
+function digitScale(x: number): number {
+  DOUBLE_BITS.setFloat64(0, x);
+  const biasedExponent = DOUBLE_BITS.getUint16(0) >> 4; // below the (zero) sign bit
+  DOUBLE_BITS.setFloat64(0, 0);
+  DOUBLE_BITS.setUint16(0, (biasedExponent - 50) << 4);
+  return DOUBLE_BITS.getFloat64(0);
+}
+
+/** [a b; c d]·(x, y) for an integer matrix held in doubles. */
+function applyMatrix(a: number, b: number, c: number, d: number, x: bigint, y: bigint): [bigint, bigint] {
+  const ba = BigInt(a), bb = BigInt(b), bc = BigInt(c), bd = BigInt(d);
+  return [ba * x + bb * y, bc * x + bd * y];
 }
 
 // ---- scalar recoding ---------------------------------------------------------------------------------

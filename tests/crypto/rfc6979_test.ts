@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { bytesToHex, hexToBytes, utf8 } from "../../crypto/bytes.ts";
 import type { Curve, NonceMac } from "../../crypto/ec.ts";
 import { hash, type HashName } from "../../crypto/sha2.ts";
-import { hmac } from "../../crypto/hmac.ts";
+import { createHmac, hmac } from "../../crypto/hmac.ts";
 import { p256 } from "../../crypto/p256.ts";
 import { p384 } from "../../crypto/p384.ts";
 import { p521 } from "../../crypto/p521.ts";
@@ -80,6 +80,59 @@ for (const cv of data.curves) {
     const sk = hexToBytes(cv.privateKey);
     for (const v of cv.signatures.filter((s) => s.hash === curve.hash)) {
       assert.equal(bytesToHex(curve.sign(sk, utf8(v.message))), v.r + v.s);
+    }
+  });
+}
+
+/** A NonceMac over one of our hashes with `keyed` (via createHmac), counting keyings and calls. */
+function countingMac(hn: HashName): { mac: NonceMac; keyings: number; calls: number; plainCalls: number } {
+  const counts = { keyings: 0, calls: 0, plainCalls: 0 };
+  const mac: NonceMac = {
+    outputLength: hash(hn, new Uint8Array(0)).length,
+    mac: (k, d) => {
+      counts.plainCalls++;
+      return hmac(hn, k, d);
+    },
+    keyed: (k) => {
+      counts.keyings++;
+      const state = createHmac(hn, k);
+      return (d) => {
+        counts.calls++;
+        return state.clone().update(d).digest();
+      };
+    },
+  };
+  return Object.assign(counts, { mac });
+}
+
+for (const cv of data.curves) {
+  const curve = curves[cv.curve];
+  Deno.test(`RFC 6979 ${cv.curve}: a NonceMac with keyed() keys once per K and matches the appendix`, () => {
+    const sk = hexToBytes(cv.privateKey);
+    const ours = cv.signatures.filter((s) => ["SHA-256", "SHA-384", "SHA-512"].includes(s.hash));
+    assert.equal(ours.length, 6);
+    for (const v of ours) {
+      const counter = countingMac(v.hash as HashName);
+      const sig = curve.signDigest(sk, hash(v.hash as HashName, utf8(v.message)), counter.mac);
+      assert.equal(bytesToHex(sig), v.r + v.s, `${cv.curve} ${v.hash} "${v.message}"`);
+      // K = 0, then the two K's of §3.2 steps d and f (no retry for these vectors); mac() is never used.
+      assert.equal(counter.keyings, 3);
+      assert.equal(counter.plainCalls, 0);
+      assert.ok(counter.calls > counter.keyings);
+    }
+  });
+
+  Deno.test(`RFC 6979 ${cv.curve}: default MAC, mac()-only MAC and keyed MAC agree on random inputs`, () => {
+    const plain: NonceMac = {
+      outputLength: hash(curve.hash, new Uint8Array(0)).length,
+      mac: (k, d) => hmac(curve.hash, k, d),
+    };
+    for (let i = 0; i < 8; i++) {
+      const sk = curve.randomSecretKey();
+      const digest = crypto.getRandomValues(new Uint8Array(1 + Math.floor(Math.random() * 80)));
+      const expected = bytesToHex(curve.signDigest(sk, digest, plain));
+      assert.equal(bytesToHex(curve.signDigest(sk, digest)), expected);
+      assert.equal(bytesToHex(curve.signDigest(sk, digest, countingMac(curve.hash).mac)), expected);
     }
   });
 }

@@ -13,6 +13,7 @@ import { encodeEcPrivateKey, encodePem } from "../protocol/tls13/pem.ts";
 import { TlsServer } from "../protocol/tls13/server.ts";
 import { certificateVerifyContent } from "../protocol/tls13/suites.ts";
 import { createSelfSignedCertificate } from "../protocol/tls13/x509.ts";
+import { prepareServerCurves } from "../server/app.ts";
 import { TlsListener } from "../server/tls_listener.ts";
 
 /** A deterministic random source, so one recorded client flight fits every server run. */
@@ -29,6 +30,9 @@ function seeded(seed: string) {
     return out;
   };
 }
+
+// The relay builds its wider base-point tables at startup (server/app.ts); measure what it runs.
+prepareServerCurves();
 
 const secretKey = p521.randomSecretKey(seeded("bench key"));
 const certificate = createSelfSignedCertificate({

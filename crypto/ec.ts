@@ -85,6 +85,13 @@ export interface Curve {
   encodePoint(point: AffinePoint, compressed?: boolean): Uint8Array;
   /** True if `publicKey` is a valid SEC1 encoding of a point on this curve. */
   isValidPublicKey(publicKey: Uint8Array): boolean;
+  /**
+   * Builds the base-point table with a wider window (5 to 8 bits) now, for a long-running process that
+   * makes many keys and signatures: each window saved is one point addition per `getPublicKey` or `sign`.
+   * P-521 with 8 bits: about 50 ms and 1.5 MB once, then 66 additions instead of 105. A width no larger
+   * than the current table's does nothing. A RangeError for other widths.
+   */
+  precomputeBase(window: number): void;
 }
 
 /** The HMAC that RFC 6979 runs: normally the curve's hash, replaceable so tests can use the RFC's others. */
@@ -247,27 +254,33 @@ export function createCurve(params: CurveParams): Curve {
   }
 
   // Base-point comb: for window i, the odd multiples (2j + 1)·2^(w·i)·G and their negations, affine.
-  const W = params.baseWindow;
-  const baseWindows = windowsFor(nBits + 1, W);
-  let baseTable: { xs: bigint[]; ys: bigint[] }[] | null = null;
+  interface BaseTable {
+    /** Window width w. */
+    w: number;
+    /** Number of windows. */
+    count: number;
+    windows: { xs: bigint[]; ys: bigint[] }[];
+  }
+  let baseTable: BaseTable | null = null;
 
-  function buildBaseTable(): { xs: bigint[]; ys: bigint[] }[] {
-    const half = 1 << (W - 1);
+  function buildBaseTable(w: number): BaseTable {
+    const count = windowsFor(nBits + 1, w);
+    const half = 1 << (w - 1);
     const jac: Jacobian[] = [];
     let B: Jacobian = { x: params.gx, y: params.gy, z: 1n };
-    for (let i = 0; i < baseWindows; i++) {
+    for (let i = 0; i < count; i++) {
       const twice = dbl(B);
       let cur = B;
       for (let j = 0; j < half; j++) {
         jac.push(cur);
         cur = add(cur, twice);
       }
-      // cur = (2·half + 1)·B, so the next window's base 2^W·B is cur − B.
+      // cur = (2·half + 1)·B, so the next window's base 2^w·B is cur − B.
       B = add(cur, { x: B.x, y: -B.y, z: B.z });
     }
     const aff = batchToAffine(jac);
-    const tables: { xs: bigint[]; ys: bigint[] }[] = [];
-    for (let i = 0; i < baseWindows; i++) {
+    const windows: { xs: bigint[]; ys: bigint[] }[] = [];
+    for (let i = 0; i < count; i++) {
       const xs: bigint[] = new Array(2 * half), ys: bigint[] = new Array(2 * half);
       for (let j = 0; j < half; j++) {
         const pt = aff[i * half + j];
@@ -275,24 +288,31 @@ export function createCurve(params: CurveParams): Curve {
         ys[2 * j] = pt.y;
         ys[2 * j + 1] = p - pt.y;
       }
-      tables.push({ xs, ys });
+      windows.push({ xs, ys });
     }
-    return tables;
+    return { w, count, windows };
   }
 
-  function getBaseTable() {
-    return baseTable ??= buildBaseTable();
+  function getBaseTable(): BaseTable {
+    return baseTable ??= buildBaseTable(params.baseWindow);
+  }
+
+  function precomputeBase(window: number): void {
+    if (!Number.isInteger(window) || window < 5 || window > 8) {
+      throw new RangeError(`window must be an integer from 5 to 8, got ${window}`);
+    }
+    if (baseTable === null || window > baseTable.w) baseTable = buildBaseTable(window);
   }
 
   /** k·G for a secret k in [1, n − 1]: one affine addition per window, no doublings, uniform sequence. */
   function mulBaseSecret(k: bigint): Jacobian {
-    const tables = getBaseTable();
-    const digits = recodeRegular(k, n, W, baseWindows);
-    let idx = digitIndex(digits[baseWindows - 1]);
-    let acc: Jacobian = { x: tables[baseWindows - 1].xs[idx], y: tables[baseWindows - 1].ys[idx], z: 1n };
-    for (let i = baseWindows - 2; i >= 0; i--) {
+    const { w, count, windows } = getBaseTable();
+    const digits = recodeRegular(k, n, w, count);
+    let idx = digitIndex(digits[count - 1]);
+    let acc: Jacobian = { x: windows[count - 1].xs[idx], y: windows[count - 1].ys[idx], z: 1n };
+    for (let i = count - 2; i >= 0; i--) {
       idx = digitIndex(digits[i]);
-      acc = addAffine(acc, tables[i].xs[idx], tables[i].ys[idx]);
+      acc = addAffine(acc, windows[i].xs[idx], windows[i].ys[idx]);
     }
     return acc;
   }
@@ -321,11 +341,11 @@ export function createCurve(params: CurveParams): Curve {
       }
     }
     if (u1 !== 0n) {
-      const tables = getBaseTable();
-      const digits = recodeRegular(u1, n, W, baseWindows);
-      for (let i = baseWindows - 1; i >= 0; i--) {
+      const { w, count, windows } = getBaseTable();
+      const digits = recodeRegular(u1, n, w, count);
+      for (let i = count - 1; i >= 0; i--) {
         const idx = digitIndex(digits[i]);
-        acc = addAffine(acc, tables[i].xs[idx], tables[i].ys[idx]);
+        acc = addAffine(acc, windows[i].xs[idx], windows[i].ys[idx]);
       }
     }
     return acc;
@@ -537,6 +557,7 @@ export function createCurve(params: CurveParams): Curve {
         return false;
       }
     },
+    precomputeBase,
   };
   return Object.freeze(curve);
 }

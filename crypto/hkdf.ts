@@ -2,7 +2,7 @@
 
 import { checkBytes, wipe } from "./bytes.ts";
 import { checkHashName, hashLength, type HashName } from "./sha2.ts";
-import { createHmac, hmac } from "./hmac.ts";
+import { createHmac, type Hmac, hmac } from "./hmac.ts";
 
 /**
  * HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-Hash(salt, IKM), hash-length bytes. An empty salt stands for
@@ -30,6 +30,30 @@ export function hkdfExpand(hash: HashName, prk: Uint8Array, info: Uint8Array, le
     throw new RangeError(`prk must be at least ${hashLen} bytes long for ${hash}, got ${prk.length}`);
   }
   return expand(hash, prk, info, length);
+}
+
+/**
+ * HKDF-Expand under one PRK for several `info` values: `prk` is checked (as {@link hkdfExpand} does) and
+ * keyed into HMAC once, and each call of the returned function expands from a copy of that keyed state
+ * (two compression calls fewer than a fresh {@link hkdfExpand}). The function holds the keyed state: drop
+ * it when done.
+ */
+export function createHkdfExpand(
+  hash: HashName,
+  prk: Uint8Array,
+): (info: Uint8Array, length: number) => Uint8Array {
+  checkHashName(hash, "hash");
+  checkBytes(prk, "prk");
+  const hashLen = hashLength(hash);
+  if (prk.length < hashLen) {
+    throw new RangeError(`prk must be at least ${hashLen} bytes long for ${hash}, got ${prk.length}`);
+  }
+  const keyed = createHmac(hash, prk);
+  return (info, length) => {
+    checkBytes(info, "info");
+    checkOutputLength(length, hashLen);
+    return expandKeyed(keyed, info, length, false);
+  };
 }
 
 /** HKDF (RFC 5869 §2): extract with `salt`, then expand with `info` to `length` bytes. */
@@ -62,12 +86,15 @@ const COUNTER = new Uint8Array(1);
 
 /** T(i) = HMAC(PRK, T(i−1) ‖ info ‖ i) for i = 1, 2, …; OKM is the first `length` bytes of T(1) ‖ T(2) ‖ …. */
 function expand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  const keyed = createHmac(hash, prk);
+  return expandKeyed(createHmac(hash, prk), info, length, true);
+}
+
+/** HKDF-Expand from an HMAC keyed with the PRK; `consume`: the last block may use `keyed` itself. */
+function expandKeyed(keyed: Hmac, info: Uint8Array, length: number, consume: boolean): Uint8Array {
   const okm = new Uint8Array(length);
   const t = T_SCRATCH[keyed.outputLength];
   for (let pos = 0, i = 1; pos < length; i++) {
-    // The last block needs no copy of the keyed state.
-    const mac = pos + t.length >= length ? keyed : keyed.clone();
+    const mac = consume && pos + t.length >= length ? keyed : keyed.clone();
     if (i > 1) mac.update(t);
     COUNTER[0] = i;
     mac.update(info).update(COUNTER).digestInto(t);

@@ -8,7 +8,14 @@ import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
 import { Alert, fail } from "./alert.ts";
 import { type EngineOptions, TlsEngine } from "./engine.ts";
-import { deriveSecret, finishedVerifyData, handshakeSecret, masterSecret } from "./key_schedule.ts";
+import {
+  AP_LABELS,
+  deriveSecrets,
+  finishedVerifyData,
+  handshakeSecret,
+  HS_LABELS,
+  masterSecret,
+} from "./key_schedule.ts";
 import {
   type ClientHello,
   encodeCertificate,
@@ -280,8 +287,7 @@ export class TlsClient extends TlsEngine {
     this.#handshakeSecret = handshakeSecret(hash, shared);
     wipe(shared);
     const th = this.#transcript.digest();
-    this.#clientHs = deriveSecret(hash, this.#handshakeSecret, "c hs traffic", th);
-    this.#serverHs = deriveSecret(hash, this.#handshakeSecret, "s hs traffic", th);
+    [this.#clientHs, this.#serverHs] = deriveSecrets(hash, this.#handshakeSecret, HS_LABELS, th);
     this.logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", this.#clientHs);
     this.logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", this.#serverHs);
     this.setReadSecret(suite, this.#serverHs);
@@ -370,9 +376,7 @@ export class TlsClient extends TlsEngine {
     this.#transcript.add(message);
     const th = this.#transcript.digest();
     const master = masterSecret(hash, this.#handshakeSecret!);
-    const clientAp = deriveSecret(hash, master, "c ap traffic", th);
-    const serverAp = deriveSecret(hash, master, "s ap traffic", th);
-    const exporter = deriveSecret(hash, master, "exp master", th);
+    const [clientAp, serverAp, exporter] = deriveSecrets(hash, master, AP_LABELS, th);
     this.logSecret("CLIENT_TRAFFIC_SECRET_0", clientAp);
     this.logSecret("SERVER_TRAFFIC_SECRET_0", serverAp);
     this.logSecret("EXPORTER_SECRET", exporter);

@@ -3,12 +3,13 @@
 // the early secret is always HKDF-Extract(0, 0).
 
 import { concatBytes, utf8 } from "../../crypto/bytes.ts";
-import { hkdfExpand, hkdfExtract } from "../../crypto/hkdf.ts";
+import { createHkdfExpand, hkdfExpand, hkdfExtract } from "../../crypto/hkdf.ts";
 import { hmac } from "../../crypto/hmac.ts";
 import { hash, hashLength, type HashName } from "../../crypto/sha2.ts";
 import type { CipherSuite } from "./suites.ts";
 
 const LABEL_PREFIX = utf8("tls13 ");
+const EMPTY = new Uint8Array(0);
 
 /** "tls13 " ‖ label, by label: the handful of labels TLS uses are encoded once. */
 const FULL_LABELS = new Map<string, Uint8Array>();
@@ -63,6 +64,26 @@ export function deriveSecret(
   return hkdfExpandLabel(hashName, secret, label, transcriptHash, hashLength(hashName));
 }
 
+/** The handshake traffic secrets' labels, client first (RFC 8446 §7.1). */
+export const HS_LABELS = ["c hs traffic", "s hs traffic"];
+/** The application traffic and exporter secrets' labels (RFC 8446 §7.1). */
+export const AP_LABELS = ["c ap traffic", "s ap traffic", "exp master"];
+
+/**
+ * Derive-Secret(Secret, label, Messages) for each label, given Transcript-Hash(Messages): the same values
+ * as calling {@link deriveSecret} for each, with HMAC keyed by `secret` once.
+ */
+export function deriveSecrets(
+  hashName: HashName,
+  secret: Uint8Array,
+  labels: string[],
+  transcriptHash: Uint8Array,
+): Uint8Array[] {
+  const expand = createHkdfExpand(hashName, secret);
+  const length = hashLength(hashName);
+  return labels.map((label) => expand(hkdfLabel(label, transcriptHash, length), length));
+}
+
 /** The early secret without a PSK: HKDF-Extract(0^H, 0^H). */
 export function earlySecret(hashName: HashName): Uint8Array {
   const zeros = new Uint8Array(hashLength(hashName));
@@ -94,10 +115,10 @@ export function masterSecret(hashName: HashName, handshake: Uint8Array): Uint8Ar
 
 /** The record key and IV of a traffic secret (RFC 8446 §7.3). */
 export function trafficKeys(suite: CipherSuite, secret: Uint8Array): { key: Uint8Array; iv: Uint8Array } {
-  const empty = new Uint8Array(0);
+  const expand = createHkdfExpand(suite.hash, secret);
   return {
-    key: hkdfExpandLabel(suite.hash, secret, "key", empty, suite.keyLength),
-    iv: hkdfExpandLabel(suite.hash, secret, "iv", empty, 12),
+    key: expand(hkdfLabel("key", EMPTY, suite.keyLength), suite.keyLength),
+    iv: expand(hkdfLabel("iv", EMPTY, 12), 12),
   };
 }
 

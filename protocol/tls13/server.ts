@@ -9,7 +9,14 @@ import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
 import { Alert, fail } from "./alert.ts";
 import { type EngineOptions, TlsEngine } from "./engine.ts";
-import { deriveSecret, finishedVerifyData, handshakeSecret, masterSecret } from "./key_schedule.ts";
+import {
+  AP_LABELS,
+  deriveSecrets,
+  finishedVerifyData,
+  handshakeSecret,
+  HS_LABELS,
+  masterSecret,
+} from "./key_schedule.ts";
 import {
   encodeCertificate,
   encodeCertificateVerify,
@@ -239,8 +246,7 @@ export class TlsServer extends TlsEngine {
     const hsSecret = handshakeSecret(hash, shared);
     wipe(shared);
     let th = this.#transcript.digest();
-    const clientHs = deriveSecret(hash, hsSecret, "c hs traffic", th);
-    const serverHs = deriveSecret(hash, hsSecret, "s hs traffic", th);
+    const [clientHs, serverHs] = deriveSecrets(hash, hsSecret, HS_LABELS, th);
     this.logSecret("CLIENT_HANDSHAKE_TRAFFIC_SECRET", clientHs);
     this.logSecret("SERVER_HANDSHAKE_TRAFFIC_SECRET", serverHs);
     this.setWriteSecret(suite, serverHs);
@@ -254,9 +260,9 @@ export class TlsServer extends TlsEngine {
 
     th = this.#transcript.digest();
     const master = masterSecret(hash, hsSecret);
-    this.#clientAp = deriveSecret(hash, master, "c ap traffic", th);
-    const serverAp = deriveSecret(hash, master, "s ap traffic", th);
-    this.#exporter = deriveSecret(hash, master, "exp master", th);
+    const [clientAp, serverAp, exporter] = deriveSecrets(hash, master, AP_LABELS, th);
+    this.#clientAp = clientAp;
+    this.#exporter = exporter;
     this.logSecret("CLIENT_TRAFFIC_SECRET_0", this.#clientAp);
     this.logSecret("SERVER_TRAFFIC_SECRET_0", serverAp);
     this.logSecret("EXPORTER_SECRET", this.#exporter);

@@ -3,7 +3,7 @@
 // argument checks.
 import assert from "node:assert/strict";
 import { bytesToHex, hexToBytes } from "../../crypto/bytes.ts";
-import { hkdf, hkdfExpand, hkdfExtract } from "../../crypto/hkdf.ts";
+import { createHkdfExpand, hkdf, hkdfExpand, hkdfExtract } from "../../crypto/hkdf.ts";
 import { hmac } from "../../crypto/hmac.ts";
 import { hashLength, type HashName } from "../../crypto/sha2.ts";
 import { loadWycheproof } from "../_wycheproof.ts";
@@ -172,4 +172,20 @@ Deno.test("hkdf: argument checks", () => {
     assert.throws(() => hkdfExpand("SHA-512", v, b, 32), { name: "TypeError", message: /^prk/ });
     assert.throws(() => hkdfExpand("SHA-512", random(64), v, 32), { name: "TypeError", message: /^info/ });
   }
+});
+
+Deno.test("createHkdfExpand: one keyed PRK gives what hkdfExpand gives, for many infos and lengths", () => {
+  for (const h of ["SHA-256", "SHA-384", "SHA-512"] as HashName[]) {
+    const prk = crypto.getRandomValues(new Uint8Array(hashLength(h) + 7));
+    const expand = createHkdfExpand(h, prk);
+    for (let i = 0; i < 20; i++) {
+      const info = crypto.getRandomValues(new Uint8Array(i * 13));
+      const length = (i * 37) % (3 * hashLength(h)) + 1;
+      assert.equal(bytesToHex(expand(info, length)), bytesToHex(hkdfExpand(h, prk, info, length)));
+    }
+    assert.throws(() => expand(new Uint8Array(0), 255 * hashLength(h) + 1), RangeError);
+    assert.throws(() => expand("info" as unknown as Uint8Array, 8), TypeError);
+    assert.throws(() => createHkdfExpand(h, new Uint8Array(hashLength(h) - 1)), RangeError);
+  }
+  assert.throws(() => createHkdfExpand("SHA-1" as HashName, new Uint8Array(64)), TypeError);
 });

@@ -7,7 +7,9 @@ import { AesGcm } from "../../../crypto/aes.ts";
 import { bytesToHex, concatBytes, hexToBytes, utf8 } from "../../../crypto/bytes.ts";
 import { hash, type HashName } from "../../../crypto/sha2.ts";
 import {
+  AP_LABELS,
   deriveSecret,
+  deriveSecrets,
   earlySecret,
   emptyHash,
   finishedKey,
@@ -223,4 +225,16 @@ Deno.test({
     });
     await Promise.all(jobs);
   },
+});
+
+Deno.test("deriveSecrets: the same secrets as deriveSecret label by label", () => {
+  for (const h of ["SHA-256", "SHA-384"] as HashName[]) {
+    const secret = crypto.getRandomValues(new Uint8Array(h === "SHA-256" ? 32 : 48));
+    const th = hash(h, crypto.getRandomValues(new Uint8Array(100)));
+    const many = deriveSecrets(h, secret, AP_LABELS, th);
+    assert.deepEqual(
+      many.map(bytesToHex),
+      AP_LABELS.map((label) => bytesToHex(deriveSecret(h, secret, label, th))),
+    );
+  }
 });

@@ -67,6 +67,11 @@ export interface Curve {
   getPublicKey(secretKey: Uint8Array, compressed?: boolean): Uint8Array;
   /** The x-coordinate of secretKey · publicKey, `byteLength` bytes; throws on an invalid public key. */
   ecdh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /**
+   * `ecdh(k, publicKey)` for each k of `secretKeys`, validating the public key and building its table of
+   * multiples once (a Double Ratchet step agrees with one new peer key twice).
+   */
+  ecdhMany(secretKeys: Uint8Array[], publicKey: Uint8Array): Uint8Array[];
   /** ECDSA over hash(message) with the curve's hash; r ‖ s, each `byteLength` bytes; RFC 6979 nonce. */
   sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
   /** ECDSA over a digest the caller computed (any length; leftmost bits of n's size are used). */
@@ -234,14 +239,23 @@ export function createCurve(params: CurveParams): Curve {
    * The table of multiples depends only on the public P.
    */
   function mulSecret(P: AffinePoint, k: bigint): Jacobian {
+    return mulSecretWith(varTable(P), k);
+  }
+
+  /** ±1P … ±31P for the variable-base windows: xs[2j] = xs[2j + 1] = x((2j + 1)·P), ys[2j] = y, ys[2j + 1] = −y. */
+  function varTable(P: AffinePoint): { xs: bigint[]; ys: bigint[] } {
     const half = 1 << (VAR_WINDOW - 1);
-    // xs[2j] = xs[2j + 1] = x((2j + 1)·P); ys[2j] = y((2j + 1)·P), ys[2j + 1] = −y((2j + 1)·P).
     const xs: bigint[] = new Array(2 * half), ys: bigint[] = new Array(2 * half);
     oddMultiples(P, half).forEach((pt, j) => {
       xs[2 * j] = xs[2 * j + 1] = pt.x;
       ys[2 * j] = pt.y;
       ys[2 * j + 1] = p - pt.y;
     });
+    return { xs, ys };
+  }
+
+  /** k·P as mulSecret, over a table of P built by varTable. */
+  function mulSecretWith({ xs, ys }: { xs: bigint[]; ys: bigint[] }, k: bigint): Jacobian {
     const digits = recodeRegular(k, n, VAR_WINDOW, varWindows);
     let idx = digitIndex(digits[varWindows - 1]);
     let acc: Jacobian = { x: xs[idx], y: ys[idx], z: 1n };
@@ -392,10 +406,10 @@ export function createCurve(params: CurveParams): Curve {
 
   // ---- keys ------------------------------------------------------------------------------------------
 
-  function secretScalar(secretKey: Uint8Array): bigint {
-    checkBytes(secretKey, "secretKey", L);
+  function secretScalar(secretKey: Uint8Array, argName = "secretKey"): bigint {
+    checkBytes(secretKey, argName, L);
     const k = bytesToBigInt(secretKey);
-    if (k === 0n || k >= n) throw new RangeError(`secretKey must be in [1, n - 1] for ${name}`);
+    if (k === 0n || k >= n) throw new RangeError(`${argName} must be in [1, n - 1] for ${name}`);
     return k;
   }
 
@@ -421,6 +435,13 @@ export function createCurve(params: CurveParams): Curve {
     const k = secretScalar(secretKey);
     const Q = decodePoint(publicKey);
     return bigIntToBytes(affineXSecret(mulSecret(Q, k)), L);
+  }
+
+  function ecdhMany(secretKeys: Uint8Array[], publicKey: Uint8Array): Uint8Array[] {
+    if (!Array.isArray(secretKeys)) throw new TypeError("secretKeys must be an array of secret keys");
+    const ks = secretKeys.map((key, i) => secretScalar(key, `secretKeys[${i}]`));
+    const table = varTable(decodePoint(publicKey));
+    return ks.map((k) => bigIntToBytes(affineXSecret(mulSecretWith(table, k)), L));
   }
 
   // ---- ECDSA -----------------------------------------------------------------------------------------
@@ -532,6 +553,7 @@ export function createCurve(params: CurveParams): Curve {
     randomSecretKey,
     getPublicKey,
     ecdh,
+    ecdhMany,
     sign: (secretKey, message) => {
       checkBytes(message, "message");
       return signDigest(secretKey, hash(params.hash, message));

@@ -485,13 +485,13 @@ export class Session {
       if (end !== s.ckr) wipe(end);
       replaced.push(s.ckr);
     }
-    const curve = curveOf(s.curve);
-    const dh1 = curve.ecdh(s.dhs.secretKey, dh);
-    const [rk1, ckr0, nhkr] = kdfRk(s.rk, dh1, trace);
+    // DH(old DHs, new DHr) opens the receiving chain, DH(new DHs, new DHr) the sending one: both against
+    // the same new key, so it is validated and tabulated once.
     const dhs = generateKeyPair(s.curve, this.#random);
+    const [dh1, dh2] = curveOf(s.curve).ecdhMany([s.dhs.secretKey, dhs.secretKey], dh);
+    const [rk1, ckr0, nhkr] = kdfRk(s.rk, dh1, trace);
     trace?.("ratchet.dhs.secret", dhs.secretKey);
     trace?.("ratchet.dhs.public", dhs.publicKey);
-    const dh2 = curve.ecdh(dhs.secretKey, dh);
     const [rk, cks, nhks] = kdfRk(rk1, dh2, trace);
     wipe(dh1, dh2, rk1);
     const [ckr, mk] = chainStep(skip(ckr0, 0, n, s.nhkr, fresh, trace), ckr0, trace);

@@ -297,3 +297,19 @@ Deno.test("signatures are fixed length, and DER drops leading zeros, when r has 
     break;
   }
 });
+
+Deno.test("ecdhMany: each result equals ecdh with that key; bad keys and points are refused", () => {
+  for (const curve of CURVES) {
+    const peer = curve.getPublicKey(curve.randomSecretKey(), false);
+    const keys = [curve.randomSecretKey(), curve.randomSecretKey(), curve.randomSecretKey()];
+    const many = curve.ecdhMany(keys, peer);
+    assert.deepEqual(many.map(bytesToHex), keys.map((k) => bytesToHex(curve.ecdh(k, peer))));
+    assert.deepEqual(curve.ecdhMany([], peer), []);
+    const zero = new Uint8Array(curve.byteLength);
+    assert.throws(() => curve.ecdhMany([keys[0], zero], peer), /secretKeys\[1\] must be in \[1, n - 1\]/);
+    assert.throws(() => curve.ecdhMany(keys[0] as unknown as Uint8Array[], peer), TypeError);
+    const offCurve = peer.slice();
+    offCurve[offCurve.length - 1] ^= 1;
+    assert.throws(() => curve.ecdhMany(keys, offCurve), InvalidPointError);
+  }
+});

@@ -814,19 +814,40 @@ function windowsFor(bits: number, w: number): number {
  * Regular signed-window recoding: k (in [0, n)) is replaced by the odd one of k and k + n (same point,
  * since n·P = O), then written as Σ d_i·2^(w·i) with every d_i odd in [−(2^w − 1), 2^w − 1] and the top
  * digit positive. The digits depend on k, but the work does not: `count` windows, no branches.
+ *
+ * The textbook loop (d = (v mod 2^(w+1)) − 2^w, v ← (v − d)/2^w) leaves v = 2·⌊v₀ / 2^(w·i + 1)⌋ + 1
+ * after step i, so every digit is a fixed bit field of v₀: d₀ = (v₀ mod 2^(w+1)) − 2^w, then
+ * d_i = 2·(bits w·i + 1 … w·i + w of v₀) + 1 − 2^w, and the top digit 2·⌊v₀ / 2^(w·(count−1) + 1)⌋ + 1.
+ * They are read from v₀'s hexadecimal digits with number arithmetic instead of a bigint step per window.
  */
 function recodeRegular(k: bigint, n: bigint, w: number, count: number): Int32Array {
-  let v = k + n * (1n - (k & 1n));
-  const W = BigInt(w);
+  const v = k + n * (1n - (k & 1n));
+  const hex = v.toString(16);
+  const h = hex.length, nib = NIBBLES;
+  if (w * count + 16 > 4 * nib.length) throw new RangeError("scalar too large to recode");
+  // nib[i] = hex digit i from the right, without a branch on the (secret) character: '0'–'9' are 0x30–0x39,
+  // 'a'–'f' are 0x61–0x66.
+  for (let i = 0; i < h; i++) {
+    const c = hex.charCodeAt(h - 1 - i);
+    nib[i] = (c & 15) + 9 * (c >> 6);
+  }
   const half = 1 << w;
   const digits = new Int32Array(count);
-  for (let i = 0; i < count - 1; i++) {
-    const d = Number(BigInt.asUintN(w + 1, v)) - half;
-    digits[i] = d;
-    v = (v - BigInt(d)) >> W;
-  }
-  digits[count - 1] = Number(v);
+  digits[0] = bitField(nib, 0, w + 1) - half;
+  for (let i = 1; i < count - 1; i++) digits[i] = 2 * bitField(nib, w * i + 1, w) + 1 - half;
+  digits[count - 1] = 2 * bitField(nib, w * (count - 1) + 1, w) + 1;
+  nib.fill(0, 0, h);
   return digits;
+}
+
+/** Hexadecimal digits of the scalar being recoded, least significant first; zero beyond its length. */
+const NIBBLES = new Uint8Array(256);
+
+/** Bits pos … pos + len − 1 (len ≤ 9) of the number whose hex digits `nib` holds. */
+function bitField(nib: Uint8Array, pos: number, len: number): number {
+  const q = pos >> 2;
+  const window = nib[q] | (nib[q + 1] << 4) | (nib[q + 2] << 8) | (nib[q + 3] << 12);
+  return (window >> (pos & 3)) & ((1 << len) - 1);
 }
 
 /** Index into a table laid out as [1P, −1P, 3P, −3P, …] for an odd digit d: 2·((|d| − 1)/2) + sign. */

@@ -93,7 +93,7 @@ export interface Curve {
   /**
    * Builds the base-point table with a wider window (5 to 8 bits) now, for a long-running process that
    * makes many keys and signatures: each window saved is one point addition per `getPublicKey` or `sign`.
-   * P-521 with 8 bits: about 50 ms and 1.5 MB once, then 66 additions instead of 105. A width no larger
+   * P-521 with 8 bits: about 80 ms and 2.5 MB once, then 66 additions instead of 105. A width no larger
    * than the current table's does nothing. A RangeError for other widths.
    */
   precomputeBase(window: number): void;

@@ -1,9 +1,8 @@
-// RFC 8448 replayed through our codecs, transcript and record layer (TLS_AES_128_GCM_SHA256, defined
-// here for the replay only): §3's encrypted server flight, client Finished, NewSessionTicket, application
-// data and close_notify records byte for byte; §5's HelloRetryRequest with its cookie, the message_hash
-// transcript, P-256 ECDH with the printed private keys, and the records that follow.
+// RFC 8448 replayed through our codecs, transcript and record layer (TLS_AES_128_GCM_SHA256, defined in
+// _helpers.ts for the replay only): §3's encrypted server flight, client Finished, NewSessionTicket,
+// application data and close_notify records byte for byte; §5's HelloRetryRequest with its cookie, the
+// message_hash transcript, P-256 ECDH with the printed private keys, and the records that follow.
 import assert from "node:assert/strict";
-import { AesGcm } from "../../../crypto/aes.ts";
 import { bytesToHex, concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p256 } from "../../../crypto/p256.ts";
 import { hash } from "../../../crypto/sha2.ts";
@@ -30,7 +29,7 @@ import {
   parseU16List,
 } from "../../../protocol/tls13/messages.ts";
 import { RecordProtection } from "../../../protocol/tls13/record.ts";
-import type { CipherSuite } from "../../../protocol/tls13/suites.ts";
+import { AES_128_GCM_SHA256 } from "./_helpers.ts";
 import { Transcript } from "../../../protocol/tls13/transcript.ts";
 
 const V = JSON.parse(
@@ -39,15 +38,6 @@ const V = JSON.parse(
 const R = JSON.parse(Deno.readTextFileSync(new URL("../../../vectors/tls13_rfc8448.json", import.meta.url)));
 const x = hexToBytes;
 const hex = bytesToHex;
-
-const AES_128_GCM_SHA256: CipherSuite = {
-  id: 0x1301,
-  name: "TLS_AES_128_GCM_SHA256",
-  hash: "SHA-256",
-  hashLength: 32,
-  keyLength: 16,
-  createAead: (key) => new AesGcm(key),
-};
 
 function open(rp: RecordProtection, recordHex: string): { type: number; content: Uint8Array } {
   const record = x(recordHex);

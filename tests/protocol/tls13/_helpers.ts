@@ -1,5 +1,6 @@
-// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source, a test certificate, wiring a client and a
-// server state machine together in memory, key-log parsing, and starting OpenSSL on a free port.
+// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source, a test certificate,
+// wiring a client and a server state machine together in memory, key-log parsing, and starting OpenSSL on
+// a free port.
 
 import { AesGcm } from "../../../crypto/aes.ts";
 import { concatBytes, hexToBytes, type RandomSource } from "../../../crypto/bytes.ts";

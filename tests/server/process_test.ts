@@ -37,14 +37,7 @@ async function spawnServer(dir: string, extra: string[] = []): Promise<Server> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the relay exited before it was ready: ${await stderr}`);
-    out += value;
-  }
+  const { stderr, reader, out } = await readUntil(child, "\n");
   const [first, ...more] = out.split("\n");
   const m = /^sotto relay listening on 127\.0\.0\.1:(\d+), pin (\S+)$/.exec(first);
   assert.ok(m, `unexpected first line: ${first}`);
@@ -57,6 +50,22 @@ async function spawnServer(dir: string, extra: string[] = []): Promise<Server> {
     }
   })();
   return { child, port: Number(m[1]), pin: m[2], stderr, rest };
+}
+
+/**
+ * Reads the relay's stdout until it contains `marker` (its ready line); throws with its stderr if it exits
+ * first. Returns what was read, the reader for the rest, and stderr as it will be once the process exits.
+ */
+async function readUntil(child: Deno.ChildProcess, marker: string) {
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the relay exited before it was ready: ${await stderr}`);
+    out += value;
+  }
+  return { stderr, reader, out };
 }
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -207,14 +216,7 @@ Deno.test("server.ts: `q` + Enter on a terminal shuts the relay down cleanly", a
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while (!out.includes("pin ")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the relay exited before it was ready: ${await stderr}`);
-      out += value;
-    }
+    const { stderr, reader } = await readUntil(child, "pin ");
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode("q\n"));
     for (;;) {

@@ -91,6 +91,18 @@ export function bundleOf(user: TestUser): PrekeyBundle {
 
 type Waiter = { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
 
+/** The Login answering a Challenge's `nonce` on `conn`: `user`'s signature bound to the TLS exporter. */
+export function loginFrame(conn: TlsConnection, user: TestUser, nonce: Uint8Array): ClientFrame {
+  const exporter = conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), EXPORTER_BYTES);
+  return {
+    type: "login",
+    version: WIRE_VERSION,
+    id: user.identity.id,
+    identity: user.identity.publicKeys,
+    signature: signLogin(user.identity, nonce, exporter),
+  };
+}
+
 /** A connection to the relay speaking wire frames. */
 export class TestClient {
   readonly conn: TlsConnection;
@@ -217,14 +229,7 @@ export class TestClient {
   /** Answers the Challenge with a Login for `user` and waits for Welcome. */
   async login(user: TestUser): Promise<Extract<ServerFrame, { type: "welcome" }>> {
     const challenge = await this.next("challenge");
-    const exporter = this.conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), EXPORTER_BYTES);
-    await this.send({
-      type: "login",
-      version: WIRE_VERSION,
-      id: user.identity.id,
-      identity: user.identity.publicKeys,
-      signature: signLogin(user.identity, challenge.nonce, exporter),
-    });
+    await this.send(loginFrame(this.conn, user, challenge.nonce));
     return await this.next("welcome");
   }
 

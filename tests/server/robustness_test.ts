@@ -4,17 +4,16 @@
 
 import assert from "node:assert/strict";
 import { systemRandom } from "../../crypto/bytes.ts";
+import { decodeServerFrame, encodeFrame, FrameSplitter, type ServerFrame } from "../../protocol/wire.ts";
 import {
-  decodeServerFrame,
-  EXPORTER_BYTES,
-  EXPORTER_LABEL,
-  FrameSplitter,
-  type ServerFrame,
-  signLogin,
-  WIRE_VERSION,
-} from "../../protocol/wire.ts";
-import { encodeFrame } from "../../protocol/wire.ts";
-import { makeUser, openChat, startRelay, TestClient, type TestRelay } from "./_helpers.ts";
+  loginFrame,
+  makeUser,
+  openChat,
+  startRelay,
+  TestClient,
+  type TestRelay,
+  type TestUser,
+} from "./_helpers.ts";
 
 /** Two logged-in users with an open chat exchange a message both ways. */
 async function stillServing(relay: TestRelay): Promise<void> {
@@ -114,7 +113,7 @@ Deno.test("robustness: an exception in one handler ends that connection only", a
 });
 
 /** Logs in on a connection that then stops reading; returns it. */
-async function loginThenStopReading(port: number, user: ReturnType<typeof makeUser>): Promise<TestClient> {
+async function loginThenStopReading(port: number, user: TestUser): Promise<TestClient> {
   const client = await TestClient.connect(port, false);
   const splitter = new FrameSplitter();
   const frames: ServerFrame[] = [];
@@ -129,14 +128,7 @@ async function loginThenStopReading(port: number, user: ReturnType<typeof makeUs
   const challenge = await read();
   assert.equal(challenge.type, "challenge");
   if (challenge.type !== "challenge") throw new Error("no challenge");
-  const exporter = client.conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), EXPORTER_BYTES);
-  await client.send({
-    type: "login",
-    version: WIRE_VERSION,
-    id: user.identity.id,
-    identity: user.identity.publicKeys,
-    signature: signLogin(user.identity, challenge.nonce, exporter),
-  });
+  await client.send(loginFrame(client.conn, user, challenge.nonce));
   for (let f = await read(); f.type !== "welcome"; f = await read());
   return client;
 }

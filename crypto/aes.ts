@@ -11,7 +11,7 @@
 // in the last round and the key schedule) are indexed by secret state: a cache-timing channel,
 // documented in docs/security.md. There are no secret-dependent branches.
 
-import { checkBytes, equalBytes } from "./bytes.ts";
+import { checkBytes, equalBytes, readU32LE } from "./bytes.ts";
 import { AuthenticationError } from "./errors.ts";
 import { Ghash, swap32 } from "./ghash.ts";
 
@@ -201,7 +201,14 @@ export class Aes {
   encryptBlock(input: Uint8Array, output: Uint8Array = new Uint8Array(16)): Uint8Array {
     checkBytes(input, "input", 16);
     checkBytes(output, "output", 16);
-    encryptWords(this.#rk, word(input, 0), word(input, 4), word(input, 8), word(input, 12), scratch);
+    encryptWords(
+      this.#rk,
+      readU32LE(input, 0),
+      readU32LE(input, 4),
+      readU32LE(input, 8),
+      readU32LE(input, 12),
+      scratch,
+    );
     writeBlock(scratch, output);
     return output;
   }
@@ -211,7 +218,14 @@ export class Aes {
     checkBytes(input, "input", 16);
     checkBytes(output, "output", 16);
     this.#dk ??= inverseKeys(this.#rk);
-    decryptWords(this.#dk, word(input, 0), word(input, 4), word(input, 8), word(input, 12), scratch);
+    decryptWords(
+      this.#dk,
+      readU32LE(input, 0),
+      readU32LE(input, 4),
+      readU32LE(input, 8),
+      readU32LE(input, 12),
+      scratch,
+    );
     writeBlock(scratch, output);
     return output;
   }
@@ -221,11 +235,6 @@ export class Aes {
     this.#rk.fill(0);
     this.#dk?.fill(0);
   }
-}
-
-/** The little-endian word of bytes i to i + 3. */
-function word(bytes: Uint8Array, i: number): number {
-  return bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
 }
 
 /** Writes the four words of `w` to `bytes` as 16 little-endian bytes, then wipes `w`. */
@@ -347,7 +356,7 @@ function gcmOpen(rk: Uint32Array, ghash: Ghash, iv: Uint8Array, sealed: Uint8Arr
 /** J0 (NIST SP 800-38D §7.1 step 2): IV ‖ 0^31 ‖ 1 for a 12-byte IV, otherwise GHASH of the padded IV. */
 function preCounter(ghash: Ghash, iv: Uint8Array): void {
   if (iv.length === 12) {
-    J0[0] = word(iv, 0), J0[1] = word(iv, 4), J0[2] = word(iv, 8), J0[3] = 0x01000000;
+    J0[0] = readU32LE(iv, 0), J0[1] = readU32LE(iv, 4), J0[2] = readU32LE(iv, 8), J0[3] = 0x01000000;
   } else {
     ghash.reset().update(iv).finish(0, iv.length, J0);
   }

@@ -64,6 +64,19 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** The little-endian 32-bit word of bytes[i … i + 3] (signed; `>>> 0` for unsigned). */
+export function readU32LE(bytes: Uint8Array, i: number): number {
+  return bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+}
+
+/** Writes the 32-bit word `w` to bytes[i … i + 3], little-endian. */
+export function writeU32LE(bytes: Uint8Array, i: number, w: number): void {
+  bytes[i] = w;
+  bytes[i + 1] = w >>> 8;
+  bytes[i + 2] = w >>> 16;
+  bytes[i + 3] = w >>> 24;
+}
+
 /** Overwrites a secret with zeros (best effort: the JavaScript engine may have copied it). */
 export function wipe(...arrays: Uint8Array[]): void {
   for (const a of arrays) a.fill(0);

@@ -3,7 +3,7 @@
 // keystream into the output 32 bits at a time when the buffers allow it. No secret-dependent branches or
 // table lookups: only additions, XORs and rotations on 32-bit words.
 
-import { checkBytes, checkLength } from "./bytes.ts";
+import { checkBytes, checkLength, readU32LE, writeU32LE } from "./bytes.ts";
 
 /** The largest block counter: the counter is a 32-bit word and must not wrap around. */
 const MAX_COUNTER = 0xffffffff;
@@ -38,17 +38,6 @@ function rotl(x: number, n: number): number {
   return (x << n) | (x >>> (32 - n));
 }
 
-function readWord(bytes: Uint8Array, i: number): number {
-  return bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-}
-
-function writeWord(bytes: Uint8Array, i: number, w: number): void {
-  bytes[i] = w;
-  bytes[i + 1] = w >>> 8;
-  bytes[i + 2] = w >>> 16;
-  bytes[i + 3] = w >>> 24;
-}
-
 /**
  * Writes into `s` the initial ChaCha state for a 32-byte key and a 12-byte nonce (RFC 8439 §2.3), with
  * the counter word (12) left at zero: the counter is passed to {@link chachaXor} separately. A 16-byte
@@ -59,10 +48,10 @@ export function chachaState(s: Uint32Array, key: Uint8Array, nonce: Uint8Array):
   s[1] = 0x3320646e;
   s[2] = 0x79622d32;
   s[3] = 0x6b206574;
-  for (let i = 0; i < 8; i++) s[4 + i] = readWord(key, 4 * i);
+  for (let i = 0; i < 8; i++) s[4 + i] = readU32LE(key, 4 * i);
   s[12] = 0;
   const at = 16 - nonce.length / 4;
-  for (let i = at; i < 16; i++) s[i] = readWord(nonce, 4 * (i - at));
+  for (let i = at; i < 16; i++) s[i] = readU32LE(nonce, 4 * (i - at));
 }
 
 /**
@@ -88,8 +77,8 @@ export function xchachaState(s: Uint32Array, key: Uint8Array, nonce: Uint8Array)
   hchachaCore(s);
   s[12] = 0;
   s[13] = 0;
-  s[14] = readWord(nonce, 16);
-  s[15] = readWord(nonce, 20);
+  s[14] = readU32LE(nonce, 16);
+  s[15] = readU32LE(nonce, 20);
 }
 
 /**
@@ -239,7 +228,7 @@ export function hchacha20(key: Uint8Array, nonce: Uint8Array): Uint8Array {
   chachaState(state, key, nonce);
   hchachaCore(state);
   const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) writeWord(out, 4 * i, state[4 + i]);
+  for (let i = 0; i < 8; i++) writeU32LE(out, 4 * i, state[4 + i]);
   state.fill(0);
   return out;
 }

@@ -7,7 +7,7 @@
 // number fields, so an instance holds no typed arrays (allocating those is slow in Deno). No
 // secret-dependent branches or table lookups; the final "subtract p if h ≥ p" is a mask select.
 
-import { checkBytes } from "./bytes.ts";
+import { checkBytes, readU32LE, writeU32LE } from "./bytes.ts";
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const M22 = 0x3fffff;
@@ -19,17 +19,6 @@ const INV20 = 1 / TWO20;
 
 /** A zero-padded last block, filled and wiped within one call. */
 const tail = new Uint8Array(16);
-
-function readWord(bytes: Uint8Array, i: number): number {
-  return bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-}
-
-function writeWord(bytes: Uint8Array, i: number, w: number): void {
-  bytes[i] = w;
-  bytes[i + 1] = w >>> 8;
-  bytes[i + 2] = w >>> 16;
-  bytes[i + 3] = w >>> 24;
-}
 
 /**
  * Incremental Poly1305 for one 32-byte one-time key: `update` with the message in any number of pieces,
@@ -64,15 +53,15 @@ export class Poly1305 {
   constructor(key: Uint8Array) {
     checkBytes(key, "key", 32);
     // Clamp r (RFC 8439 §2.5.1): r &= 0x0ffffffc0ffffffc0ffffffc0fffffff.
-    let t0 = readWord(key, 0) & 0x0fffffff, t1 = readWord(key, 4) & 0x0ffffffc;
-    let t2 = readWord(key, 8) & 0x0ffffffc, t3 = readWord(key, 12) & 0x0ffffffc;
+    let t0 = readU32LE(key, 0) & 0x0fffffff, t1 = readU32LE(key, 4) & 0x0ffffffc;
+    let t2 = readU32LE(key, 8) & 0x0ffffffc, t3 = readU32LE(key, 12) & 0x0ffffffc;
     this.r0 = t0 & M22;
     this.r1 = ((t0 >>> 22) | (t1 << 10)) & M22;
     this.r2 = ((t1 >>> 12) | (t2 << 20)) & M22;
     this.r3 = (t2 >>> 2) & M22;
     this.r4 = ((t2 >>> 24) | (t3 << 8)) & M22;
     this.r5 = t3 >>> 14;
-    t0 = readWord(key, 16), t1 = readWord(key, 20), t2 = readWord(key, 24), t3 = readWord(key, 28);
+    t0 = readU32LE(key, 16), t1 = readU32LE(key, 20), t2 = readU32LE(key, 24), t3 = readU32LE(key, 28);
     this.s0 = t0 & M22;
     this.s1 = ((t0 >>> 22) | (t1 << 10)) & M22;
     this.s2 = ((t1 >>> 12) | (t2 << 20)) & M22;
@@ -192,8 +181,8 @@ export class Poly1305 {
         t0 = words[w], t1 = words[w + 1], t2 = words[w + 2], t3 = words[w + 3];
       } else {
         const i = off + 16 * b;
-        t0 = readWord(data, i), t1 = readWord(data, i + 4), t2 = readWord(data, i + 8);
-        t3 = readWord(data, i + 12);
+        t0 = readU32LE(data, i), t1 = readU32LE(data, i + 4), t2 = readU32LE(data, i + 8);
+        t3 = readU32LE(data, i + 12);
       }
       h0 += t0 & M22;
       h1 += ((t0 >>> 22) | (t1 << 10)) & M22;
@@ -279,10 +268,10 @@ export class Poly1305 {
     h5 += this.s5 + (h4 >>> 22);
     h0 &= M22, h1 &= M22, h2 &= M22, h3 &= M22, h4 &= M22;
     const out = new Uint8Array(16);
-    writeWord(out, 0, h0 | (h1 << 22));
-    writeWord(out, 4, (h1 >>> 10) | (h2 << 12));
-    writeWord(out, 8, (h2 >>> 20) | (h3 << 2) | (h4 << 24));
-    writeWord(out, 12, (h4 >>> 8) | (h5 << 14));
+    writeU32LE(out, 0, h0 | (h1 << 22));
+    writeU32LE(out, 4, (h1 >>> 10) | (h2 << 12));
+    writeU32LE(out, 8, (h2 >>> 20) | (h3 << 2) | (h4 << 24));
+    writeU32LE(out, 12, (h4 >>> 8) | (h5 << 14));
     return out;
   }
 }

@@ -681,15 +681,7 @@ export class RelayStore {
     const out: QueuedItem[] = [];
     for (const e of entries) {
       const r = e.value;
-      const ref: EntryRef = {
-        seq: e.key[2] as number,
-        id: r.id,
-        versionstamp: e.versionstamp,
-        size: r.size,
-        parts: r.parts,
-        expiresAt: r.expiresAt,
-        from: r.kind === KIND_MESSAGE ? r.peer : null,
-      };
+      const ref = toRef(e);
       if (r.kind === KIND_MESSAGE) {
         const mine = parts.slice(at, at + r.parts);
         at += r.parts;

@@ -1,7 +1,10 @@
 // A relay in memory for the chat tests: clients (client/chats.ts) attached through fake links, with
 // mutual chat requests, durable queues delivered in order, Queued / Delivered answers and event acks,
-// and keystores whose writes a test can hold back to check what waits for them.
+// and keystores whose writes a test can hold back to check what waits for them; and `withWorld`, which
+// sets up and tears down a relay with two users for a test.
 
+import assert from "node:assert/strict";
+import { join } from "node:path";
 import { bytesToHex, equalBytes } from "../../crypto/bytes.ts";
 import { generateIdentity } from "../../protocol/identity.ts";
 import type { KeystoreContents } from "../../protocol/keystore.ts";
@@ -320,5 +323,30 @@ export class FakeRelay {
       await new Promise((r) => setTimeout(r, 1));
       quiet = this.#work === before ? quiet + 1 : 0;
     }
+  }
+}
+
+/**
+ * Runs `fn` with a fake relay and two users, alice and bob, keeping their data in a temporary folder
+ * named after `prefix`; then checks that the relay saw no errors, shuts both clients down and removes the
+ * folder.
+ */
+export async function withWorld(
+  prefix: string,
+  fn: (relay: FakeRelay, alice: User, bob: User, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const relay = new FakeRelay();
+  const alice = relay.add(new User("alice", join(dir, "alice"), newContents()));
+  const bob = relay.add(new User("bob", join(dir, "bob"), newContents()));
+  try {
+    await fn(relay, alice, bob, dir);
+    assert.deepEqual(relay.errors, []);
+  } finally {
+    for (const u of relay.users) {
+      await u.client.shutdown();
+      u.files.closeAll();
+    }
+    await Deno.remove(dir, { recursive: true });
   }
 }

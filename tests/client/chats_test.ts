@@ -12,23 +12,10 @@ import { decodeContents, encodeContents } from "../../protocol/keystore.ts";
 import { ChatError, runCommand } from "../../client/actions.ts";
 import { parseLine } from "../../client/commands.ts";
 import { eventToJson } from "../../client/events.ts";
-import { FakeRelay, newContents, User } from "./_fake.ts";
+import { type FakeRelay, User, withWorld as sharedWorld } from "./_fake.ts";
 
-async function withWorld(fn: (relay: FakeRelay, alice: User, bob: User, dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "sotto-chats-" });
-  const relay = new FakeRelay();
-  const alice = relay.add(new User("alice", join(dir, "alice"), newContents()));
-  const bob = relay.add(new User("bob", join(dir, "bob"), newContents()));
-  try {
-    await fn(relay, alice, bob, dir);
-    assert.deepEqual(relay.errors, []);
-  } finally {
-    for (const u of relay.users) {
-      await u.client.shutdown();
-      u.files.closeAll();
-    }
-    await Deno.remove(dir, { recursive: true });
-  }
+function withWorld(fn: (relay: FakeRelay, alice: User, bob: User, dir: string) => Promise<void>) {
+  return sharedWorld("sotto-chats-", fn);
 }
 
 async function type(user: User, line: string): Promise<void> {

@@ -4,31 +4,20 @@
 // delivery marks and the status line, and leaves the screen and raw mode cleanly on Ctrl-C.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { formatId } from "../../protocol/identity.ts";
 import { type AppHandle, handleLine } from "../../client/app.ts";
 import { lineSink, readLines, runLineMode } from "../../client/linemode.ts";
 import { type TerminalIo, Tui } from "../../client/tui.ts";
-import { FakeRelay, newContents, User } from "./_fake.ts";
+import { type FakeRelay, type User, withWorld as sharedWorld } from "./_fake.ts";
 import { VirtualTerminal } from "./_vt.ts";
 
-async function withWorld(fn: (relay: FakeRelay, alice: User, bob: User) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "sotto-ui-" });
-  const relay = new FakeRelay();
-  const alice = relay.add(new User("alice", join(dir, "alice"), newContents()));
-  const bob = relay.add(new User("bob", join(dir, "bob"), newContents()));
-  try {
+/** A world (see _fake.ts) whose two users are already connected. */
+function withWorld(fn: (relay: FakeRelay, alice: User, bob: User) => Promise<void>) {
+  return sharedWorld("sotto-ui-", async (relay, alice, bob) => {
     await relay.connect(alice);
     await relay.connect(bob);
     await fn(relay, alice, bob);
-    assert.deepEqual(relay.errors, []);
-  } finally {
-    for (const u of relay.users) {
-      await u.client.shutdown();
-      u.files.closeAll();
-    }
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 /** An app handle over a user's chats, showing events through `show`. */

@@ -819,8 +819,9 @@ function windowsFor(bits: number, w: number): number {
  * after step i, so every digit is a fixed bit field of v₀: d₀ = (v₀ mod 2^(w+1)) − 2^w, then
  * d_i = 2·(bits w·i + 1 … w·i + w of v₀) + 1 − 2^w, and the top digit 2·⌊v₀ / 2^(w·(count−1) + 1)⌋ + 1.
  * They are read from v₀'s hexadecimal digits with number arithmetic instead of a bigint step per window.
+ * Exported for its test (tests/crypto/ec_recode_test.ts); not part of the curve API.
  */
-function recodeRegular(k: bigint, n: bigint, w: number, count: number): Int32Array {
+export function recodeRegular(k: bigint, n: bigint, w: number, count: number): Int32Array {
   const v = k + n * (1n - (k & 1n));
   const hex = v.toString(16);
   const h = hex.length, nib = NIBBLES;

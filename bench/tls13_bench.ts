@@ -6,7 +6,7 @@
 
 import { p384 } from "../crypto/p384.ts";
 import { p521 } from "../crypto/p521.ts";
-import { createHash, sha256 } from "../crypto/sha2.ts";
+import { createHash } from "../crypto/sha2.ts";
 import { TlsClient } from "../protocol/tls13/client.ts";
 import { TlsConnection } from "../protocol/tls13/connection.ts";
 import { encodeEcPrivateKey, encodePem } from "../protocol/tls13/pem.ts";
@@ -15,32 +15,19 @@ import { certificateVerifyContent } from "../protocol/tls13/suites.ts";
 import { createSelfSignedCertificate } from "../protocol/tls13/x509.ts";
 import { prepareServerCurves } from "../server/app.ts";
 import { TlsListener } from "../server/tls_listener.ts";
-
-/** A deterministic random source, so one recorded client flight fits every server run. */
-function seeded(seed: string) {
-  let counter = 0;
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      out.set(
-        sha256(new TextEncoder().encode(`${seed}/${counter++}`)).subarray(0, Math.min(32, n - off)),
-        off,
-      );
-    }
-    return out;
-  };
-}
+// A deterministic random source, so one recorded client flight fits every server run.
+import { seededRandom } from "../tests/protocol/_helpers.ts";
 
 // The relay builds its wider base-point tables at startup (server/app.ts); measure what it runs.
 prepareServerCurves();
 
-const secretKey = p521.randomSecretKey(seeded("bench key"));
+const secretKey = p521.randomSecretKey(seededRandom("bench key"));
 const certificate = createSelfSignedCertificate({
   secretKey,
   hosts: ["localhost", "127.0.0.1"],
   notBefore: new Date(Date.now() - 3600_000),
   notAfter: new Date(Date.now() + 86400_000),
-  serial: seeded("serial")(16),
+  serial: seededRandom("serial")(16),
 });
 const serverOptions = { certificateChain: [certificate], secretKey };
 
@@ -55,8 +42,8 @@ interface Recording {
 /** Runs a handshake once and keeps the client's flights (the server's random is seeded, so they replay). */
 function record(keyShareGroups: number[], groups: number[]): Recording {
   const seed = `server ${groups}`;
-  const client = new TlsClient({ verifyPeer: () => {}, random: seeded("client"), keyShareGroups });
-  const server = new TlsServer({ ...serverOptions, groups, random: seeded(seed) });
+  const client = new TlsClient({ verifyPeer: () => {}, random: seededRandom("client"), keyShareGroups });
+  const server = new TlsServer({ ...serverOptions, groups, random: seededRandom(seed) });
   client.start();
   const flights: Uint8Array[] = [];
   while (!server.handshakeComplete) {
@@ -70,7 +57,7 @@ function record(keyShareGroups: number[], groups: number[]): Recording {
 
 /** The server's whole side of a handshake, replayed: all of its CPU, none of the client's. */
 function serverHandshake(r: Recording): void {
-  const server = new TlsServer({ ...serverOptions, groups: r.groups, random: seeded(r.seed) });
+  const server = new TlsServer({ ...serverOptions, groups: r.groups, random: seededRandom(r.seed) });
   for (const flight of r.flights) {
     server.receive(flight);
     server.takeOutput();
@@ -94,8 +81,8 @@ Deno.bench({
   fn: () => serverHandshake(viaRetry),
 });
 
-const peerShare = p521.getPublicKey(p521.randomSecretKey(seeded("peer")), false);
-const ephemeral = p521.randomSecretKey(seeded("eph"));
+const peerShare = p521.getPublicKey(p521.randomSecretKey(seededRandom("peer")), false);
+const ephemeral = p521.randomSecretKey(seededRandom("eph"));
 const content = certificateVerifyContent(new Uint8Array(48), true);
 const transcriptBytes = new Uint8Array(1800);
 Deno.bench({
@@ -121,8 +108,8 @@ Deno.bench({
     for (let i = 0; i < 6; i++) h.update(transcriptBytes.subarray(i * 300, i * 300 + 300)).clone().digest();
   },
 });
-const p384Share = p384.getPublicKey(p384.randomSecretKey(seeded("peer384")), false);
-const ephemeral384 = p384.randomSecretKey(seeded("eph384"));
+const p384Share = p384.getPublicKey(p384.randomSecretKey(seededRandom("peer384")), false);
+const ephemeral384 = p384.randomSecretKey(seededRandom("eph384"));
 Deno.bench({
   name: "  part: P-384 ECDH",
   group: "handshake",
@@ -132,7 +119,7 @@ Deno.bench({
 // ---- bulk throughput over loopback ----------------------------------------------------------------------
 
 const CHUNK = 1 << 20;
-const data = seeded("bulk")(CHUNK);
+const data = seededRandom("bulk")(CHUNK);
 
 /** A byte sink on the server side; `until(n)` resolves once n bytes have arrived in total. */
 function sink() {

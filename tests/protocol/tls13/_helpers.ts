@@ -1,16 +1,16 @@
-// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source, a test certificate,
-// wiring a client and a server state machine together in memory, key-log parsing, and starting OpenSSL on
-// a free port.
+// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source (the protocol
+// tests'), a test certificate, wiring a client and a server state machine together in memory, key-log
+// parsing, and starting OpenSSL on a free port.
 
 import { AesGcm } from "../../../crypto/aes.ts";
-import { concatBytes, hexToBytes, type RandomSource } from "../../../crypto/bytes.ts";
+import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p521 } from "../../../crypto/p521.ts";
-import { sha256 } from "../../../crypto/sha2.ts";
 import { TlsClient, type TlsClientOptions } from "../../../protocol/tls13/client.ts";
 import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
 import { TlsServer, type TlsServerOptions } from "../../../protocol/tls13/server.ts";
 import type { CipherSuite } from "../../../protocol/tls13/suites.ts";
 import { createSelfSignedCertificate } from "../../../protocol/tls13/x509.ts";
+import { seededRandom } from "../_helpers.ts";
 
 /** RFC 8448's suite, TLS_AES_128_GCM_SHA256: not in our profile, defined here to replay its records. */
 export const AES_128_GCM_SHA256: CipherSuite = {
@@ -22,22 +22,8 @@ export const AES_128_GCM_SHA256: CipherSuite = {
   createAead: (key) => new AesGcm(key),
 };
 
-/** A deterministic random source: SHA-256(seed ‖ counter) blocks. */
-export function seededRandom(seed: string): RandomSource {
-  let counter = 0;
-  const prefix = new TextEncoder().encode(seed);
-  return (n: number) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const block = sha256(
-        concatBytes(prefix, Uint8Array.of(counter >>> 24, counter >>> 16, counter >>> 8, counter)),
-      );
-      counter++;
-      out.set(block.subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+// The deterministic random source is the protocol tests' one.
+export { seededRandom };
 
 export interface TestIdentity {
   secretKey: Uint8Array;

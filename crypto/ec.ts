@@ -133,7 +133,7 @@ export function createCurve(params: CurveParams): Curve {
     const alpha = red1((x - delta) * (x + delta)) * 3n;
     const x3 = red2(alpha * alpha - (beta << 3n));
     const z3 = red2((y * z) << 1n);
-    const y3 = red2(alpha * ((beta << 2n) - x3) - (red1(gamma * gamma) << 3n));
+    const y3 = red2(alpha * ((beta << 2n) - x3) - ((gamma * gamma) << 3n));
     return { x: x3, y: y3, z: z3 };
   }
 
@@ -154,7 +154,7 @@ export function createCurve(params: CurveParams): Curve {
     const hhh = red1(h * hh);
     const v = red1(u1 * hh);
     const x3 = red2(r * r - hhh - (v << 1n));
-    const y3 = red2(r * (v - x3) - red1(s1 * hhh));
+    const y3 = red2(r * (v - x3) - s1 * hhh);
     return { x: x3, y: y3, z: z3 };
   }
 
@@ -170,7 +170,7 @@ export function createCurve(params: CurveParams): Curve {
     const hhh = red1(h * hh);
     const v = red1(P.x * hh);
     const x3 = red2(r * r - hhh - (v << 1n));
-    const y3 = red2(r * (v - x3) - red1(P.y * hhh));
+    const y3 = red2(r * (v - x3) - P.y * hhh);
     return { x: x3, y: y3, z: z3 };
   }
 

@@ -122,7 +122,11 @@ export function createCurve(params: CurveParams): Curve {
 
   // ---- point arithmetic (Jacobian, a = −3) -------------------------------------------------------
   // Values may be negative: the reductions work for either sign (see makeField). Stored coordinates go
-  // through red2; values consumed by the next multiplication only go through the cheaper red1.
+  // through red2; values consumed by the next multiplication only go through the cheaper red1, and a
+  // product that is only subtracted inside a final red2 is not reduced at all. For P-521, with stored
+  // values below 2^(k + 1) in magnitude, every factor stays below 2^(k + 20) and every product below
+  // 2^(2k + 29) (the Y of a general addition is the largest), so values keep to nine 64-bit digits and
+  // red2 returns stored values in [−2^30, p + 2^30).
 
   /** 2·P (dbl-2001-b). Infinity doubles to infinity without a branch: Z3 = 2·Y·Z. */
   function dbl(P: Jacobian): Jacobian {
@@ -625,11 +629,14 @@ export function createCurve(params: CurveParams): Curve {
 
 interface Field {
   /**
-   * One cheap reduction step, for a value about to be multiplied again: for |x| < 2^(2k + 8) the result
-   * is congruent to x and below 2^(k + 10) in magnitude (exact `x % p` for a general p).
+   * One cheap reduction step, for a value about to be multiplied again: for |x| < 2^(2k + c) the result
+   * is congruent to x and below 2^(k + c + 1) in magnitude (exact `x % p` for a general p).
    */
   red1(x: bigint): bigint;
-  /** A reduction for stored values: congruent to x, in [−2^10, p + 2^10) (in (−p, p) for a general p). */
+  /**
+   * A reduction for stored values: for |x| < 2^(2k + c) with c < k − 2, congruent to x and in
+   * [−2^(c + 1), p + 2^(c + 1)), so ≡ 0 only as 0 or p (in (−p, p) for a general p).
+   */
   red2(x: bigint): bigint;
   /** True if a value returned by red2 is ≡ 0 (mod p). */
   isZero(v: bigint): boolean;
@@ -651,8 +658,8 @@ function makeField(p: bigint): Field {
     return r < 0n ? r + p : r;
   };
   // For p = 2^k − 1, 2^k ≡ 1, so x ≡ (x mod 2^k) + ⌊x / 2^k⌋; & and >> on bigints implement exactly that
-  // floor split for negative values too. One fold takes a product of two values below 2^(k + 10) under
-  // 2^(k + 21); a second fold brings that into [−2^10, 2^k + 2^10).
+  // floor split for negative values too. One fold takes |x| < 2^(2k + c) into [−2^(k + c), 2^k + 2^(k + c));
+  // a second fold brings that into [−2^(c + 1), 2^k + 2^(c + 1)).
   const fold = (x: bigint) => (x & p) + (x >> K);
   const red1 = mersenne ? fold : (x: bigint) => x % p;
   const red2 = mersenne ? (x: bigint) => fold(fold(x)) : red1;

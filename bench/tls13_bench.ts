@@ -7,78 +7,37 @@
 import { p384 } from "../crypto/p384.ts";
 import { p521 } from "../crypto/p521.ts";
 import { createHash } from "../crypto/sha2.ts";
-import { TlsClient } from "../protocol/tls13/client.ts";
 import { TlsConnection } from "../protocol/tls13/connection.ts";
 import { encodeEcPrivateKey, encodePem } from "../protocol/tls13/pem.ts";
-import { TlsServer } from "../protocol/tls13/server.ts";
 import { certificateVerifyContent } from "../protocol/tls13/suites.ts";
-import { createSelfSignedCertificate } from "../protocol/tls13/x509.ts";
 import { prepareServerCurves } from "../server/app.ts";
 import { TlsListener } from "../server/tls_listener.ts";
-// A deterministic random source, so one recorded client flight fits every server run.
 import { seededRandom } from "../tests/protocol/_helpers.ts";
+import {
+  certificate,
+  recordHandshake,
+  replayServerHandshake,
+  secretKey,
+  serverOptions,
+} from "./_handshake.ts";
 
 // The relay builds its wider base-point tables at startup (server/app.ts); measure what it runs.
 prepareServerCurves();
 
-const secretKey = p521.randomSecretKey(seededRandom("bench key"));
-const certificate = createSelfSignedCertificate({
-  secretKey,
-  hosts: ["localhost", "127.0.0.1"],
-  notBefore: new Date(Date.now() - 3600_000),
-  notAfter: new Date(Date.now() + 86400_000),
-  serial: seededRandom("serial")(16),
-});
-const serverOptions = { certificateChain: [certificate], secretKey };
-
-// ---- handshake: record the client's flights once, then replay them to fresh servers ----------------------
-
-interface Recording {
-  flights: Uint8Array[];
-  seed: string;
-  groups: number[];
-}
-
-/** Runs a handshake once and keeps the client's flights (the server's random is seeded, so they replay). */
-function record(keyShareGroups: number[], groups: number[]): Recording {
-  const seed = `server ${groups}`;
-  const client = new TlsClient({ verifyPeer: () => {}, random: seededRandom("client"), keyShareGroups });
-  const server = new TlsServer({ ...serverOptions, groups, random: seededRandom(seed) });
-  client.start();
-  const flights: Uint8Array[] = [];
-  while (!server.handshakeComplete) {
-    const flight = client.takeOutput();
-    flights.push(flight);
-    server.receive(flight);
-    client.receive(server.takeOutput());
-  }
-  return { flights, seed, groups };
-}
-
-/** The server's whole side of a handshake, replayed: all of its CPU, none of the client's. */
-function serverHandshake(r: Recording): void {
-  const server = new TlsServer({ ...serverOptions, groups: r.groups, random: seededRandom(r.seed) });
-  for (const flight of r.flights) {
-    server.receive(flight);
-    server.takeOutput();
-  }
-  if (!server.handshakeComplete) throw new Error("replayed handshake did not complete");
-}
-
-const direct = record([0x19], [0x19]);
+const direct = recordHandshake([0x19], [0x19]);
 // The path of Deno's client: no share for a group we take, so a HelloRetryRequest, then P-384.
-const viaRetry = record([0x17], [0x18]);
+const viaRetry = recordHandshake([0x17], [0x18]);
 
 Deno.bench({
   name: "server handshake, P-521 ECDHE + P-521 signature (full CPU)",
   group: "handshake",
   baseline: true,
-  fn: () => serverHandshake(direct),
+  fn: () => replayServerHandshake(direct),
 });
 Deno.bench({
   name: "server handshake, HelloRetryRequest, P-384 ECDHE + P-521 signature",
   group: "handshake",
-  fn: () => serverHandshake(viaRetry),
+  fn: () => replayServerHandshake(viaRetry),
 });
 
 const peerShare = p521.getPublicKey(p521.randomSecretKey(seededRandom("peer")), false);

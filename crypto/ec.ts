@@ -241,9 +241,10 @@ export function createCurve(params: CurveParams): Curve {
     const yy = red1(P.y * P.y);
     const s = red2((P.x * yy) << 2n);
     const mm = red1(P.x * P.x - 1n) * 3n;
+    const l8 = (yy * yy) << 3n;
     let tx = red2(mm * mm - (s << 1n));
-    let ty = red2(mm * (s - tx) - ((yy * yy) << 3n));
-    let cx = s, cy = red2((yy * yy) << 3n);
+    let ty = red2(mm * (s - tx) - l8);
+    let cx = s, cy = red2(l8);
     let z = red2(P.y << 1n);
     const xs: bigint[] = new Array(m), ys: bigint[] = new Array(m), ds: bigint[] = new Array(m);
     for (let j = 1; j < m; j++) {

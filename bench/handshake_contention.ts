@@ -3,7 +3,7 @@
 // 521-bit BigInt products and folds (what the curve code spends its time on), and a random walk over 4 MiB.
 // Rounds are sorted by handshake time and averaged by quartile. If the handshake slows down together with a
 // reference loop, the slow rounds come from the machine (other tenants of a shared host), not from the
-// handshake itself. Usage: deno run --allow-read=. bench/handshake_contention.ts
+// handshake itself. Usage: deno run bench/handshake_contention.ts
 
 import { prepareServerCurves } from "../server/app.ts";
 import { recordHandshake, replayServerHandshake } from "./_handshake.ts";

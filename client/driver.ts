@@ -53,8 +53,17 @@ export class RelayProcess {
     this.#log = log;
   }
 
-  /** Starts a relay on 127.0.0.1 (port 0: any free port) with its data in `dataDir`. */
-  static async start(dataDir: string, port = 0, extraArgs: string[] = []): Promise<RelayProcess> {
+  /**
+   * Starts a relay on 127.0.0.1 (port 0: any free port) with its data in `dataDir`. `env` adds environment
+   * variables (SSLKEYLOGFILE, say), and the permission to read just those.
+   */
+  static async start(
+    dataDir: string,
+    port = 0,
+    extraArgs: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<RelayProcess> {
+    const names = Object.keys(env);
     const child = new Deno.Command(denoCommand(), {
       args: [
         "run",
@@ -63,6 +72,7 @@ export class RelayProcess {
         `--allow-read=${dataDir}`,
         `--allow-write=${dataDir}`,
         "--allow-net=127.0.0.1",
+        ...(names.length > 0 ? [`--allow-env=${names.join(",")}`] : []),
         SERVER,
         "--port",
         String(port),
@@ -71,6 +81,7 @@ export class RelayProcess {
         ...extraArgs,
       ],
       cwd: ROOT,
+      env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -3,6 +3,7 @@
 // Without the variable, nothing is written.
 
 import assert from "node:assert/strict";
+import { RelayProcess } from "../../client/driver.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LABELS = [
@@ -25,35 +26,11 @@ function parse(text: string): Map<string, string> {
 
 Deno.test("SSLKEYLOGFILE: relay and client log the same secrets; unset, nothing is written", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sotto-keylog-" });
-  const serverLog = `${dir}/server.keys`, clientLog = `${dir}/client.keys`;
-  const child = new Deno.Command("deno", {
-    args: [
-      "run",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "--allow-net=127.0.0.1",
-      "--allow-env=SSLKEYLOGFILE",
-      "server.ts",
-      "--data",
-      `${dir}/data`,
-      "-port",
-      "0",
-    ],
-    cwd: ROOT,
-    env: { SSLKEYLOGFILE: serverLog },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
+  // The relay may write only its data folder, so its log goes there.
+  const serverLog = `${dir}/data/server.keys`, clientLog = `${dir}/client.keys`;
+  const relay = await RelayProcess.start(`${dir}/data`, 0, [], { SSLKEYLOGFILE: serverLog });
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let first = "";
-    while (!first.includes("\n")) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, "the relay exited before it was ready");
-      first += value;
-    }
-    const port = /127\.0\.0\.1:(\d+)/.exec(first)![1];
+    const port = String(relay.port);
     const probe = (env: Record<string, string>) =>
       new Deno.Command("deno", {
         args: [
@@ -87,11 +64,8 @@ Deno.test("SSLKEYLOGFILE: relay and client log the same secrets; unset, nothing 
     const quiet = await probe({ PATH: Deno.env.get("PATH") ?? "" });
     assert.equal(quiet.code, 0);
     assert.equal((await Deno.readTextFile(clientLog)).length, before);
-    reader.releaseLock();
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
+    await relay.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

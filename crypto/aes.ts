@@ -75,9 +75,7 @@ const RCON = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36];
  */
 function expandKey(key: Uint8Array, w: Uint32Array = new Uint32Array(4 * (key.length / 4 + 7))): Uint32Array {
   const nk = key.length / 4;
-  for (let i = 0; i < nk; i++) {
-    w[i] = key[4 * i] | (key[4 * i + 1] << 8) | (key[4 * i + 2] << 16) | (key[4 * i + 3] << 24);
-  }
+  for (let i = 0; i < nk; i++) w[i] = readU32LE(key, 4 * i);
   for (let i = nk; i < w.length; i++) {
     let t = w[i - 1];
     if (i % nk === 0) {
@@ -278,14 +276,7 @@ export class AesGcm {
   constructor(key: Uint8Array) {
     checkBytes(key, "key", 16, 24, 32);
     this.#rk = expandKey(key);
-    encryptWords(this.#rk, 0, 0, 0, 0, scratch); // H = E(K, 0^128)
-    this.#ghash = new Ghash().setKeyWords(
-      swap32(scratch[0]),
-      swap32(scratch[1]),
-      swap32(scratch[2]),
-      swap32(scratch[3]),
-    );
-    scratch.fill(0);
+    this.#ghash = keyGhash(this.#rk, new Ghash());
   }
 
   /**
@@ -310,6 +301,14 @@ export class AesGcm {
     this.#rk.fill(0);
     this.#ghash.wipe();
   }
+}
+
+/** Keys `ghash` with GCM's hash subkey H = E(K, 0^128) for the key schedule `rk`, and returns it. */
+function keyGhash(rk: Uint32Array, ghash: Ghash): Ghash {
+  encryptWords(rk, 0, 0, 0, 0, scratch);
+  ghash.setKeyWords(swap32(scratch[0]), swap32(scratch[1]), swap32(scratch[2]), swap32(scratch[3]));
+  scratch.fill(0);
+  return ghash;
 }
 
 /** The pre-counter block J0 of the message being sealed or opened; cleared after each use. */
@@ -391,9 +390,7 @@ const ONE_SHOT_GHASH = new Ghash();
 function oneShotKey(key: Uint8Array): Uint32Array {
   checkBytes(key, "key", 16, 24, 32);
   const rk = expandKey(key, ONE_SHOT_RK[key.length]);
-  encryptWords(rk, 0, 0, 0, 0, scratch);
-  ONE_SHOT_GHASH.setKeyWords(swap32(scratch[0]), swap32(scratch[1]), swap32(scratch[2]), swap32(scratch[3]));
-  scratch.fill(0);
+  keyGhash(rk, ONE_SHOT_GHASH);
   return rk;
 }
 

@@ -21,14 +21,9 @@ export function hkdfExtract(hash: HashName, salt: Uint8Array, ikm: Uint8Array): 
  * [0, 255 × hash length]; a TypeError if it is not a number.
  */
 export function hkdfExpand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  checkHashName(hash, "hash");
-  checkBytes(prk, "prk");
+  const hashLen = checkPrk(hash, prk);
   checkBytes(info, "info");
-  const hashLen = hashLength(hash);
   checkOutputLength(length, hashLen);
-  if (prk.length < hashLen) {
-    throw new RangeError(`prk must be at least ${hashLen} bytes long for ${hash}, got ${prk.length}`);
-  }
   return expand(hash, prk, info, length);
 }
 
@@ -42,12 +37,7 @@ export function createHkdfExpand(
   hash: HashName,
   prk: Uint8Array,
 ): (info: Uint8Array, length: number) => Uint8Array {
-  checkHashName(hash, "hash");
-  checkBytes(prk, "prk");
-  const hashLen = hashLength(hash);
-  if (prk.length < hashLen) {
-    throw new RangeError(`prk must be at least ${hashLen} bytes long for ${hash}, got ${prk.length}`);
-  }
+  const hashLen = checkPrk(hash, prk);
   const keyed = createHmac(hash, prk);
   return (info, length) => {
     checkBytes(info, "info");
@@ -104,6 +94,17 @@ function expandKeyed(keyed: Hmac, info: Uint8Array, length: number, consume: boo
   }
   wipe(t);
   return okm;
+}
+
+/** Checks `hash` and a PRK (bytes, at least the hash's output long); returns the hash length. */
+function checkPrk(hash: HashName, prk: Uint8Array): number {
+  checkHashName(hash, "hash");
+  checkBytes(prk, "prk");
+  const hashLen = hashLength(hash);
+  if (prk.length < hashLen) {
+    throw new RangeError(`prk must be at least ${hashLen} bytes long for ${hash}, got ${prk.length}`);
+  }
+  return hashLen;
 }
 
 function checkOutputLength(length: unknown, hashLen: number): asserts length is number {

@@ -65,9 +65,9 @@ export function deriveSecret(
 }
 
 /** The handshake traffic secrets' labels, client first (RFC 8446 §7.1). */
-export const HS_LABELS = ["c hs traffic", "s hs traffic"];
+export const HS_LABELS: readonly string[] = Object.freeze(["c hs traffic", "s hs traffic"]);
 /** The application traffic and exporter secrets' labels (RFC 8446 §7.1). */
-export const AP_LABELS = ["c ap traffic", "s ap traffic", "exp master"];
+export const AP_LABELS: readonly string[] = Object.freeze(["c ap traffic", "s ap traffic", "exp master"]);
 
 /**
  * Derive-Secret(Secret, label, Messages) for each label, given Transcript-Hash(Messages): the same values
@@ -76,7 +76,7 @@ export const AP_LABELS = ["c ap traffic", "s ap traffic", "exp master"];
 export function deriveSecrets(
   hashName: HashName,
   secret: Uint8Array,
-  labels: string[],
+  labels: readonly string[],
   transcriptHash: Uint8Array,
 ): Uint8Array[] {
   const expand = createHkdfExpand(hashName, secret);

@@ -17,6 +17,7 @@ import {
   handshakeSecret,
   hkdfExpandLabel,
   hkdfLabel,
+  HS_LABELS,
   masterSecret,
   nextTrafficSecret,
   trafficKeys,
@@ -217,7 +218,8 @@ Deno.test({
   },
 });
 
-Deno.test("deriveSecrets: the same secrets as deriveSecret label by label", () => {
+Deno.test("deriveSecrets: the same secrets as deriveSecret label by label; the label lists are frozen", () => {
+  assert.ok(Object.isFrozen(HS_LABELS) && Object.isFrozen(AP_LABELS));
   for (const h of ["SHA-256", "SHA-384"] as HashName[]) {
     const secret = crypto.getRandomValues(new Uint8Array(h === "SHA-256" ? 32 : 48));
     const th = hash(h, crypto.getRandomValues(new Uint8Array(100)));

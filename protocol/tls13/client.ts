@@ -65,7 +65,10 @@ export interface TlsClientOptions extends EngineOptions {
   verifyPeer: (certificateDer: Uint8Array, spkiDer: Uint8Array) => void;
   /** The host name to send as server_name (never sent for IP literals). */
   serverName?: string;
-  /** Cipher suites to offer, in order of preference (default: AES-256-GCM-SHA384, ChaCha20-Poly1305). */
+  /**
+   * Cipher suites to offer, in order of preference (default: AES-256-GCM-SHA384,
+   * ChaCha20-Poly1305, AES-128-GCM-SHA256).
+   */
   cipherSuites?: number[];
   /** Groups for supported_groups, in order of preference (default: secp521r1, secp384r1, secp256r1). */
   groups?: number[];

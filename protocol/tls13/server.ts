@@ -57,7 +57,10 @@ export interface TlsServerOptions extends EngineOptions {
   certificateChain: Uint8Array[];
   /** The P-521 secret key (66 bytes) of the end-entity certificate. */
   secretKey: Uint8Array;
-  /** Cipher suites in our order of preference (default: AES-256-GCM-SHA384, ChaCha20-Poly1305). */
+  /**
+   * Cipher suites in our order of preference (default: AES-256-GCM-SHA384,
+   * ChaCha20-Poly1305, AES-128-GCM-SHA256).
+   */
   cipherSuites?: number[];
   /** Groups in our order of preference (default: secp521r1, secp384r1, secp256r1). */
   groups?: number[];

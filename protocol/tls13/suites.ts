@@ -1,4 +1,4 @@
-// The algorithms of our TLS 1.3 profile (RFC 8446 §B.4, §4.2.7, §4.2.3): two cipher suites, three
+// The algorithms of our TLS 1.3 profile (RFC 8446 §B.4, §4.2.7, §4.2.3): three cipher suites, three
 // ECDHE groups and one signature scheme, with the small adapters that bind them to the crypto core.
 
 import { AesGcm } from "../../crypto/aes.ts";
@@ -54,6 +54,16 @@ export const TLS_AES_256_GCM_SHA384: CipherSuite = Object.freeze({
   createAead: (key: Uint8Array): Aead => new AesGcm(key),
 });
 
+/** The one suite RFC 8446 §9.1 makes mandatory to implement; offered last (see CIPHER_SUITES). */
+export const TLS_AES_128_GCM_SHA256: CipherSuite = Object.freeze({
+  id: 0x1301,
+  name: "TLS_AES_128_GCM_SHA256",
+  hash: "SHA-256",
+  hashLength: hashLength("SHA-256"),
+  keyLength: 16,
+  createAead: (key: Uint8Array): Aead => new AesGcm(key),
+});
+
 export const TLS_CHACHA20_POLY1305_SHA256: CipherSuite = Object.freeze({
   id: 0x1303,
   name: "TLS_CHACHA20_POLY1305_SHA256",
@@ -63,9 +73,13 @@ export const TLS_CHACHA20_POLY1305_SHA256: CipherSuite = Object.freeze({
   createAead: (key: Uint8Array): Aead => new ChaChaPoly(key),
 });
 
-/** The suites we implement, by code point, in our order of preference. */
+/**
+ * The suites we implement, by code point, in our order of preference: the 256-bit keys first (against a
+ * quantum attacker, Grover's search halves a key's strength, leaving AES-128 with 64 bits), then
+ * AES-128-GCM, which RFC 8446 §9.1 requires us to have for peers that offer nothing else.
+ */
 export const CIPHER_SUITES: ReadonlyMap<number, CipherSuite> = new Map(
-  [TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256].map((s) => [s.id, s]),
+  [TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_GCM_SHA256].map((s) => [s.id, s]),
 );
 
 /** An ECDHE group (RFC 8446 §4.2.7) over one of our curves; shares are uncompressed points. */

@@ -1,26 +1,14 @@
-// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source (the protocol
-// tests'), a test certificate, wiring a client and a server state machine together in memory, key-log
-// parsing, and starting OpenSSL on a free port.
+// Shared pieces of the TLS 1.3 tests: a seeded random source (the protocol tests'), a test certificate,
+// wiring a client and a server state machine together in memory, key-log parsing, and starting OpenSSL on
+// a free port.
 
-import { AesGcm } from "../../../crypto/aes.ts";
 import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p521 } from "../../../crypto/p521.ts";
 import { TlsClient, type TlsClientOptions } from "../../../protocol/tls13/client.ts";
 import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
 import { TlsServer, type TlsServerOptions } from "../../../protocol/tls13/server.ts";
-import type { CipherSuite } from "../../../protocol/tls13/suites.ts";
 import { createSelfSignedCertificate } from "../../../protocol/tls13/x509.ts";
 import { seededRandom } from "../_helpers.ts";
-
-/** RFC 8448's suite, TLS_AES_128_GCM_SHA256: not in our profile, defined here to replay its records. */
-export const AES_128_GCM_SHA256: CipherSuite = {
-  id: 0x1301,
-  name: "TLS_AES_128_GCM_SHA256",
-  hash: "SHA-256",
-  hashLength: 32,
-  keyLength: 16,
-  createAead: (key) => new AesGcm(key),
-};
 
 // The deterministic random source is the protocol tests' one.
 export { seededRandom };

@@ -1,8 +1,8 @@
 // Live interoperability on 127.0.0.1 with real peers started here and stopped by pid: our server with
 // `openssl s_client` (P-521 directly, x25519 → P-521 through a HelloRetryRequest, ChaCha20-Poly1305,
-// strict certificate verification, KeyUpdate), our client with `openssl s_server` (P-521, P-384 through
-// a HelloRetryRequest, session tickets, a CertificateRequest), our server with Deno.connectTls and our
-// client with Deno.listenTls (rustls, P-384 through a HelloRetryRequest). Key logs on both sides
+// AES-128-GCM, strict certificate verification, KeyUpdate), our client with `openssl s_server` (P-521,
+// P-384 through a HelloRetryRequest, session tickets, a CertificateRequest, AES-128-GCM), our server with
+// Deno.connectTls and our client with Deno.listenTls (rustls, P-384 through a HelloRetryRequest). Key logs on both sides
 // (SSLKEYLOGFILE for ours, -keylogfile for OpenSSL's) must agree secret for secret, and so must the
 // exporter (-keymatexport).
 import assert from "node:assert/strict";
@@ -178,6 +178,13 @@ const S_CLIENT_CASES = [
     suite: "TLS_CHACHA20_POLY1305_SHA256",
     hash: "SHA-256",
   },
+  {
+    name: "AES-128-GCM, the mandatory suite",
+    args: ["-ciphersuites", "TLS_AES_128_GCM_SHA256", "-groups", "P-521"],
+    hrr: false,
+    suite: "TLS_AES_128_GCM_SHA256",
+    hash: "SHA-256",
+  },
 ] as const;
 
 for (const c of S_CLIENT_CASES) {
@@ -263,14 +270,30 @@ for (const c of S_CLIENT_CASES) {
   });
 }
 
+const AES256 = { suite: "TLS_AES_256_GCM_SHA384", hash: "SHA-384" } as const;
 const S_SERVER_CASES = [
-  { name: "P-521", args: ["-groups", "P-521"], group: "secp521r1", hrr: false },
-  { name: "P-384 through a HelloRetryRequest", args: ["-groups", "P-384"], group: "secp384r1", hrr: true },
+  { name: "P-521", args: ["-groups", "P-521"], group: "secp521r1", hrr: false, ...AES256 },
+  {
+    name: "P-384 through a HelloRetryRequest",
+    args: ["-groups", "P-384"],
+    group: "secp384r1",
+    hrr: true,
+    ...AES256,
+  },
   {
     name: "P-521, asking for an optional client certificate",
     args: ["-groups", "P-521", "-verify", "1"],
     group: "secp521r1",
     hrr: false,
+    ...AES256,
+  },
+  {
+    name: "AES-128-GCM, the mandatory suite, the only one it takes",
+    args: ["-groups", "P-521", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+    group: "secp521r1",
+    hrr: false,
+    suite: "TLS_AES_128_GCM_SHA256",
+    hash: "SHA-256",
   },
 ] as const;
 
@@ -308,7 +331,10 @@ for (const c of S_SERVER_CASES) {
             keyLog: keyLogFromEnv(),
           });
           try {
-            assert.deepEqual([conn.info.group, conn.info.helloRetryRequest], [c.group, c.hrr]);
+            assert.deepEqual(
+              [conn.info.cipherSuite, conn.info.group, conn.info.helloRetryRequest],
+              [c.suite, c.group, c.hrr],
+            );
             exporter = bytesToHex(conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), 32));
             const readLine = async () => {
               let text = "";
@@ -332,7 +358,7 @@ for (const c of S_SERVER_CASES) {
         } finally {
           await server.stop();
         }
-        assert.match(server.out, /CIPHER is TLS_AES_256_GCM_SHA384/);
+        assert.match(server.out, new RegExp(`CIPHER is ${c.suite}`));
         assert.equal(
           /Keying material: ([0-9A-F]+)/.exec(server.out)?.[1].toLowerCase(),
           exporter,
@@ -340,7 +366,7 @@ for (const c of S_SERVER_CASES) {
         );
         const theirs = await Deno.readTextFile(`${dir}/openssl.keylog`);
         assertKeyLogsMatch(await Deno.readTextFile(`${dir}/ours.keylog`), theirs);
-        assertUpdatedSecrets(theirs, "SHA-384");
+        assertUpdatedSecrets(theirs, c.hash);
       });
     },
   });

@@ -364,7 +364,7 @@ Deno.test("ServerHello errors: no supported_versions, session id not echoed, sui
       (id) => ({
         random: new Uint8Array(32),
         sessionId: id,
-        cipherSuite: 0x1301,
+        cipherSuite: 0x1304,
         extensions: [[43, encodeU16(TLS13)]],
       }),
     ],
@@ -440,7 +440,7 @@ Deno.test("ClientHello errors: versions, suites, groups, signature schemes, miss
       Alert.protocol_version,
       clientHello(replace(ExtensionType.supported_versions, encodeClientVersions([0x0303]))),
     ],
-    [Alert.handshake_failure, clientHello(goodExtensions(), [0x1301, 0xc02c])],
+    [Alert.handshake_failure, clientHello(goodExtensions(), [0x1304, 0xc02c])],
     [
       Alert.handshake_failure,
       clientHello(replace(ExtensionType.signature_algorithms, encodeU16List([0x0403, 0x0804]))),
@@ -600,7 +600,7 @@ Deno.test("bad options are TypeErrors and RangeErrors", () => {
   const base = { certificateChain: [identity.certificate], secretKey: identity.secretKey };
   assert.throws(() => new TlsServer({ ...base, certificateChain: [] }), TypeError);
   assert.throws(() => new TlsServer({ ...base, secretKey: new Uint8Array(32) }), RangeError);
-  assert.throws(() => new TlsServer({ ...base, cipherSuites: [0x1301] }), RangeError);
+  assert.throws(() => new TlsServer({ ...base, cipherSuites: [0x1304] }), RangeError);
   assert.throws(() => new TlsServer({ ...base, groups: [0x1d] }), RangeError);
   assert.throws(() => new TlsServer({ ...base, maxFragmentLength: 16385 }), RangeError);
   assert.throws(() => new TlsServer({ ...base, keyUpdateInterval: 0 }), RangeError);

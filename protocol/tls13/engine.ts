@@ -443,6 +443,8 @@ export abstract class TlsEngine {
   // ---- alerts and failure ----------------------------------------------------------------------------
 
   #receiveAlert(content: Uint8Array): void {
+    // RFC 8446 §5.4: an Alert record with no content (padded or not) is an unexpected_message.
+    if (content.length === 0) fail(Alert.unexpected_message, "empty alert record");
     if (content.length !== 2) fail(Alert.decode_error, "alert record must hold exactly one alert");
     const description = content[1];
     if (description === Alert.user_canceled) return; // a close_notify should follow (RFC 8446 §6.1)

@@ -556,6 +556,64 @@ Deno.test("a fatal alert from the peer ends the connection without an answer; cl
   );
 });
 
+/** A protected record with sequence number 0 whose inner plaintext is content ‖ type ‖ `padding` zeros. */
+function sealPadded(secret: Uint8Array, type: number, content: Uint8Array, padding: number): Uint8Array {
+  const { key, iv } = trafficKeys(TLS_AES_256_GCM_SHA384, secret);
+  const inner = concatBytes(content, Uint8Array.of(type), new Uint8Array(padding));
+  const length = inner.length + 16;
+  const header = Uint8Array.of(23, 3, 3, length >> 8, length & 0xff);
+  return concatBytes(header, new AesGcm(key).seal(iv, inner, header)); // seq 0: the nonce is the IV
+}
+
+Deno.test("an encrypted alert record with empty content, padded or not, under handshake or application keys: unexpected_message (RFC 8446 §5.4)", () => {
+  for (const padding of [0, 5]) {
+    // Handshake keys, the server reading: in place of the client's Finished.
+    const a = makePair(identity, {}, {}, `empty alert c_hs ${padding}`);
+    a.server.receive(a.client.takeOutput());
+    a.client.receive(a.server.takeOutput());
+    a.client.takeOutput();
+    const cHs = loggedSecret(a.clientLog, "CLIENT_HANDSHAKE_TRAFFIC_SECRET");
+    let alert = expectAlert(
+      a.server,
+      Alert.unexpected_message,
+      () => a.server.receive(sealPadded(cHs, 21, new Uint8Array(0), padding)),
+    );
+    expectRemoteAlert(a.client, alert, Alert.unexpected_message);
+
+    // Handshake keys, the client reading: in place of the server's EncryptedExtensions.
+    const b = makePair(identity, {}, {}, `empty alert s_hs ${padding}`);
+    b.server.receive(b.client.takeOutput());
+    const [sh, ccs] = records(b.server.takeOutput());
+    const sHs = loggedSecret(b.serverLog, "SERVER_HANDSHAKE_TRAFFIC_SECRET");
+    alert = expectAlert(
+      b.client,
+      Alert.unexpected_message,
+      () => b.client.receive(concatBytes(sh, ccs, sealPadded(sHs, 21, new Uint8Array(0), padding))),
+    );
+    assert.equal(records(alert).at(-1)![0], 23, "the alert is encrypted under the client's handshake key");
+
+    // Application keys, in both directions.
+    for (const side of ["server", "client"] as const) {
+      const p = makePair(identity, {}, {}, `empty alert ap ${side} ${padding}`);
+      handshake(p);
+      const [reader, writer, label] = side === "server"
+        ? [p.server, p.client, "CLIENT_TRAFFIC_SECRET_0"]
+        : [p.client, p.server, "SERVER_TRAFFIC_SECRET_0"];
+      const secret = loggedSecret(p.clientLog, label);
+      alert = expectAlert(
+        reader,
+        Alert.unexpected_message,
+        () => reader.receive(sealPadded(secret, 21, new Uint8Array(0), padding)),
+      );
+      expectRemoteAlert(writer, alert, Alert.unexpected_message);
+    }
+  }
+  // In plaintext too (before keys), as for an empty handshake record; a record of 1 or 3+ bytes stays a
+  // decode_error (tested above).
+  const server = newServer();
+  expectAlert(server, Alert.unexpected_message, () => server.receive(plaintextRecord(21, new Uint8Array(0))));
+});
+
 Deno.test("after close_notify, the reader sees EOF and ignores anything more; user_canceled is not fatal", () => {
   const p = makePair(identity, {}, {}, "close");
   handshake(p);

@@ -39,6 +39,7 @@ import {
   parseServerKeyShare,
   parseU16,
   parseU16List,
+  TLS12,
   TLS13,
 } from "./messages.ts";
 import {
@@ -216,6 +217,11 @@ export class TlsClient extends TlsEngine {
   #serverHello(sh: ParsedServerHello, message: Uint8Array): void {
     const versions = sh.extensionMap.get(ExtensionType.supported_versions);
     if (!versions) fail(Alert.protocol_version, "the server does not speak TLS 1.3");
+    // legacy_version is 0x0303 in a TLS 1.3 ServerHello (RFC 8446 §4.1.3); 0x0300 is a protocol_version
+    // (Appendix D.5), and so is any other value.
+    if (sh.legacyVersion !== TLS12) {
+      fail(Alert.protocol_version, `ServerHello legacy_version 0x${sh.legacyVersion.toString(16)}`);
+    }
     if (parseU16(versions, "supported_versions") !== TLS13) {
       fail(Alert.illegal_parameter, "the server selected a version we did not offer");
     }

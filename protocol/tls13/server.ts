@@ -36,6 +36,7 @@ import {
   type ParsedClientHello,
   parseServerName,
   parseU16List,
+  TLS12,
   TLS13,
 } from "./messages.ts";
 import {
@@ -190,6 +191,11 @@ export class TlsServer extends TlsEngine {
 
   /** Checks a ClientHello against RFC 8446 §4.1.2 and §9.2 and picks suite and group by our preference. */
   #negotiate(ch: ParsedClientHello): Choice {
+    // A TLS 1.3 ClientHello carries legacy_version 0x0303 (RFC 8446 §4.1.2); 0x0300 must be refused with
+    // protocol_version (Appendix D.5), and so is every other value, which no conforming client sends.
+    if (ch.legacyVersion !== TLS12) {
+      fail(Alert.protocol_version, `ClientHello legacy_version 0x${ch.legacyVersion.toString(16)}`);
+    }
     const ext = ch.extensionMap;
     const versions = ext.get(ExtensionType.supported_versions);
     if (!versions || !parseClientVersions(versions).includes(TLS13)) {

@@ -524,6 +524,49 @@ Deno.test("ClientHello errors: versions, suites, groups, signature schemes, miss
   expectAlert(server, Alert.illegal_parameter, () => server.receive(plaintextRecord(22, body)));
 });
 
+/** A ClientHello record whose legacy_version is `version` (our encoder always writes 0x0303). */
+function withLegacyVersion(record: Uint8Array, version: number): Uint8Array {
+  const copy = record.slice();
+  copy[9] = version >> 8, copy[10] = version & 0xff; // record header (5), message header (4)
+  return copy;
+}
+
+Deno.test("ClientHello legacy_version other than 0x0303, 0x0300 (RFC 8446 §D.5) first: protocol_version", () => {
+  // tlsfuzzer's test-tls13-legacy-version values (with the same value beside TLS 1.3 in supported_versions),
+  // then the values OpenSSL lets through but RFC 8446 §4.1.2 forbids a client to send.
+  const tlsfuzzer = [0x0300, 0x0000, 0x0200, 0x0002, 0x0100, 0x0103, 0x0102, 0x0001];
+  for (const version of [...tlsfuzzer, 0x0301, 0x0302, 0x0304, 0x0305, 0x0403, 0xffff]) {
+    for (const versions of [[TLS13], [TLS13, version]]) {
+      const extensions = goodExtensions().map((
+        [t, d],
+      ) => [t, t === ExtensionType.supported_versions ? encodeClientVersions(versions) : d]) as Extensions;
+      const server = newServer();
+      const alert = expectAlert(
+        server,
+        Alert.protocol_version,
+        () => server.receive(withLegacyVersion(clientHello(extensions), version)),
+      );
+      assert.equal(alert[0], 21, "a plaintext alert");
+    }
+  }
+  // In the second ClientHello too, after a HelloRetryRequest.
+  const p = makePair(identity, { keyShareGroups: [0x17] }, {}, "legacy version retry");
+  p.server.receive(p.client.takeOutput());
+  p.client.receive(p.server.takeOutput());
+  const [ccs, ch2] = records(p.client.takeOutput());
+  assert.equal(ccs[0], 20);
+  expectAlert(p.server, Alert.protocol_version, () => p.server.receive(withLegacyVersion(ch2, 0x0300)));
+});
+
+Deno.test("ServerHello legacy_version other than 0x0303 (0x0300: RFC 8446 §D.5): the client sends protocol_version", () => {
+  for (const version of [0x0300, 0x0301, 0x0304]) {
+    const p = makePair(identity, {}, {}, `sh legacy ${version}`);
+    p.server.receive(p.client.takeOutput());
+    const sh = records(p.server.takeOutput())[0];
+    expectAlert(p.client, Alert.protocol_version, () => p.client.receive(withLegacyVersion(sh, version)));
+  }
+});
+
 Deno.test("a server ignores unknown extensions and GREASE, and answers the client's groups by its own preference", () => {
   const server = newServer();
   server.receive(

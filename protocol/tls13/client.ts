@@ -47,12 +47,9 @@ import {
   CIPHER_SUITES,
   type CipherSuite,
   ECDSA_SECP521R1_SHA512,
-  generateKeyShare,
-  GROUPS,
-  type NamedGroup,
   pick,
-  sharedSecret,
 } from "./suites.ts";
+import { GROUPS, type NamedGroup } from "./groups.ts";
 import { Transcript } from "./transcript.ts";
 import { parseCertificate } from "./x509.ts";
 
@@ -159,7 +156,7 @@ export class TlsClient extends TlsEngine {
       if (this.#state !== State.Start) throw new Error("TLS: start() called twice");
       this.clientRandom = this.#randomBytes(32);
       this.#sessionId = this.#compat ? this.#randomBytes(32) : new Uint8Array(0);
-      for (const g of this.#firstShares) this.#shares.set(g.id, generateKeyShare(g, this.random));
+      for (const g of this.#firstShares) this.#shares.set(g.id, g.keyShare(this.random));
       const extensions: Extensions = [];
       if (this.#sni) extensions.push([ExtensionType.server_name, encodeServerName(this.#sni)]);
       extensions.push(
@@ -256,7 +253,7 @@ export class TlsClient extends TlsEngine {
         fail(Alert.illegal_parameter, "HelloRetryRequest selects a group we already sent");
       }
       this.#wipeShares();
-      this.#shares.set(id, generateKeyShare(group, this.random));
+      this.#shares.set(id, group.keyShare(this.random));
     }
     this.suite = suite;
     this.#transcript.restartWithMessageHash(suite.hash, this.#firstHello!);
@@ -286,7 +283,7 @@ export class TlsClient extends TlsEngine {
     if (!mine || !group) {
       fail(Alert.illegal_parameter, `the server answered group ${entry.group}, not shared`);
     }
-    const shared = sharedSecret(group, mine.secretKey, entry.keyExchange);
+    const shared = group.complete(mine.secretKey, entry.keyExchange);
     this.#wipeShares();
     this.suite = suite;
     this.group = group;

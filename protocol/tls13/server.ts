@@ -44,12 +44,9 @@ import {
   CIPHER_SUITES,
   type CipherSuite,
   ECDSA_SECP521R1_SHA512,
-  generateKeyShare,
-  GROUPS,
-  type NamedGroup,
   pick,
-  sharedSecret,
 } from "./suites.ts";
+import { GROUPS, type NamedGroup } from "./groups.ts";
 import { Transcript } from "./transcript.ts";
 
 /** Server configuration. */
@@ -235,9 +232,7 @@ export class TlsServer extends TlsEngine {
     this.clientRandom = ch.random;
     this.suite = suite;
     this.group = group;
-    const { secretKey, share } = generateKeyShare(group, this.random);
-    const shared = sharedSecret(group, secretKey, clientShare);
-    wipe(secretKey);
+    const { share, shared } = group.respond(clientShare, this.random);
     const random = this.random(32);
     checkBytes(random, "random(32) result", 32);
     const sh = encodeServerHello({

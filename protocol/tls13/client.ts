@@ -1,8 +1,9 @@
 // The TLS 1.3 client state machine (RFC 8446 §2, §4): one ClientHello (compatibility mode: a random
-// session id and a change_cipher_spec), a HelloRetryRequest followed at most once, ECDHE on P-521, P-384
-// or P-256, the server authenticated by its certificate (which the application pins) and an
-// ecdsa_secp521r1_sha512 CertificateVerify, then Finished in both directions. No PSK, 0-RTT or client
-// certificate: a CertificateRequest is answered with an empty Certificate. Sans-I/O, see engine.ts.
+// session id and a change_cipher_spec), a HelloRetryRequest followed at most once, a hybrid ECDHE + ML-KEM
+// group or plain ECDHE (groups.ts), the server authenticated by its certificate (which the application
+// pins) and an ecdsa_secp521r1_sha512 CertificateVerify, then Finished in both directions. No PSK, 0-RTT
+// or client certificate: a CertificateRequest is answered with an empty Certificate. Sans-I/O, see
+// engine.ts.
 
 import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
@@ -68,9 +69,15 @@ export interface TlsClientOptions extends EngineOptions {
    * ChaCha20-Poly1305, AES-128-GCM-SHA256).
    */
   cipherSuites?: number[];
-  /** Groups for supported_groups, in order of preference (default: secp521r1, secp384r1, secp256r1). */
+  /**
+   * Groups for supported_groups, in order of preference (default: SecP384r1MLKEM1024, SecP256r1MLKEM768,
+   * secp521r1, secp384r1, secp256r1).
+   */
   groups?: number[];
-  /** Groups to send key shares for in the first ClientHello (default: the first of `groups`). */
+  /**
+   * Groups to send key shares for in the first ClientHello (default: the first of `groups` only; a server
+   * without it asks for another with a HelloRetryRequest).
+   */
   keyShareGroups?: number[];
   /** Send a random session id and a change_cipher_spec (RFC 8446 §D.4; default true). */
   compatibilityMode?: boolean;

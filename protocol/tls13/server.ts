@@ -1,9 +1,9 @@
 // The TLS 1.3 server state machine (RFC 8446 §2, §4): reads a ClientHello, picks the cipher suite and
-// the ECDHE group by its own preference, sends a HelloRetryRequest (at most one) when the client has no
-// share for that group, then ServerHello, EncryptedExtensions, Certificate, an ecdsa_secp521r1_sha512
-// CertificateVerify and Finished in one flight, and checks the client's Finished. PSK offers are ignored
-// (a full handshake follows), 0-RTT data is skipped, no client certificate is requested and no
-// NewSessionTicket is sent. Sans-I/O, see engine.ts.
+// the key exchange group by its own preference (the post-quantum hybrids first), sends a
+// HelloRetryRequest (at most one) when the client has no share for that group, then ServerHello,
+// EncryptedExtensions, Certificate, an ecdsa_secp521r1_sha512 CertificateVerify and Finished in one flight,
+// and checks the client's Finished. PSK offers are ignored (a full handshake follows), 0-RTT data is
+// skipped, no client certificate is requested and no NewSessionTicket is sent. Sans-I/O, see engine.ts.
 
 import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
@@ -60,7 +60,10 @@ export interface TlsServerOptions extends EngineOptions {
    * ChaCha20-Poly1305, AES-128-GCM-SHA256).
    */
   cipherSuites?: number[];
-  /** Groups in our order of preference (default: secp521r1, secp384r1, secp256r1). */
+  /**
+   * Groups in our order of preference (default: SecP384r1MLKEM1024, SecP256r1MLKEM768, secp521r1,
+   * secp384r1, secp256r1).
+   */
   groups?: number[];
 }
 
@@ -219,8 +222,12 @@ export class TlsServer extends TlsEngine {
         fail(Alert.illegal_parameter, `key_share for group ${s.group} not in supported_groups`);
       }
     }
-    const group = this.#groups.find((g) => clientGroups.includes(g.id));
-    if (!group) fail(Alert.handshake_failure, "no ECDHE group in common");
+    const common = this.#groups.filter((g) => clientGroups.includes(g.id));
+    if (common.length === 0) fail(Alert.handshake_failure, "no key exchange group in common");
+    // Our first choice, except that when it is a post-quantum hybrid, a hybrid the client already sent a
+    // share for wins: both are post-quantum, and it saves a HelloRetryRequest.
+    let group = common[0];
+    if (group.hybrid) group = common.find((g) => g.hybrid && shares.some((s) => s.group === g.id)) ?? group;
     const sni = ext.get(ExtensionType.server_name);
     this.serverName = sni ? parseServerName(sni) : null;
     return { suite, group, shares };

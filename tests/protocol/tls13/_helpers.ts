@@ -1,11 +1,13 @@
 // Shared pieces of the TLS 1.3 tests: a seeded random source (the protocol tests'), a test certificate,
-// wiring a client and a server state machine together in memory, key-log parsing, and starting OpenSSL on
-// a free port.
+// wiring a client and a server state machine together in memory, expecting an alert, splitting records,
+// key-log parsing, and starting OpenSSL on a free port.
 
+import assert from "node:assert/strict";
 import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p521 } from "../../../crypto/p521.ts";
 import { TlsClient, type TlsClientOptions } from "../../../protocol/tls13/client.ts";
 import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
+import { alertName, TlsError } from "../../../protocol/tls13/alert.ts";
 import { TlsServer, type TlsServerOptions } from "../../../protocol/tls13/server.ts";
 import { createSelfSignedCertificate } from "../../../protocol/tls13/x509.ts";
 import { seededRandom } from "../_helpers.ts";
@@ -89,6 +91,54 @@ export function handshake(p: Pair): void {
   if (!p.client.handshakeComplete || !p.server.handshakeComplete) {
     throw new Error("handshake did not complete");
   }
+}
+
+/** Runs `action`, which must make `engine` fail with `alert`; returns the alert record it queued. */
+export function expectAlert(engine: TlsEngine, alert: number, action: () => void): Uint8Array {
+  assert.throws(action, (e: unknown) => {
+    assert.ok(e instanceof TlsError, `expected a TlsError, got ${e}`);
+    assert.equal(alertName(e.alert ?? -1), alertName(alert), e.message);
+    assert.equal(e.remote, false);
+    return true;
+  });
+  assert.ok(engine.error, "the connection is dead");
+  assert.throws(
+    () => engine.receive(new Uint8Array(1)),
+    (e) => e === engine.error,
+    "later calls throw the same error",
+  );
+  const out = engine.takeOutput();
+  assert.ok(out.length >= 7, "an alert record was queued");
+  return out;
+}
+
+/** The peer, fed the alert record, reports the same alert as received. */
+export function expectRemoteAlert(peer: TlsEngine, record: Uint8Array, alert: number): void {
+  assert.throws(() => peer.receive(record), (e: unknown) => {
+    assert.ok(e instanceof TlsError);
+    assert.equal(alertName(e.alert ?? -1), alertName(alert));
+    assert.equal(e.remote, true);
+    return true;
+  });
+  assert.equal(peer.takeOutput().length, 0, "no alert is sent in answer to an alert");
+}
+
+/** A copy of `bytes` with bit(s) `bit` of byte `index` flipped. */
+export function flip(bytes: Uint8Array, index: number, bit = 1): Uint8Array {
+  const copy = bytes.slice();
+  copy[index] ^= bit;
+  return copy;
+}
+
+/** Splits a byte stream into records. */
+export function records(wire: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < wire.length;) {
+    const end = off + 5 + ((wire[off + 3] << 8) | wire[off + 4]);
+    out.push(wire.subarray(off, end));
+    off = end;
+  }
+  return out;
 }
 
 /** NSS key-log lines as a map "LABEL client_random" → secret (hex). */

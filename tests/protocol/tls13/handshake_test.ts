@@ -33,7 +33,13 @@ const SUITES = [
   [0x1303, "TLS_CHACHA20_POLY1305_SHA256"],
   [0x1301, "TLS_AES_128_GCM_SHA256"],
 ] as const;
-const GROUPS = [[0x19, "secp521r1"], [0x18, "secp384r1"], [0x17, "secp256r1"]] as const;
+const GROUPS = [
+  [0x11ed, "SecP384r1MLKEM1024"],
+  [0x11eb, "SecP256r1MLKEM768"],
+  [0x19, "secp521r1"],
+  [0x18, "secp384r1"],
+  [0x17, "secp256r1"],
+] as const;
 const PAYLOADS = [0, 1, 16384, 1 << 20];
 
 function payload(n: number, seed: string): Uint8Array {

@@ -271,8 +271,16 @@ for (const c of S_CLIENT_CASES) {
 }
 
 const AES256 = { suite: "TLS_AES_256_GCM_SHA384", hash: "SHA-384" } as const;
+// OpenSSL 3.0 has no hybrid group: our client's only key share is SecP384r1MLKEM1024, so every case goes
+// through a HelloRetryRequest.
 const S_SERVER_CASES = [
-  { name: "P-521", args: ["-groups", "P-521"], group: "secp521r1", hrr: false, ...AES256 },
+  {
+    name: "P-521 through a HelloRetryRequest",
+    args: ["-groups", "P-521"],
+    group: "secp521r1",
+    hrr: true,
+    ...AES256,
+  },
   {
     name: "P-384 through a HelloRetryRequest",
     args: ["-groups", "P-384"],
@@ -284,16 +292,24 @@ const S_SERVER_CASES = [
     name: "P-521, asking for an optional client certificate",
     args: ["-groups", "P-521", "-verify", "1"],
     group: "secp521r1",
-    hrr: false,
+    hrr: true,
     ...AES256,
   },
   {
     name: "AES-128-GCM, the mandatory suite, the only one it takes",
     args: ["-groups", "P-521", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
     group: "secp521r1",
-    hrr: false,
+    hrr: true,
     suite: "TLS_AES_128_GCM_SHA256",
     hash: "SHA-256",
+  },
+  {
+    // It picks by its own order (x25519, secp256r1, x448, secp521r1, ...), not by ours.
+    name: "its default groups: HelloRetryRequest to secp256r1, its first choice among ours",
+    args: [],
+    group: "secp256r1",
+    hrr: true,
+    ...AES256,
   },
 ] as const;
 

@@ -8,7 +8,6 @@ import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p256 } from "../../../crypto/p256.ts";
 import { p521 } from "../../../crypto/p521.ts";
 import { Alert, alertName, TlsError } from "../../../protocol/tls13/alert.ts";
-import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
 import { trafficKeys } from "../../../protocol/tls13/key_schedule.ts";
 import {
   type ClientHello,
@@ -29,56 +28,20 @@ import {
 import { plaintextRecord, RecordProtection } from "../../../protocol/tls13/record.ts";
 import { TlsServer } from "../../../protocol/tls13/server.ts";
 import { TLS_AES_256_GCM_SHA384 } from "../../../protocol/tls13/suites.ts";
-import { handshake, loggedSecret, makePair, pump, seededRandom, testIdentity } from "./_helpers.ts";
+import {
+  expectAlert,
+  expectRemoteAlert,
+  flip,
+  handshake,
+  loggedSecret,
+  makePair,
+  pump,
+  records,
+  seededRandom,
+  testIdentity,
+} from "./_helpers.ts";
 
 const identity = testIdentity();
-
-/** Runs `action`, which must make `engine` fail with `alert`; returns the alert record it queued. */
-function expectAlert(engine: TlsEngine, alert: number, action: () => void): Uint8Array {
-  assert.throws(action, (e: unknown) => {
-    assert.ok(e instanceof TlsError, `expected a TlsError, got ${e}`);
-    assert.equal(alertName(e.alert ?? -1), alertName(alert), e.message);
-    assert.equal(e.remote, false);
-    return true;
-  });
-  assert.ok(engine.error, "the connection is dead");
-  assert.throws(
-    () => engine.receive(new Uint8Array(1)),
-    (e) => e === engine.error,
-    "later calls throw the same error",
-  );
-  const out = engine.takeOutput();
-  assert.ok(out.length >= 7, "an alert record was queued");
-  return out;
-}
-
-/** The peer, fed the alert record, reports the same alert as received. */
-function expectRemoteAlert(peer: TlsEngine, record: Uint8Array, alert: number): void {
-  assert.throws(() => peer.receive(record), (e: unknown) => {
-    assert.ok(e instanceof TlsError);
-    assert.equal(alertName(e.alert ?? -1), alertName(alert));
-    assert.equal(e.remote, true);
-    return true;
-  });
-  assert.equal(peer.takeOutput().length, 0, "no alert is sent in answer to an alert");
-}
-
-function flip(bytes: Uint8Array, index: number, bit = 1): Uint8Array {
-  const copy = bytes.slice();
-  copy[index] ^= bit;
-  return copy;
-}
-
-/** Splits a byte stream into records. */
-function records(wire: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let off = 0; off < wire.length;) {
-    const end = off + 5 + ((wire[off + 3] << 8) | wire[off + 4]);
-    out.push(wire.subarray(off, end));
-    off = end;
-  }
-  return out;
-}
 
 /** A ClientHello of our own making, for the server to judge. */
 function clientHello(extensions: Extensions, suites = [0x1302], sessionId = new Uint8Array(0)): Uint8Array {
@@ -328,7 +291,7 @@ Deno.test("a second ClientHello without the share asked for (a second HRR would 
 });
 
 Deno.test("a HelloRetryRequest for a group the client already shared, or changing nothing: illegal_parameter", () => {
-  for (const extensions of [[[51, encodeU16(0x19)]], []] as Extensions[]) {
+  for (const extensions of [[[51, encodeU16(0x11ed)]], []] as Extensions[]) {
     const p = makePair(identity, {}, {}, "hrr same group");
     const hello = parseClientHello(p.client.takeOutput().subarray(9));
     const hrr = encodeServerHello({

@@ -1,0 +1,269 @@
+// The post-quantum hybrid groups live against OpenSSL 3.5 (Node 26's `tls` module, run as a separate
+// process on 127.0.0.1 and stopped by pid): our server with Node's client and our client with Node's
+// server, for SecP384r1MLKEM1024 and SecP256r1MLKEM768, directly and through a HelloRetryRequest, and with
+// Node's default groups (X25519MLKEM768 and X25519 shares, which we do not implement) falling back to
+// ECDHE. Both sides' key logs must agree secret for secret, and so must the exporter: that proves the
+// share layout, the ECDH ‖ ML-KEM order of the shared secret and the transcript against OpenSSL.
+import assert from "node:assert/strict";
+import { bytesToHex } from "../../../crypto/bytes.ts";
+import { TlsConnection } from "../../../protocol/tls13/connection.ts";
+import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";
+import { TlsListener } from "../../../server/tls_listener.ts";
+import { peerMissing, requirePeer } from "../../_peers.ts";
+import { deadline, KEY_LOG_LABELS, parseKeyLog, seededRandom, testIdentity } from "./_helpers.ts";
+
+const identity = testIdentity("hybrid interop identity");
+const certPem = encodePem("CERTIFICATE", identity.certificate);
+const keyPem = encodePem("EC PRIVATE KEY", encodeEcPrivateKey(identity.secretKey));
+const EXPORTER_LABEL = "EXPERIMENTAL-sotto-hybrid";
+const STEP_MS = 20_000;
+const MESSAGE = bytesToHex(seededRandom("hybrid interop message")(50_000)); // 100 KB: several records
+const ignore = peerMissing("node26");
+
+/**
+ * The Node side, one connection in either role, reporting JSON lines on stdout: `listening` (server),
+ * `secure` (with the group the client saw, the suite and the exporter), `keylog`, `echo` (client) and
+ * `error`. The server echoes what it reads; the client sends `message` and waits for it to come back.
+ */
+const NODE_PEER = `
+const tls = require("node:tls");
+const cfg = JSON.parse(process.argv[1]);
+const out = (o) => process.stdout.write(JSON.stringify(o) + "\\n");
+const secure = (sock, group) => out({
+  event: "secure",
+  group,
+  cipher: sock.getCipher().standardName,
+  exporter: sock.exportKeyingMaterial(32, cfg.label).toString("hex"),
+});
+const options = { minVersion: "TLSv1.3", ...(cfg.groups ? { ecdhCurve: cfg.groups } : {}) };
+if (cfg.role === "server") {
+  const server = tls.createServer({ ...options, key: cfg.key, cert: cfg.cert }, (sock) => {
+    secure(sock, null);
+    sock.on("data", (d) => sock.write(d));
+    sock.on("end", () => sock.end(() => server.close()));
+    sock.on("error", (e) => out({ event: "error", message: e.message }));
+  });
+  server.on("keylog", (line) => out({ event: "keylog", line: line.toString().trim() }));
+  server.on("tlsClientError", (e) => { out({ event: "error", message: e.message }); server.close(); });
+  server.listen(0, "127.0.0.1", () => out({ event: "listening", port: server.address().port }));
+} else {
+  const sock = tls.connect({ ...options, host: "127.0.0.1", port: cfg.port, servername: "localhost", ca: cfg.cert }, () => {
+    secure(sock, sock.getEphemeralKeyInfo().name);
+    sock.write(cfg.message);
+  });
+  sock.on("keylog", (line) => out({ event: "keylog", line: line.toString().trim() }));
+  let got = "";
+  sock.on("data", (d) => {
+    got += d;
+    if (got.length >= cfg.message.length) { out({ event: "echo", same: got === cfg.message }); sock.end(); }
+  });
+  sock.on("error", (e) => { out({ event: "error", message: e.message }); process.exitCode = 1; });
+}
+`;
+
+interface NodeEvent {
+  event: "listening" | "secure" | "keylog" | "echo" | "error";
+  port?: number;
+  group?: string | null;
+  cipher?: string;
+  exporter?: string;
+  line?: string;
+  same?: boolean;
+  message?: string;
+}
+
+/** Node 26 running NODE_PEER, its JSON lines collected as they come. */
+class NodePeer {
+  readonly #child: Deno.ChildProcess;
+  readonly #done: Promise<void>;
+  readonly events: NodeEvent[] = [];
+  stderr = "";
+
+  constructor(config: Record<string, unknown>) {
+    this.#child = new Deno.Command(requirePeer("node26"), {
+      args: ["-e", NODE_PEER, JSON.stringify({ label: EXPORTER_LABEL, cert: certPem, ...config })],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = async () => {
+      let buffer = "";
+      for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+        buffer += text;
+        for (let nl; (nl = buffer.indexOf("\n")) >= 0;) {
+          this.events.push(JSON.parse(buffer.slice(0, nl)));
+          buffer = buffer.slice(nl + 1);
+        }
+      }
+    };
+    const errors = async () => {
+      for await (const text of this.#child.stderr.pipeThrough(new TextDecoderStream())) this.stderr += text;
+    };
+    this.#done = Promise.all([lines(), errors(), this.#child.status]).then(() => {});
+  }
+
+  /** The first event named `name`; throws with what Node said if it exits or errs first. */
+  async waitFor(name: NodeEvent["event"]): Promise<NodeEvent> {
+    const until = Date.now() + STEP_MS;
+    for (;;) {
+      const found = this.events.find((e) => e.event === name);
+      if (found) return found;
+      const error = this.events.find((e) => e.event === "error");
+      if (error || Date.now() > until) {
+        throw new Error(`node: no ${name}: ${error?.message ?? "timed out"}\n${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  keyLog(): string[] {
+    return this.events.filter((e) => e.event === "keylog").map((e) => e.line!);
+  }
+
+  /** Waits for Node to exit; kills it by pid after `ms`. */
+  async stop(ms = STEP_MS): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }, ms);
+    try {
+      await this.#done;
+      return await this.#child.status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Our key log and Node's agree on every secret we log (one handshake). */
+function assertKeyLogsMatch(ours: string[], theirs: string[]): void {
+  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
+  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
+  assert.equal(randoms.size, 1, "one handshake in our key log");
+  const [random] = randoms;
+  for (const label of KEY_LOG_LABELS) {
+    const key = `${label} ${random}`;
+    assert.ok(a.has(key), `we logged ${label}`);
+    assert.equal(a.get(key), b.get(key), `${label} matches OpenSSL's`);
+  }
+}
+
+const NODE_CLIENT_CASES = [
+  { groups: "SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
+  { groups: "SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: false },
+  // Node shares the first group only; we do not implement X25519MLKEM768, so we ask for the next hybrid.
+  { groups: "X25519MLKEM768:SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: true },
+  // Node's defaults: shares for X25519MLKEM768 and X25519, neither ours; P-521 through a retry, as before.
+  { groups: null, group: "secp521r1", hrr: true },
+] as const;
+
+for (const c of NODE_CLIENT_CASES) {
+  Deno.test({
+    name: `hybrid interop: our server with Node 26's client (${
+      c.groups ?? "its default groups"
+    }): ${c.group}${c.hrr ? " through a HelloRetryRequest" : ""}, KeyUpdate, exporter, key logs`,
+    ignore,
+    async fn() {
+      const ourLog: string[] = [];
+      let seen: { group: string; hrr: boolean; exporter: string } | null = null;
+      const listener = new TlsListener({
+        port: 0,
+        tls: {
+          certificateChain: [identity.certificate],
+          secretKey: identity.secretKey,
+          keyLog: (line) => ourLog.push(line),
+        },
+        handler: async (conn) => {
+          seen = {
+            group: conn.info.group,
+            hrr: conn.info.helloRetryRequest,
+            exporter: bytesToHex(conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), 32)),
+          };
+          await conn.updateKeys(true); // OpenSSL answers with its own KeyUpdate
+          for (let chunk; (chunk = await conn.readChunk());) await conn.write(chunk);
+        },
+      });
+      const node = new NodePeer({
+        role: "client",
+        port: listener.addr.port,
+        groups: c.groups,
+        message: MESSAGE,
+      });
+      const limit = deadline(3 * STEP_MS, "the Node client");
+      try {
+        const secure = await Promise.race([node.waitFor("secure"), limit.promise]);
+        const echo = await Promise.race([node.waitFor("echo"), limit.promise]);
+        assert.ok(echo.same, "the echo came back whole");
+        assert.equal((await node.stop()).code, 0, node.stderr);
+        assert.deepEqual([secure.group, secure.cipher], [c.group, "TLS_AES_256_GCM_SHA384"]);
+        assert.deepEqual([seen!.group, seen!.hrr], [c.group, c.hrr]);
+        assert.equal(secure.exporter, seen!.exporter, "exporter");
+        assertKeyLogsMatch(ourLog, node.keyLog());
+      } finally {
+        limit.clear();
+        await node.stop();
+        await listener.close();
+      }
+    },
+  });
+}
+
+const NODE_SERVER_CASES = [
+  { groups: "SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
+  // We share SecP384r1MLKEM1024 only: Node asks for the hybrid it takes.
+  { groups: "SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: true },
+  { groups: "SecP256r1MLKEM768:SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
+  // Node's defaults have no NIST hybrid: it picks an ECDHE group of ours through a retry.
+  { groups: null, group: "secp256r1", hrr: true },
+] as const;
+
+for (const c of NODE_SERVER_CASES) {
+  Deno.test({
+    name: `hybrid interop: our client with Node 26's server (${
+      c.groups ?? "its default groups"
+    }): ${c.group}${c.hrr ? " through a HelloRetryRequest" : ""}, KeyUpdate, exporter, key logs`,
+    ignore,
+    async fn() {
+      const node = new NodePeer({ role: "server", key: keyPem, groups: c.groups });
+      const ourLog: string[] = [];
+      const limit = deadline(3 * STEP_MS, "the Node server");
+      try {
+        const { port } = await Promise.race([node.waitFor("listening"), limit.promise]);
+        const tcp = await Deno.connect({ hostname: "127.0.0.1", port: port! });
+        const conn = await TlsConnection.connect(tcp, {
+          verifyPeer: () => {},
+          serverName: "localhost",
+          keyLog: (line) => ourLog.push(line),
+        });
+        let exporter = "";
+        try {
+          assert.deepEqual([conn.info.group, conn.info.helloRetryRequest], [c.group, c.hrr]);
+          exporter = bytesToHex(conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), 32));
+          const data = new TextEncoder().encode(MESSAGE);
+          await conn.write(data.subarray(0, 1000));
+          await conn.updateKeys(true);
+          await conn.write(data.subarray(1000));
+          let back = "";
+          while (back.length < MESSAGE.length) {
+            const chunk = await Promise.race([conn.readChunk(), limit.promise]);
+            assert.ok(chunk, "the echo ended early");
+            back += new TextDecoder().decode(chunk);
+          }
+          assert.ok(back === MESSAGE, "the echo came back whole");
+        } finally {
+          await conn.close();
+        }
+        assert.equal((await node.stop()).code, 0, node.stderr);
+        const secure = await node.waitFor("secure");
+        assert.equal(secure.exporter, exporter, "exporter");
+        assertKeyLogsMatch(ourLog, node.keyLog());
+      } finally {
+        limit.clear();
+        await node.stop();
+      }
+    },
+  });
+}

@@ -161,6 +161,19 @@ export const KEY_LOG_LABELS = [
   "EXPORTER_SECRET",
 ];
 
+/** Our key log and a peer's (OpenSSL's) agree on every secret we log, for our one handshake. */
+export function assertKeyLogsMatch(ours: string[] | string, theirs: string[] | string): void {
+  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
+  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
+  assert.equal(randoms.size, 1, "one handshake in our key log");
+  const [random] = randoms;
+  for (const label of KEY_LOG_LABELS) {
+    const key = `${label} ${random}`;
+    assert.ok(a.has(key), `we logged ${label}`);
+    assert.equal(a.get(key), b.get(key), `${label} matches the peer's`);
+  }
+}
+
 /** The secret logged under `label` (for the only handshake in the log). */
 export function loggedSecret(lines: string[], label: string): Uint8Array {
   const line = lines.find((l) => l.startsWith(label + " "));

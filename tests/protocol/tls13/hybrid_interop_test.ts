@@ -10,7 +10,7 @@ import { TlsConnection } from "../../../protocol/tls13/connection.ts";
 import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";
 import { TlsListener } from "../../../server/tls_listener.ts";
 import { peerMissing, requirePeer } from "../../_peers.ts";
-import { deadline, KEY_LOG_LABELS, parseKeyLog, seededRandom, testIdentity } from "./_helpers.ts";
+import { assertKeyLogsMatch, deadline, seededRandom, testIdentity } from "./_helpers.ts";
 
 const identity = testIdentity("hybrid interop identity");
 const certPem = encodePem("CERTIFICATE", identity.certificate);
@@ -138,33 +138,34 @@ class NodePeer {
   }
 }
 
-/** Our key log and Node's agree on every secret we log (one handshake). */
-function assertKeyLogsMatch(ours: string[], theirs: string[]): void {
-  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
-  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
-  assert.equal(randoms.size, 1, "one handshake in our key log");
-  const [random] = randoms;
-  for (const label of KEY_LOG_LABELS) {
-    const key = `${label} ${random}`;
-    assert.ok(a.has(key), `we logged ${label}`);
-    assert.equal(a.get(key), b.get(key), `${label} matches OpenSSL's`);
-  }
+interface NodeCase {
+  groups: string | null;
+  group: string;
+  hrr: boolean;
 }
 
-const NODE_CLIENT_CASES = [
+/** A case's test name: which side is ours, Node's groups, and what must come of them. */
+function caseName(ours: "server" | "client", c: NodeCase): string {
+  const node = ours === "server" ? "Node 26's client" : "Node 26's server";
+  const retry = c.hrr ? " through a HelloRetryRequest" : "";
+  return `hybrid interop: our ${ours} with ${node} (${
+    c.groups ?? "its default groups"
+  }): ${c.group}${retry}, ` +
+    "KeyUpdate, exporter, key logs";
+}
+
+const NODE_CLIENT_CASES: NodeCase[] = [
   { groups: "SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
   { groups: "SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: false },
   // Node shares the first group only; we do not implement X25519MLKEM768, so we ask for the next hybrid.
   { groups: "X25519MLKEM768:SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: true },
   // Node's defaults: shares for X25519MLKEM768 and X25519, neither ours; P-521 through a retry, as before.
   { groups: null, group: "secp521r1", hrr: true },
-] as const;
+];
 
 for (const c of NODE_CLIENT_CASES) {
   Deno.test({
-    name: `hybrid interop: our server with Node 26's client (${
-      c.groups ?? "its default groups"
-    }): ${c.group}${c.hrr ? " through a HelloRetryRequest" : ""}, KeyUpdate, exporter, key logs`,
+    name: caseName("server", c),
     ignore,
     async fn() {
       const ourLog: string[] = [];
@@ -211,20 +212,18 @@ for (const c of NODE_CLIENT_CASES) {
   });
 }
 
-const NODE_SERVER_CASES = [
+const NODE_SERVER_CASES: NodeCase[] = [
   { groups: "SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
   // We share SecP384r1MLKEM1024 only: Node asks for the hybrid it takes.
   { groups: "SecP256r1MLKEM768", group: "SecP256r1MLKEM768", hrr: true },
   { groups: "SecP256r1MLKEM768:SecP384r1MLKEM1024", group: "SecP384r1MLKEM1024", hrr: false },
   // Node's defaults have no NIST hybrid: it picks an ECDHE group of ours through a retry.
   { groups: null, group: "secp256r1", hrr: true },
-] as const;
+];
 
 for (const c of NODE_SERVER_CASES) {
   Deno.test({
-    name: `hybrid interop: our client with Node 26's server (${
-      c.groups ?? "its default groups"
-    }): ${c.group}${c.hrr ? " through a HelloRetryRequest" : ""}, KeyUpdate, exporter, key logs`,
+    name: caseName("client", c),
     ignore,
     async fn() {
       const node = new NodePeer({ role: "server", key: keyPem, groups: c.groups });

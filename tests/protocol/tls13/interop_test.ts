@@ -12,14 +12,7 @@ import { TlsConnection } from "../../../protocol/tls13/connection.ts";
 import { nextTrafficSecret } from "../../../protocol/tls13/key_schedule.ts";
 import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";
 import { TlsListener } from "../../../server/tls_listener.ts";
-import {
-  KEY_LOG_LABELS,
-  parseKeyLog,
-  randomPort,
-  seededRandom,
-  skipOpenssl,
-  testIdentity,
-} from "./_helpers.ts";
+import { assertKeyLogsMatch, randomPort, seededRandom, skipOpenssl, testIdentity } from "./_helpers.ts";
 
 const identity = testIdentity("interop identity");
 const certPem = encodePem("CERTIFICATE", identity.certificate);
@@ -125,19 +118,6 @@ async function startServer(args: string[]): Promise<{ server: OpensslProcess; po
     }
   }
   throw new Error(`s_server did not start: ${last}`);
-}
-
-/** Our key log and OpenSSL's agree on every secret we log (one handshake). */
-function assertKeyLogsMatch(ours: string, theirs: string): void {
-  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
-  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
-  assert.equal(randoms.size, 1, "one handshake in our key log");
-  const [random] = randoms;
-  for (const label of KEY_LOG_LABELS) {
-    const key = `${label} ${random}`;
-    assert.ok(a.has(key), `we logged ${label}`);
-    assert.equal(a.get(key), b.get(key), `${label} matches OpenSSL's`);
-  }
 }
 
 /** OpenSSL logs each updated secret as *_TRAFFIC_SECRET_N: every one must be "traffic upd" of the one before. */

@@ -50,7 +50,7 @@ export interface SessionInfo {
   version: "TLSv1.3";
   /** The cipher suite's IANA name, e.g. "TLS_AES_256_GCM_SHA384". */
   cipherSuite: string;
-  /** The ECDHE group's IANA name, e.g. "secp521r1". */
+  /** The key exchange group's IANA name, e.g. "SecP384r1MLKEM1024" or "secp521r1". */
   group: string;
   /** True if the server sent a HelloRetryRequest. */
   helloRetryRequest: boolean;

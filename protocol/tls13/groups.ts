@@ -129,24 +129,25 @@ function hybridGroup(id: number, name: string, curve: Curve, kem: MlKem): NamedG
         wipe(m);
       }
       const mine = ecKeyPair(curve, random);
-      const ecShared = ecdh(
-        curve,
-        `${name} key_share's ${curve.name} point`,
-        mine.secretKey,
-        clientShare.subarray(0, point),
-      );
-      const shared = concatBytes(ecShared, kemPart.sharedSecret);
-      wipe(mine.secretKey, ecShared, kemPart.sharedSecret);
-      return { share: concatBytes(mine.share, kemPart.cipherText), shared };
+      try {
+        const what = `${name} key_share's ${curve.name} point`;
+        const ecShared = ecdh(curve, what, mine.secretKey, clientShare.subarray(0, point));
+        const shared = concatBytes(ecShared, kemPart.sharedSecret);
+        wipe(ecShared);
+        return { share: concatBytes(mine.share, kemPart.cipherText), shared };
+      } finally {
+        wipe(mine.secretKey, kemPart.sharedSecret); // also when the point is refused
+      }
     },
     complete(secretKey: Uint8Array, serverShare: Uint8Array) {
       // The draft: a ciphertext of the wrong length is an illegal_parameter, as is a bad EC point.
       if (serverShare.length !== serverShareLength) {
         fail(Alert.illegal_parameter, `${name} key_share must be ${serverShareLength} bytes`);
       }
+      const what = `${name} key_share's ${curve.name} point`;
       const ecShared = ecdh(
         curve,
-        `${name} key_share's ${curve.name} point`,
+        what,
         secretKey.subarray(0, curve.byteLength),
         serverShare.subarray(0, point),
       );
@@ -156,6 +157,7 @@ function hybridGroup(id: number, name: string, curve: Curve, kem: MlKem): NamedG
       } catch {
         // Lengths are checked above and our own key is well formed, so this cannot happen; the draft asks
         // for internal_error if ML-KEM decapsulation fails for any other reason.
+        wipe(ecShared);
         return fail(Alert.internal_error, `${kem.name} decapsulation failed`);
       }
       const shared = concatBytes(ecShared, kemShared);

@@ -9,7 +9,8 @@ import { bytesToHex } from "../../../crypto/bytes.ts";
 import { TlsConnection } from "../../../protocol/tls13/connection.ts";
 import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";
 import { TlsListener } from "../../../server/tls_listener.ts";
-import { peerMissing, requirePeer } from "../../_peers.ts";
+import { peerMissing } from "../../_peers.ts";
+import { NodePeer } from "./_node_peer.ts";
 import { assertKeyLogsMatch, deadline, seededRandom, testIdentity } from "./_helpers.ts";
 
 const identity = testIdentity("hybrid interop identity");
@@ -19,124 +20,7 @@ const EXPORTER_LABEL = "EXPERIMENTAL-sotto-hybrid";
 const STEP_MS = 20_000;
 const MESSAGE = bytesToHex(seededRandom("hybrid interop message")(50_000)); // 100 KB: several records
 const ignore = peerMissing("node26");
-
-/**
- * The Node side, one connection in either role, reporting JSON lines on stdout: `listening` (server),
- * `secure` (with the group the client saw, the suite and the exporter), `keylog`, `echo` (client) and
- * `error`. The server echoes what it reads; the client sends `message` and waits for it to come back.
- */
-const NODE_PEER = `
-const tls = require("node:tls");
-const cfg = JSON.parse(process.argv[1]);
-const out = (o) => process.stdout.write(JSON.stringify(o) + "\\n");
-const secure = (sock, group) => out({
-  event: "secure",
-  group,
-  cipher: sock.getCipher().standardName,
-  exporter: sock.exportKeyingMaterial(32, cfg.label).toString("hex"),
-});
-const options = { minVersion: "TLSv1.3", ...(cfg.groups ? { ecdhCurve: cfg.groups } : {}) };
-if (cfg.role === "server") {
-  const server = tls.createServer({ ...options, key: cfg.key, cert: cfg.cert }, (sock) => {
-    secure(sock, null);
-    sock.on("data", (d) => sock.write(d));
-    sock.on("end", () => sock.end(() => server.close()));
-    sock.on("error", (e) => out({ event: "error", message: e.message }));
-  });
-  server.on("keylog", (line) => out({ event: "keylog", line: line.toString().trim() }));
-  server.on("tlsClientError", (e) => { out({ event: "error", message: e.message }); server.close(); });
-  server.listen(0, "127.0.0.1", () => out({ event: "listening", port: server.address().port }));
-} else {
-  const sock = tls.connect({ ...options, host: "127.0.0.1", port: cfg.port, servername: "localhost", ca: cfg.cert }, () => {
-    secure(sock, sock.getEphemeralKeyInfo().name);
-    sock.write(cfg.message);
-  });
-  sock.on("keylog", (line) => out({ event: "keylog", line: line.toString().trim() }));
-  let got = "";
-  sock.on("data", (d) => {
-    got += d;
-    if (got.length >= cfg.message.length) { out({ event: "echo", same: got === cfg.message }); sock.end(); }
-  });
-  sock.on("error", (e) => { out({ event: "error", message: e.message }); process.exitCode = 1; });
-}
-`;
-
-interface NodeEvent {
-  event: "listening" | "secure" | "keylog" | "echo" | "error";
-  port?: number;
-  group?: string | null;
-  cipher?: string;
-  exporter?: string;
-  line?: string;
-  same?: boolean;
-  message?: string;
-}
-
-/** Node 26 running NODE_PEER, its JSON lines collected as they come. */
-class NodePeer {
-  readonly #child: Deno.ChildProcess;
-  readonly #done: Promise<void>;
-  readonly events: NodeEvent[] = [];
-  stderr = "";
-
-  constructor(config: Record<string, unknown>) {
-    this.#child = new Deno.Command(requirePeer("node26"), {
-      args: ["-e", NODE_PEER, JSON.stringify({ label: EXPORTER_LABEL, cert: certPem, ...config })],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const lines = async () => {
-      let buffer = "";
-      for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffer += text;
-        for (let nl; (nl = buffer.indexOf("\n")) >= 0;) {
-          this.events.push(JSON.parse(buffer.slice(0, nl)));
-          buffer = buffer.slice(nl + 1);
-        }
-      }
-    };
-    const errors = async () => {
-      for await (const text of this.#child.stderr.pipeThrough(new TextDecoderStream())) this.stderr += text;
-    };
-    this.#done = Promise.all([lines(), errors(), this.#child.status]).then(() => {});
-  }
-
-  /** The first event named `name`; throws with what Node said if it exits or errs first. */
-  async waitFor(name: NodeEvent["event"]): Promise<NodeEvent> {
-    const until = Date.now() + STEP_MS;
-    for (;;) {
-      const found = this.events.find((e) => e.event === name);
-      if (found) return found;
-      const error = this.events.find((e) => e.event === "error");
-      if (error || Date.now() > until) {
-        throw new Error(`node: no ${name}: ${error?.message ?? "timed out"}\n${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  keyLog(): string[] {
-    return this.events.filter((e) => e.event === "keylog").map((e) => e.line!);
-  }
-
-  /** Waits for Node to exit; kills it by pid after `ms`. */
-  async stop(ms = STEP_MS): Promise<Deno.CommandStatus> {
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // exited meanwhile
-      }
-    }, ms);
-    try {
-      await this.#done;
-      return await this.#child.status;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
+const common = { label: EXPORTER_LABEL, cert: certPem };
 
 interface NodeCase {
   groups: string | null;
@@ -188,6 +72,7 @@ for (const c of NODE_CLIENT_CASES) {
         },
       });
       const node = new NodePeer({
+        ...common,
         role: "client",
         port: listener.addr.port,
         groups: c.groups,
@@ -226,7 +111,7 @@ for (const c of NODE_SERVER_CASES) {
     name: caseName("client", c),
     ignore,
     async fn() {
-      const node = new NodePeer({ role: "server", key: keyPem, groups: c.groups });
+      const node = new NodePeer({ ...common, role: "server", key: keyPem, groups: c.groups });
       const ourLog: string[] = [];
       const limit = deadline(3 * STEP_MS, "the Node server");
       try {

@@ -1,9 +1,10 @@
 // The post-quantum hybrid groups SecP384r1MLKEM1024 and SecP256r1MLKEM768 (draft-ietf-tls-ecdhe-mlkem),
 // in memory: the sizes and byte order the draft gives, the shared secret rebuilt from its parts with the
-// primitives alone, what our client offers and how our server chooses, and every malformed share refused
-// with the alert the draft names. Live interop with OpenSSL 3.5 is in hybrid_interop_test.ts.
+// primitives alone, what our client offers and how our server chooses, every malformed share refused with
+// the alert the draft names, and handshakes recorded with OpenSSL 3.5 replayed offline (their secrets must
+// be OpenSSL's). Live interop with OpenSSL 3.5 is in hybrid_interop_test.ts.
 import assert from "node:assert/strict";
-import { bytesToHex, concatBytes } from "../../../crypto/bytes.ts";
+import { bytesToHex, concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { mlkem1024, mlkem768 } from "../../../crypto/mlkem.ts";
 import { p256 } from "../../../crypto/p256.ts";
 import { p384 } from "../../../crypto/p384.ts";
@@ -30,8 +31,18 @@ import {
   TLS13,
 } from "../../../protocol/tls13/messages.ts";
 import { plaintextRecord } from "../../../protocol/tls13/record.ts";
+import { TlsClient } from "../../../protocol/tls13/client.ts";
 import { TlsServer } from "../../../protocol/tls13/server.ts";
-import { expectAlert, flip, handshake, makePair, records, seededRandom, testIdentity } from "./_helpers.ts";
+import {
+  assertKeyLogsMatch,
+  expectAlert,
+  flip,
+  handshake,
+  makePair,
+  records,
+  seededRandom,
+  testIdentity,
+} from "./_helpers.ts";
 
 const identity = testIdentity("hybrid identity");
 const hex = bytesToHex;
@@ -230,3 +241,42 @@ Deno.test("SecP384r1MLKEM1024 from a server: wrong lengths or a bad point: illeg
   );
   expectAlert(p.server, Alert.bad_record_mac, () => p.server.receive(alert));
 });
+
+// ---- replayed against OpenSSL 3.5 -------------------------------------------------------------------
+
+const KAT = JSON.parse(Deno.readTextFileSync(new URL("../../../vectors/tls13_hybrid.json", import.meta.url)));
+
+for (const h of KAT.handshakes) {
+  Deno.test(
+    `OpenSSL 3.5 replayed (vectors/tls13_hybrid.json): our ${h.role}, ${h.group}${
+      h.hello_retry_request ? " through a HelloRetryRequest" : ""
+    }: every secret as OpenSSL logged it`,
+    () => {
+      // Our side with the recorded seed makes the same messages as in the recording, so the peer's recorded
+      // bytes fit it; its secrets come from our key schedule and must be the ones OpenSSL derived.
+      const log: string[] = [];
+      const engine = h.role === "client"
+        ? new TlsClient({
+          ...KAT.client_options,
+          verifyPeer: () => {},
+          random: seededRandom(h.seed),
+          keyLog: (l) => log.push(l),
+        })
+        : new TlsServer({
+          certificateChain: [hexToBytes(KAT.server_certificate)],
+          secretKey: hexToBytes(KAT.server_secret_key),
+          random: seededRandom(h.seed),
+          keyLog: (l) => log.push(l),
+        });
+      if (engine instanceof TlsClient) engine.start();
+      engine.takeOutput();
+      engine.receive(hexToBytes(h.from_peer));
+      assert.ok(engine.handshakeComplete);
+      assert.deepEqual([engine.info!.group, engine.info!.helloRetryRequest], [
+        h.group,
+        h.hello_retry_request,
+      ]);
+      assertKeyLogsMatch(log, h.openssl_keylog);
+    },
+  );
+}

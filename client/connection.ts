@@ -29,13 +29,17 @@ import { checkPin, PinMismatchError, type PinStore } from "./pins.ts";
 /** TLS group ids (RFC 8446 §4.2.7) for each curve. */
 const GROUP_IDS: Record<CurveName, number> = { "P-256": 0x0017, "P-384": 0x0018, "P-521": 0x0019 };
 
+/** The post-quantum hybrid TLS groups (draft-ietf-tls-ecdhe-mlkem): SecP384r1MLKEM1024, SecP256r1MLKEM768. */
+const HYBRID_GROUP_IDS = [0x11ed, 0x11eb];
+
 /**
- * The TLS groups a client offers for its chosen curve: that curve first, with the only key share, then the
- * others by strength, so a relay that prefers another one asks for it with a HelloRetryRequest.
+ * The TLS groups a client offers: the post-quantum hybrids first, SecP384r1MLKEM1024 with the only key
+ * share (the relay takes it), then the chosen curve and the others by strength, which a relay without the
+ * hybrids asks for with a HelloRetryRequest.
  */
 export function tlsGroupsFor(curve: CurveName): { groups: number[]; keyShareGroups: number[] } {
   const order = [curve, ...(["P-521", "P-384", "P-256"] as const).filter((c) => c !== curve)];
-  return { groups: order.map((c) => GROUP_IDS[c]), keyShareGroups: [GROUP_IDS[curve]] };
+  return { groups: [...HYBRID_GROUP_IDS, ...order.map((c) => GROUP_IDS[c])], keyShareGroups: [0x11ed] };
 }
 /** Milliseconds for TCP + TLS + login before an attempt is abandoned. */
 export const CONNECT_TIMEOUT_MS = 15_000;

@@ -1,8 +1,8 @@
 // `client.ts HOST -p PORT --probe`: one TLS 1.3 handshake with the relay and one line of output, for
-// checking a server and reading its pin. Success prints `TLS1.3 <suite> <group> pin=<pin>`; failure
-// prints one line with the reason (and the TLS alert, when there is one). It stores nothing: no keystore,
-// no pin. With --pin, a server presenting another key fails with bad_certificate.
-
+// checking a server and reading its pin. Success prints `TLS1.3 <suite> <group> pin=<pin>`, the group by
+// its IANA name (SecP384r1MLKEM1024, the post-quantum hybrid, from our relay); failure prints one line
+// with the reason (and the TLS alert, when there is one). It stores nothing: no keystore, no pin. With
+// --pin, a server presenting another key fails with bad_certificate.
 import { TlsError } from "../protocol/tls13/alert.ts";
 import { TlsConnection, type Transport } from "../protocol/tls13/connection.ts";
 import { spkiPin } from "../protocol/tls13/x509.ts";
@@ -15,7 +15,7 @@ const TIMEOUT_MS = 15_000;
 export interface ProbeOptions {
   host: string;
   port: number;
-  /** The group offered first (with a key share); the others follow. */
+  /** The classical group offered first, after the post-quantum hybrids (client/connection.ts). */
   curve: CurveName;
   /** If set, the server's pin must equal it. */
   pin?: string;

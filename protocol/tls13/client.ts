@@ -1,8 +1,9 @@
 // The TLS 1.3 client state machine (RFC 8446 §2, §4): one ClientHello (compatibility mode: a random
-// session id and a change_cipher_spec), a HelloRetryRequest followed at most once, ECDHE on P-521, P-384
-// or P-256, the server authenticated by its certificate (which the application pins) and an
-// ecdsa_secp521r1_sha512 CertificateVerify, then Finished in both directions. No PSK, 0-RTT or client
-// certificate: a CertificateRequest is answered with an empty Certificate. Sans-I/O, see engine.ts.
+// session id and a change_cipher_spec), a HelloRetryRequest followed at most once, a hybrid ECDHE + ML-KEM
+// group or plain ECDHE (groups.ts), the server authenticated by its certificate (which the application
+// pins) and an ecdsa_secp521r1_sha512 CertificateVerify, then Finished in both directions. No PSK, 0-RTT
+// or client certificate: a CertificateRequest is answered with an empty Certificate. Sans-I/O, see
+// engine.ts.
 
 import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
@@ -39,6 +40,7 @@ import {
   parseServerKeyShare,
   parseU16,
   parseU16List,
+  TLS12,
   TLS13,
 } from "./messages.ts";
 import {
@@ -46,12 +48,9 @@ import {
   CIPHER_SUITES,
   type CipherSuite,
   ECDSA_SECP521R1_SHA512,
-  generateKeyShare,
-  GROUPS,
-  type NamedGroup,
   pick,
-  sharedSecret,
 } from "./suites.ts";
+import { GROUPS, type NamedGroup } from "./groups.ts";
 import { Transcript } from "./transcript.ts";
 import { parseCertificate } from "./x509.ts";
 
@@ -65,11 +64,20 @@ export interface TlsClientOptions extends EngineOptions {
   verifyPeer: (certificateDer: Uint8Array, spkiDer: Uint8Array) => void;
   /** The host name to send as server_name (never sent for IP literals). */
   serverName?: string;
-  /** Cipher suites to offer, in order of preference (default: AES-256-GCM-SHA384, ChaCha20-Poly1305). */
+  /**
+   * Cipher suites to offer, in order of preference (default: AES-256-GCM-SHA384,
+   * ChaCha20-Poly1305, AES-128-GCM-SHA256).
+   */
   cipherSuites?: number[];
-  /** Groups for supported_groups, in order of preference (default: secp521r1, secp384r1, secp256r1). */
+  /**
+   * Groups for supported_groups, in order of preference (default: SecP384r1MLKEM1024, SecP256r1MLKEM768,
+   * secp521r1, secp384r1, secp256r1).
+   */
   groups?: number[];
-  /** Groups to send key shares for in the first ClientHello (default: the first of `groups`). */
+  /**
+   * Groups to send key shares for in the first ClientHello (default: the first of `groups` only; a server
+   * without it asks for another with a HelloRetryRequest).
+   */
   keyShareGroups?: number[];
   /** Send a random session id and a change_cipher_spec (RFC 8446 §D.4; default true). */
   compatibilityMode?: boolean;
@@ -155,7 +163,7 @@ export class TlsClient extends TlsEngine {
       if (this.#state !== State.Start) throw new Error("TLS: start() called twice");
       this.clientRandom = this.#randomBytes(32);
       this.#sessionId = this.#compat ? this.#randomBytes(32) : new Uint8Array(0);
-      for (const g of this.#firstShares) this.#shares.set(g.id, generateKeyShare(g, this.random));
+      for (const g of this.#firstShares) this.#shares.set(g.id, g.keyShare(this.random));
       const extensions: Extensions = [];
       if (this.#sni) extensions.push([ExtensionType.server_name, encodeServerName(this.#sni)]);
       extensions.push(
@@ -213,6 +221,11 @@ export class TlsClient extends TlsEngine {
   #serverHello(sh: ParsedServerHello, message: Uint8Array): void {
     const versions = sh.extensionMap.get(ExtensionType.supported_versions);
     if (!versions) fail(Alert.protocol_version, "the server does not speak TLS 1.3");
+    // legacy_version is 0x0303 in a TLS 1.3 ServerHello (RFC 8446 §4.1.3); 0x0300 is a protocol_version
+    // (Appendix D.5), and so is any other value.
+    if (sh.legacyVersion !== TLS12) {
+      fail(Alert.protocol_version, `ServerHello legacy_version 0x${sh.legacyVersion.toString(16)}`);
+    }
     if (parseU16(versions, "supported_versions") !== TLS13) {
       fail(Alert.illegal_parameter, "the server selected a version we did not offer");
     }
@@ -247,7 +260,7 @@ export class TlsClient extends TlsEngine {
         fail(Alert.illegal_parameter, "HelloRetryRequest selects a group we already sent");
       }
       this.#wipeShares();
-      this.#shares.set(id, generateKeyShare(group, this.random));
+      this.#shares.set(id, group.keyShare(this.random));
     }
     this.suite = suite;
     this.#transcript.restartWithMessageHash(suite.hash, this.#firstHello!);
@@ -277,7 +290,7 @@ export class TlsClient extends TlsEngine {
     if (!mine || !group) {
       fail(Alert.illegal_parameter, `the server answered group ${entry.group}, not shared`);
     }
-    const shared = sharedSecret(group, mine.secretKey, entry.keyExchange);
+    const shared = group.complete(mine.secretKey, entry.keyExchange);
     this.#wipeShares();
     this.suite = suite;
     this.group = group;

@@ -50,7 +50,7 @@ export interface SessionInfo {
   version: "TLSv1.3";
   /** The cipher suite's IANA name, e.g. "TLS_AES_256_GCM_SHA384". */
   cipherSuite: string;
-  /** The ECDHE group's IANA name, e.g. "secp521r1". */
+  /** The key exchange group's IANA name, e.g. "SecP384r1MLKEM1024" or "secp521r1". */
   group: string;
   /** True if the server sent a HelloRetryRequest. */
   helloRetryRequest: boolean;
@@ -443,6 +443,8 @@ export abstract class TlsEngine {
   // ---- alerts and failure ----------------------------------------------------------------------------
 
   #receiveAlert(content: Uint8Array): void {
+    // RFC 8446 §5.4: an Alert record with no content (padded or not) is an unexpected_message.
+    if (content.length === 0) fail(Alert.unexpected_message, "empty alert record");
     if (content.length !== 2) fail(Alert.decode_error, "alert record must hold exactly one alert");
     const description = content[1];
     if (description === Alert.user_canceled) return; // a close_notify should follow (RFC 8446 §6.1)

@@ -1,9 +1,9 @@
 // The TLS 1.3 server state machine (RFC 8446 §2, §4): reads a ClientHello, picks the cipher suite and
-// the ECDHE group by its own preference, sends a HelloRetryRequest (at most one) when the client has no
-// share for that group, then ServerHello, EncryptedExtensions, Certificate, an ecdsa_secp521r1_sha512
-// CertificateVerify and Finished in one flight, and checks the client's Finished. PSK offers are ignored
-// (a full handshake follows), 0-RTT data is skipped, no client certificate is requested and no
-// NewSessionTicket is sent. Sans-I/O, see engine.ts.
+// the key exchange group by its own preference (the post-quantum hybrids first), sends a
+// HelloRetryRequest (at most one) when the client has no share for that group, then ServerHello,
+// EncryptedExtensions, Certificate, an ecdsa_secp521r1_sha512 CertificateVerify and Finished in one flight,
+// and checks the client's Finished. PSK offers are ignored (a full handshake follows), 0-RTT data is
+// skipped, no client certificate is requested and no NewSessionTicket is sent. Sans-I/O, see engine.ts.
 
 import { checkBytes, equalBytes, wipe } from "../../crypto/bytes.ts";
 import { p521 } from "../../crypto/p521.ts";
@@ -36,6 +36,7 @@ import {
   type ParsedClientHello,
   parseServerName,
   parseU16List,
+  TLS12,
   TLS13,
 } from "./messages.ts";
 import {
@@ -43,12 +44,9 @@ import {
   CIPHER_SUITES,
   type CipherSuite,
   ECDSA_SECP521R1_SHA512,
-  generateKeyShare,
-  GROUPS,
-  type NamedGroup,
   pick,
-  sharedSecret,
 } from "./suites.ts";
+import { GROUPS, type NamedGroup } from "./groups.ts";
 import { Transcript } from "./transcript.ts";
 
 /** Server configuration. */
@@ -57,9 +55,15 @@ export interface TlsServerOptions extends EngineOptions {
   certificateChain: Uint8Array[];
   /** The P-521 secret key (66 bytes) of the end-entity certificate. */
   secretKey: Uint8Array;
-  /** Cipher suites in our order of preference (default: AES-256-GCM-SHA384, ChaCha20-Poly1305). */
+  /**
+   * Cipher suites in our order of preference (default: AES-256-GCM-SHA384,
+   * ChaCha20-Poly1305, AES-128-GCM-SHA256).
+   */
   cipherSuites?: number[];
-  /** Groups in our order of preference (default: secp521r1, secp384r1, secp256r1). */
+  /**
+   * Groups in our order of preference (default: SecP384r1MLKEM1024, SecP256r1MLKEM768, secp521r1,
+   * secp384r1, secp256r1).
+   */
   groups?: number[];
 }
 
@@ -187,6 +191,11 @@ export class TlsServer extends TlsEngine {
 
   /** Checks a ClientHello against RFC 8446 §4.1.2 and §9.2 and picks suite and group by our preference. */
   #negotiate(ch: ParsedClientHello): Choice {
+    // A TLS 1.3 ClientHello carries legacy_version 0x0303 (RFC 8446 §4.1.2); 0x0300 must be refused with
+    // protocol_version (Appendix D.5), and so is every other value, which no conforming client sends.
+    if (ch.legacyVersion !== TLS12) {
+      fail(Alert.protocol_version, `ClientHello legacy_version 0x${ch.legacyVersion.toString(16)}`);
+    }
     const ext = ch.extensionMap;
     const versions = ext.get(ExtensionType.supported_versions);
     if (!versions || !parseClientVersions(versions).includes(TLS13)) {
@@ -213,8 +222,12 @@ export class TlsServer extends TlsEngine {
         fail(Alert.illegal_parameter, `key_share for group ${s.group} not in supported_groups`);
       }
     }
-    const group = this.#groups.find((g) => clientGroups.includes(g.id));
-    if (!group) fail(Alert.handshake_failure, "no ECDHE group in common");
+    const common = this.#groups.filter((g) => clientGroups.includes(g.id));
+    if (common.length === 0) fail(Alert.handshake_failure, "no key exchange group in common");
+    // Our first choice, except that when it is a post-quantum hybrid, a hybrid the client already sent a
+    // share for wins: both are post-quantum, and it saves a HelloRetryRequest.
+    let group = common[0];
+    if (group.hybrid) group = common.find((g) => g.hybrid && shares.some((s) => s.group === g.id)) ?? group;
     const sni = ext.get(ExtensionType.server_name);
     this.serverName = sni ? parseServerName(sni) : null;
     return { suite, group, shares };
@@ -226,9 +239,7 @@ export class TlsServer extends TlsEngine {
     this.clientRandom = ch.random;
     this.suite = suite;
     this.group = group;
-    const { secretKey, share } = generateKeyShare(group, this.random);
-    const shared = sharedSecret(group, secretKey, clientShare);
-    wipe(secretKey);
+    const { share, shared } = group.respond(clientShare, this.random);
     const random = this.random(32);
     checkBytes(random, "random(32) result", 32);
     const sh = encodeServerHello({

@@ -10,10 +10,10 @@ import { testIdentity } from "../protocol/tls13/_helpers.ts";
 const identity = testIdentity("probe test");
 const pin = spkiPin(parseCertificate(identity.certificate).spki);
 
-async function withListener(fn: (port: number) => Promise<void>) {
+async function withListener(fn: (port: number) => Promise<void>, groups?: number[]) {
   const listener = new TlsListener({
     port: 0,
-    tls: { certificateChain: [identity.certificate], secretKey: identity.secretKey },
+    tls: { certificateChain: [identity.certificate], secretKey: identity.secretKey, groups },
     handler: async (conn) => {
       await conn.readChunk().catch(() => null); // until the client closes
     },
@@ -25,15 +25,26 @@ async function withListener(fn: (port: number) => Promise<void>) {
   }
 }
 
-Deno.test("probe: prints TLS1.3, the suite, the group and the pin, and exits 0", async () => {
+Deno.test("probe: prints TLS1.3, the suite, the group (post-quantum hybrid) and the pin, and exits 0", async () => {
   await withListener(async (port) => {
     const r = await probe({ host: "127.0.0.1", port, curve: "P-521" });
     assert.equal(r.code, 0);
-    assert.equal(r.line, `TLS1.3 TLS_AES_256_GCM_SHA384 secp521r1 pin=${pin}`);
-    // Offering a P-384 share first: our relay prefers P-521 and asks for it with a HelloRetryRequest.
+    assert.equal(r.line, `TLS1.3 TLS_AES_256_GCM_SHA384 SecP384r1MLKEM1024 pin=${pin}`);
+    // The curve orders the classical groups only: the hybrid goes first whatever it is.
     const r384 = await probe({ host: "localhost", port, curve: "P-384", pin });
-    assert.equal(r384.line, `TLS1.3 TLS_AES_256_GCM_SHA384 secp521r1 pin=${pin}`);
+    assert.equal(r384.line, `TLS1.3 TLS_AES_256_GCM_SHA384 SecP384r1MLKEM1024 pin=${pin}`);
   });
+});
+
+Deno.test("probe: a relay without the hybrid groups: the group it asks for with a HelloRetryRequest", async () => {
+  await withListener(async (port) => {
+    const r = await probe({ host: "127.0.0.1", port, curve: "P-384" });
+    assert.equal(r.line, `TLS1.3 TLS_AES_256_GCM_SHA384 secp521r1 pin=${pin}`);
+  }, [0x19, 0x18, 0x17]);
+  await withListener(async (port) => {
+    const r = await probe({ host: "127.0.0.1", port, curve: "P-384" });
+    assert.equal(r.line, `TLS1.3 TLS_AES_256_GCM_SHA384 secp384r1 pin=${pin}`);
+  }, [0x18]);
 });
 
 Deno.test("probe: a wrong --pin fails with bad_certificate, naming both pins", async () => {
@@ -94,7 +105,7 @@ Deno.test("probe: the real entry point prints one line and writes no files", asy
       }).output();
       const lines = new TextDecoder().decode(out.stdout).trimEnd().split("\n");
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      assert.deepEqual(lines, [`TLS1.3 TLS_AES_256_GCM_SHA384 secp521r1 pin=${pin}`]);
+      assert.deepEqual(lines, [`TLS1.3 TLS_AES_256_GCM_SHA384 SecP384r1MLKEM1024 pin=${pin}`]);
     });
     assert.deepEqual([...Deno.readDirSync(data)], [], "nothing stored");
   } finally {

@@ -1,26 +1,16 @@
-// Shared pieces of the TLS 1.3 tests: RFC 8448's cipher suite, a seeded random source (the protocol
-// tests'), a test certificate, wiring a client and a server state machine together in memory, key-log
-// parsing, and starting OpenSSL on a free port.
+// Shared pieces of the TLS 1.3 tests: a seeded random source (the protocol tests'), a test certificate,
+// wiring a client and a server state machine together in memory, expecting an alert, splitting records,
+// key-log parsing, and starting OpenSSL on a free port.
 
-import { AesGcm } from "../../../crypto/aes.ts";
+import assert from "node:assert/strict";
 import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p521 } from "../../../crypto/p521.ts";
 import { TlsClient, type TlsClientOptions } from "../../../protocol/tls13/client.ts";
 import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
+import { alertName, TlsError } from "../../../protocol/tls13/alert.ts";
 import { TlsServer, type TlsServerOptions } from "../../../protocol/tls13/server.ts";
-import type { CipherSuite } from "../../../protocol/tls13/suites.ts";
 import { createSelfSignedCertificate } from "../../../protocol/tls13/x509.ts";
 import { seededRandom } from "../_helpers.ts";
-
-/** RFC 8448's suite, TLS_AES_128_GCM_SHA256: not in our profile, defined here to replay its records. */
-export const AES_128_GCM_SHA256: CipherSuite = {
-  id: 0x1301,
-  name: "TLS_AES_128_GCM_SHA256",
-  hash: "SHA-256",
-  hashLength: 32,
-  keyLength: 16,
-  createAead: (key) => new AesGcm(key),
-};
 
 // The deterministic random source is the protocol tests' one.
 export { seededRandom };
@@ -103,6 +93,54 @@ export function handshake(p: Pair): void {
   }
 }
 
+/** Runs `action`, which must make `engine` fail with `alert`; returns the alert record it queued. */
+export function expectAlert(engine: TlsEngine, alert: number, action: () => void): Uint8Array {
+  assert.throws(action, (e: unknown) => {
+    assert.ok(e instanceof TlsError, `expected a TlsError, got ${e}`);
+    assert.equal(alertName(e.alert ?? -1), alertName(alert), e.message);
+    assert.equal(e.remote, false);
+    return true;
+  });
+  assert.ok(engine.error, "the connection is dead");
+  assert.throws(
+    () => engine.receive(new Uint8Array(1)),
+    (e) => e === engine.error,
+    "later calls throw the same error",
+  );
+  const out = engine.takeOutput();
+  assert.ok(out.length >= 7, "an alert record was queued");
+  return out;
+}
+
+/** The peer, fed the alert record, reports the same alert as received. */
+export function expectRemoteAlert(peer: TlsEngine, record: Uint8Array, alert: number): void {
+  assert.throws(() => peer.receive(record), (e: unknown) => {
+    assert.ok(e instanceof TlsError);
+    assert.equal(alertName(e.alert ?? -1), alertName(alert));
+    assert.equal(e.remote, true);
+    return true;
+  });
+  assert.equal(peer.takeOutput().length, 0, "no alert is sent in answer to an alert");
+}
+
+/** A copy of `bytes` with bit(s) `bit` of byte `index` flipped. */
+export function flip(bytes: Uint8Array, index: number, bit = 1): Uint8Array {
+  const copy = bytes.slice();
+  copy[index] ^= bit;
+  return copy;
+}
+
+/** Splits a byte stream into records. */
+export function records(wire: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < wire.length;) {
+    const end = off + 5 + ((wire[off + 3] << 8) | wire[off + 4]);
+    out.push(wire.subarray(off, end));
+    off = end;
+  }
+  return out;
+}
+
 /** NSS key-log lines as a map "LABEL client_random" → secret (hex). */
 export function parseKeyLog(lines: string[] | string): Map<string, string> {
   const list = typeof lines === "string" ? lines.split("\n") : lines;
@@ -122,6 +160,19 @@ export const KEY_LOG_LABELS = [
   "SERVER_TRAFFIC_SECRET_0",
   "EXPORTER_SECRET",
 ];
+
+/** Our key log and a peer's (OpenSSL's) agree on every secret we log, for our one handshake. */
+export function assertKeyLogsMatch(ours: string[] | string, theirs: string[] | string): void {
+  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
+  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
+  assert.equal(randoms.size, 1, "one handshake in our key log");
+  const [random] = randoms;
+  for (const label of KEY_LOG_LABELS) {
+    const key = `${label} ${random}`;
+    assert.ok(a.has(key), `we logged ${label}`);
+    assert.equal(a.get(key), b.get(key), `${label} matches the peer's`);
+  }
+}
 
 /** The secret logged under `label` (for the only handshake in the log). */
 export function loggedSecret(lines: string[], label: string): Uint8Array {

@@ -28,8 +28,18 @@ import {
 } from "./_helpers.ts";
 
 const identity = testIdentity();
-const SUITES = [[0x1302, "TLS_AES_256_GCM_SHA384"], [0x1303, "TLS_CHACHA20_POLY1305_SHA256"]] as const;
-const GROUPS = [[0x19, "secp521r1"], [0x18, "secp384r1"], [0x17, "secp256r1"]] as const;
+const SUITES = [
+  [0x1302, "TLS_AES_256_GCM_SHA384"],
+  [0x1303, "TLS_CHACHA20_POLY1305_SHA256"],
+  [0x1301, "TLS_AES_128_GCM_SHA256"],
+] as const;
+const GROUPS = [
+  [0x11ed, "SecP384r1MLKEM1024"],
+  [0x11eb, "SecP256r1MLKEM768"],
+  [0x19, "secp521r1"],
+  [0x18, "secp384r1"],
+  [0x17, "secp256r1"],
+] as const;
 const PAYLOADS = [0, 1, 16384, 1 << 20];
 
 function payload(n: number, seed: string): Uint8Array {
@@ -58,7 +68,7 @@ for (const [suiteId, suiteName] of SUITES) {
         const share = retry ? (groupId === 0x19 ? 0x17 : 0x19) : groupId;
         const p = makePair(
           identity,
-          { cipherSuites: [0x1302, 0x1303], keyShareGroups: [share] },
+          { keyShareGroups: [share] }, // the client offers its default suites
           { cipherSuites: [suiteId], groups: [groupId] },
           `${suiteId}-${groupId}-${retry}`,
         );
@@ -99,6 +109,26 @@ for (const [suiteId, suiteName] of SUITES) {
     }
   }
 }
+
+Deno.test("in memory: the client offers 0x1302, 0x1303 and the mandatory 0x1301, in that order; the server picks by its own order", () => {
+  const p = makePair(identity, {}, {}, "suite order");
+  assert.deepEqual(parseClientHello(p.client.takeOutput().subarray(9)).cipherSuites, [
+    0x1302,
+    0x1303,
+    0x1301,
+  ]);
+  for (
+    const [client, expected] of [
+      [[0x1301, 0x1303, 0x1302], "TLS_AES_256_GCM_SHA384"],
+      [[0x1301, 0x1303], "TLS_CHACHA20_POLY1305_SHA256"],
+      [[0x1301], "TLS_AES_128_GCM_SHA256"],
+    ] as const
+  ) {
+    const q = makePair(identity, { cipherSuites: [...client] }, {}, `suite ${client}`);
+    handshake(q);
+    assert.equal(q.server.info!.cipherSuite, expected);
+  }
+});
 
 Deno.test("in memory: the same seeds give the same bytes on the wire (the state machines are deterministic)", () => {
   const run = () => {

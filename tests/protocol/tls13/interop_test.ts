@@ -1,8 +1,8 @@
 // Live interoperability on 127.0.0.1 with real peers started here and stopped by pid: our server with
 // `openssl s_client` (P-521 directly, x25519 → P-521 through a HelloRetryRequest, ChaCha20-Poly1305,
-// strict certificate verification, KeyUpdate), our client with `openssl s_server` (P-521, P-384 through
-// a HelloRetryRequest, session tickets, a CertificateRequest), our server with Deno.connectTls and our
-// client with Deno.listenTls (rustls, P-384 through a HelloRetryRequest). Key logs on both sides
+// AES-128-GCM, strict certificate verification, KeyUpdate), our client with `openssl s_server` (P-521,
+// P-384 through a HelloRetryRequest, session tickets, a CertificateRequest, AES-128-GCM), our server with
+// Deno.connectTls and our client with Deno.listenTls (rustls, P-384 through a HelloRetryRequest). Key logs on both sides
 // (SSLKEYLOGFILE for ours, -keylogfile for OpenSSL's) must agree secret for secret, and so must the
 // exporter (-keymatexport).
 import assert from "node:assert/strict";
@@ -12,14 +12,7 @@ import { TlsConnection } from "../../../protocol/tls13/connection.ts";
 import { nextTrafficSecret } from "../../../protocol/tls13/key_schedule.ts";
 import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";
 import { TlsListener } from "../../../server/tls_listener.ts";
-import {
-  KEY_LOG_LABELS,
-  parseKeyLog,
-  randomPort,
-  seededRandom,
-  skipOpenssl,
-  testIdentity,
-} from "./_helpers.ts";
+import { assertKeyLogsMatch, randomPort, seededRandom, skipOpenssl, testIdentity } from "./_helpers.ts";
 
 const identity = testIdentity("interop identity");
 const certPem = encodePem("CERTIFICATE", identity.certificate);
@@ -127,19 +120,6 @@ async function startServer(args: string[]): Promise<{ server: OpensslProcess; po
   throw new Error(`s_server did not start: ${last}`);
 }
 
-/** Our key log and OpenSSL's agree on every secret we log (one handshake). */
-function assertKeyLogsMatch(ours: string, theirs: string): void {
-  const a = parseKeyLog(ours), b = parseKeyLog(theirs);
-  const randoms = new Set([...a.keys()].map((k) => k.split(" ")[1]));
-  assert.equal(randoms.size, 1, "one handshake in our key log");
-  const [random] = randoms;
-  for (const label of KEY_LOG_LABELS) {
-    const key = `${label} ${random}`;
-    assert.ok(a.has(key), `we logged ${label}`);
-    assert.equal(a.get(key), b.get(key), `${label} matches OpenSSL's`);
-  }
-}
-
 /** OpenSSL logs each updated secret as *_TRAFFIC_SECRET_N: every one must be "traffic upd" of the one before. */
 function assertUpdatedSecrets(theirs: string, hashName: "SHA-384" | "SHA-256"): void {
   for (const side of ["CLIENT", "SERVER"]) {
@@ -176,6 +156,13 @@ const S_CLIENT_CASES = [
     args: ["-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
     hrr: true,
     suite: "TLS_CHACHA20_POLY1305_SHA256",
+    hash: "SHA-256",
+  },
+  {
+    name: "AES-128-GCM, the mandatory suite",
+    args: ["-ciphersuites", "TLS_AES_128_GCM_SHA256", "-groups", "P-521"],
+    hrr: false,
+    suite: "TLS_AES_128_GCM_SHA256",
     hash: "SHA-256",
   },
 ] as const;
@@ -263,14 +250,46 @@ for (const c of S_CLIENT_CASES) {
   });
 }
 
+const AES256 = { suite: "TLS_AES_256_GCM_SHA384", hash: "SHA-384" } as const;
+// OpenSSL 3.0 has no hybrid group: our client's only key share is SecP384r1MLKEM1024, so every case goes
+// through a HelloRetryRequest.
 const S_SERVER_CASES = [
-  { name: "P-521", args: ["-groups", "P-521"], group: "secp521r1", hrr: false },
-  { name: "P-384 through a HelloRetryRequest", args: ["-groups", "P-384"], group: "secp384r1", hrr: true },
+  {
+    name: "P-521 through a HelloRetryRequest",
+    args: ["-groups", "P-521"],
+    group: "secp521r1",
+    hrr: true,
+    ...AES256,
+  },
+  {
+    name: "P-384 through a HelloRetryRequest",
+    args: ["-groups", "P-384"],
+    group: "secp384r1",
+    hrr: true,
+    ...AES256,
+  },
   {
     name: "P-521, asking for an optional client certificate",
     args: ["-groups", "P-521", "-verify", "1"],
     group: "secp521r1",
-    hrr: false,
+    hrr: true,
+    ...AES256,
+  },
+  {
+    name: "AES-128-GCM, the mandatory suite, the only one it takes",
+    args: ["-groups", "P-521", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+    group: "secp521r1",
+    hrr: true,
+    suite: "TLS_AES_128_GCM_SHA256",
+    hash: "SHA-256",
+  },
+  {
+    // It picks by its own order (x25519, secp256r1, x448, secp521r1, ...), not by ours.
+    name: "its default groups: HelloRetryRequest to secp256r1, its first choice among ours",
+    args: [],
+    group: "secp256r1",
+    hrr: true,
+    ...AES256,
   },
 ] as const;
 
@@ -308,7 +327,10 @@ for (const c of S_SERVER_CASES) {
             keyLog: keyLogFromEnv(),
           });
           try {
-            assert.deepEqual([conn.info.group, conn.info.helloRetryRequest], [c.group, c.hrr]);
+            assert.deepEqual(
+              [conn.info.cipherSuite, conn.info.group, conn.info.helloRetryRequest],
+              [c.suite, c.group, c.hrr],
+            );
             exporter = bytesToHex(conn.exportKeyingMaterial(EXPORTER_LABEL, new Uint8Array(0), 32));
             const readLine = async () => {
               let text = "";
@@ -332,7 +354,7 @@ for (const c of S_SERVER_CASES) {
         } finally {
           await server.stop();
         }
-        assert.match(server.out, /CIPHER is TLS_AES_256_GCM_SHA384/);
+        assert.match(server.out, new RegExp(`CIPHER is ${c.suite}`));
         assert.equal(
           /Keying material: ([0-9A-F]+)/.exec(server.out)?.[1].toLowerCase(),
           exporter,
@@ -340,7 +362,7 @@ for (const c of S_SERVER_CASES) {
         );
         const theirs = await Deno.readTextFile(`${dir}/openssl.keylog`);
         assertKeyLogsMatch(await Deno.readTextFile(`${dir}/ours.keylog`), theirs);
-        assertUpdatedSecrets(theirs, "SHA-384");
+        assertUpdatedSecrets(theirs, c.hash);
       });
     },
   });

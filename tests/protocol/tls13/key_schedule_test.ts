@@ -23,8 +23,8 @@ import {
   trafficKeys,
 } from "../../../protocol/tls13/key_schedule.ts";
 import { RecordProtection } from "../../../protocol/tls13/record.ts";
-import { TLS_AES_256_GCM_SHA384 } from "../../../protocol/tls13/suites.ts";
-import { AES_128_GCM_SHA256, skipOpenssl } from "./_helpers.ts";
+import { TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 } from "../../../protocol/tls13/suites.ts";
+import { skipOpenssl } from "./_helpers.ts";
 
 const V = JSON.parse(
   Deno.readTextFileSync(new URL("../../../vectors/tls13_key_schedule.json", import.meta.url)),
@@ -128,7 +128,7 @@ Deno.test("key schedule: SHA-256 (RFC 8448 §3) every secret, key, IV, finished 
       [cHs, "client_handshake_key", "client_handshake_iv"],
     ] as const
   ) {
-    const k = trafficKeys(AES_128_GCM_SHA256, secret);
+    const k = trafficKeys(TLS_AES_128_GCM_SHA256, secret);
     assert.equal(hex(k.key), v[key]);
     assert.equal(hex(k.iv), v[iv]);
   }
@@ -150,7 +150,7 @@ Deno.test("key schedule: SHA-256 (RFC 8448 §3) every secret, key, IV, finished 
   assert.equal(hex(cAp), v.client_application_traffic_secret_0);
   assert.equal(hex(sAp), v.server_application_traffic_secret_0);
   assert.equal(hex(deriveSecret(h, master, "exp master", handshakeHash)), v.exporter_master_secret);
-  const sk = trafficKeys(AES_128_GCM_SHA256, sAp), ck = trafficKeys(AES_128_GCM_SHA256, cAp);
+  const sk = trafficKeys(TLS_AES_128_GCM_SHA256, sAp), ck = trafficKeys(TLS_AES_128_GCM_SHA256, cAp);
   assert.equal(hex(sk.key), v.server_application_key);
   assert.equal(hex(sk.iv), v.server_application_iv);
   assert.equal(hex(ck.key), v.client_application_key);

@@ -8,7 +8,6 @@ import { concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p256 } from "../../../crypto/p256.ts";
 import { p521 } from "../../../crypto/p521.ts";
 import { Alert, alertName, TlsError } from "../../../protocol/tls13/alert.ts";
-import type { TlsEngine } from "../../../protocol/tls13/engine.ts";
 import { trafficKeys } from "../../../protocol/tls13/key_schedule.ts";
 import {
   type ClientHello,
@@ -29,56 +28,20 @@ import {
 import { plaintextRecord, RecordProtection } from "../../../protocol/tls13/record.ts";
 import { TlsServer } from "../../../protocol/tls13/server.ts";
 import { TLS_AES_256_GCM_SHA384 } from "../../../protocol/tls13/suites.ts";
-import { handshake, loggedSecret, makePair, pump, seededRandom, testIdentity } from "./_helpers.ts";
+import {
+  expectAlert,
+  expectRemoteAlert,
+  flip,
+  handshake,
+  loggedSecret,
+  makePair,
+  pump,
+  records,
+  seededRandom,
+  testIdentity,
+} from "./_helpers.ts";
 
 const identity = testIdentity();
-
-/** Runs `action`, which must make `engine` fail with `alert`; returns the alert record it queued. */
-function expectAlert(engine: TlsEngine, alert: number, action: () => void): Uint8Array {
-  assert.throws(action, (e: unknown) => {
-    assert.ok(e instanceof TlsError, `expected a TlsError, got ${e}`);
-    assert.equal(alertName(e.alert ?? -1), alertName(alert), e.message);
-    assert.equal(e.remote, false);
-    return true;
-  });
-  assert.ok(engine.error, "the connection is dead");
-  assert.throws(
-    () => engine.receive(new Uint8Array(1)),
-    (e) => e === engine.error,
-    "later calls throw the same error",
-  );
-  const out = engine.takeOutput();
-  assert.ok(out.length >= 7, "an alert record was queued");
-  return out;
-}
-
-/** The peer, fed the alert record, reports the same alert as received. */
-function expectRemoteAlert(peer: TlsEngine, record: Uint8Array, alert: number): void {
-  assert.throws(() => peer.receive(record), (e: unknown) => {
-    assert.ok(e instanceof TlsError);
-    assert.equal(alertName(e.alert ?? -1), alertName(alert));
-    assert.equal(e.remote, true);
-    return true;
-  });
-  assert.equal(peer.takeOutput().length, 0, "no alert is sent in answer to an alert");
-}
-
-function flip(bytes: Uint8Array, index: number, bit = 1): Uint8Array {
-  const copy = bytes.slice();
-  copy[index] ^= bit;
-  return copy;
-}
-
-/** Splits a byte stream into records. */
-function records(wire: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let off = 0; off < wire.length;) {
-    const end = off + 5 + ((wire[off + 3] << 8) | wire[off + 4]);
-    out.push(wire.subarray(off, end));
-    off = end;
-  }
-  return out;
-}
 
 /** A ClientHello of our own making, for the server to judge. */
 function clientHello(extensions: Extensions, suites = [0x1302], sessionId = new Uint8Array(0)): Uint8Array {
@@ -328,7 +291,7 @@ Deno.test("a second ClientHello without the share asked for (a second HRR would 
 });
 
 Deno.test("a HelloRetryRequest for a group the client already shared, or changing nothing: illegal_parameter", () => {
-  for (const extensions of [[[51, encodeU16(0x19)]], []] as Extensions[]) {
+  for (const extensions of [[[51, encodeU16(0x11ed)]], []] as Extensions[]) {
     const p = makePair(identity, {}, {}, "hrr same group");
     const hello = parseClientHello(p.client.takeOutput().subarray(9));
     const hrr = encodeServerHello({
@@ -364,7 +327,7 @@ Deno.test("ServerHello errors: no supported_versions, session id not echoed, sui
       (id) => ({
         random: new Uint8Array(32),
         sessionId: id,
-        cipherSuite: 0x1301,
+        cipherSuite: 0x1304,
         extensions: [[43, encodeU16(TLS13)]],
       }),
     ],
@@ -440,7 +403,7 @@ Deno.test("ClientHello errors: versions, suites, groups, signature schemes, miss
       Alert.protocol_version,
       clientHello(replace(ExtensionType.supported_versions, encodeClientVersions([0x0303]))),
     ],
-    [Alert.handshake_failure, clientHello(goodExtensions(), [0x1301, 0xc02c])],
+    [Alert.handshake_failure, clientHello(goodExtensions(), [0x1304, 0xc02c])],
     [
       Alert.handshake_failure,
       clientHello(replace(ExtensionType.signature_algorithms, encodeU16List([0x0403, 0x0804]))),
@@ -524,6 +487,49 @@ Deno.test("ClientHello errors: versions, suites, groups, signature schemes, miss
   expectAlert(server, Alert.illegal_parameter, () => server.receive(plaintextRecord(22, body)));
 });
 
+/** A ClientHello record whose legacy_version is `version` (our encoder always writes 0x0303). */
+function withLegacyVersion(record: Uint8Array, version: number): Uint8Array {
+  const copy = record.slice();
+  copy[9] = version >> 8, copy[10] = version & 0xff; // record header (5), message header (4)
+  return copy;
+}
+
+Deno.test("ClientHello legacy_version other than 0x0303, 0x0300 (RFC 8446 §D.5) first: protocol_version", () => {
+  // tlsfuzzer's test-tls13-legacy-version values (with the same value beside TLS 1.3 in supported_versions),
+  // then the values OpenSSL lets through but RFC 8446 §4.1.2 forbids a client to send.
+  const tlsfuzzer = [0x0300, 0x0000, 0x0200, 0x0002, 0x0100, 0x0103, 0x0102, 0x0001];
+  for (const version of [...tlsfuzzer, 0x0301, 0x0302, 0x0304, 0x0305, 0x0403, 0xffff]) {
+    for (const versions of [[TLS13], [TLS13, version]]) {
+      const extensions = goodExtensions().map((
+        [t, d],
+      ) => [t, t === ExtensionType.supported_versions ? encodeClientVersions(versions) : d]) as Extensions;
+      const server = newServer();
+      const alert = expectAlert(
+        server,
+        Alert.protocol_version,
+        () => server.receive(withLegacyVersion(clientHello(extensions), version)),
+      );
+      assert.equal(alert[0], 21, "a plaintext alert");
+    }
+  }
+  // In the second ClientHello too, after a HelloRetryRequest.
+  const p = makePair(identity, { keyShareGroups: [0x17] }, {}, "legacy version retry");
+  p.server.receive(p.client.takeOutput());
+  p.client.receive(p.server.takeOutput());
+  const [ccs, ch2] = records(p.client.takeOutput());
+  assert.equal(ccs[0], 20);
+  expectAlert(p.server, Alert.protocol_version, () => p.server.receive(withLegacyVersion(ch2, 0x0300)));
+});
+
+Deno.test("ServerHello legacy_version other than 0x0303 (0x0300: RFC 8446 §D.5): the client sends protocol_version", () => {
+  for (const version of [0x0300, 0x0301, 0x0304]) {
+    const p = makePair(identity, {}, {}, `sh legacy ${version}`);
+    p.server.receive(p.client.takeOutput());
+    const sh = records(p.server.takeOutput())[0];
+    expectAlert(p.client, Alert.protocol_version, () => p.client.receive(withLegacyVersion(sh, version)));
+  }
+});
+
 Deno.test("a server ignores unknown extensions and GREASE, and answers the client's groups by its own preference", () => {
   const server = newServer();
   server.receive(
@@ -554,6 +560,64 @@ Deno.test("a fatal alert from the peer ends the connection without an answer; cl
     Alert.decode_error,
     () => q.client.receive(plaintextRecord(21, Uint8Array.of(1, 0, 1, 0))),
   );
+});
+
+/** A protected record with sequence number 0 whose inner plaintext is content ‖ type ‖ `padding` zeros. */
+function sealPadded(secret: Uint8Array, type: number, content: Uint8Array, padding: number): Uint8Array {
+  const { key, iv } = trafficKeys(TLS_AES_256_GCM_SHA384, secret);
+  const inner = concatBytes(content, Uint8Array.of(type), new Uint8Array(padding));
+  const length = inner.length + 16;
+  const header = Uint8Array.of(23, 3, 3, length >> 8, length & 0xff);
+  return concatBytes(header, new AesGcm(key).seal(iv, inner, header)); // seq 0: the nonce is the IV
+}
+
+Deno.test("an encrypted alert record with empty content, padded or not, under handshake or application keys: unexpected_message (RFC 8446 §5.4)", () => {
+  for (const padding of [0, 5]) {
+    // Handshake keys, the server reading: in place of the client's Finished.
+    const a = makePair(identity, {}, {}, `empty alert c_hs ${padding}`);
+    a.server.receive(a.client.takeOutput());
+    a.client.receive(a.server.takeOutput());
+    a.client.takeOutput();
+    const cHs = loggedSecret(a.clientLog, "CLIENT_HANDSHAKE_TRAFFIC_SECRET");
+    let alert = expectAlert(
+      a.server,
+      Alert.unexpected_message,
+      () => a.server.receive(sealPadded(cHs, 21, new Uint8Array(0), padding)),
+    );
+    expectRemoteAlert(a.client, alert, Alert.unexpected_message);
+
+    // Handshake keys, the client reading: in place of the server's EncryptedExtensions.
+    const b = makePair(identity, {}, {}, `empty alert s_hs ${padding}`);
+    b.server.receive(b.client.takeOutput());
+    const [sh, ccs] = records(b.server.takeOutput());
+    const sHs = loggedSecret(b.serverLog, "SERVER_HANDSHAKE_TRAFFIC_SECRET");
+    alert = expectAlert(
+      b.client,
+      Alert.unexpected_message,
+      () => b.client.receive(concatBytes(sh, ccs, sealPadded(sHs, 21, new Uint8Array(0), padding))),
+    );
+    assert.equal(records(alert).at(-1)![0], 23, "the alert is encrypted under the client's handshake key");
+
+    // Application keys, in both directions.
+    for (const side of ["server", "client"] as const) {
+      const p = makePair(identity, {}, {}, `empty alert ap ${side} ${padding}`);
+      handshake(p);
+      const [reader, writer, label] = side === "server"
+        ? [p.server, p.client, "CLIENT_TRAFFIC_SECRET_0"]
+        : [p.client, p.server, "SERVER_TRAFFIC_SECRET_0"];
+      const secret = loggedSecret(p.clientLog, label);
+      alert = expectAlert(
+        reader,
+        Alert.unexpected_message,
+        () => reader.receive(sealPadded(secret, 21, new Uint8Array(0), padding)),
+      );
+      expectRemoteAlert(writer, alert, Alert.unexpected_message);
+    }
+  }
+  // In plaintext too (before keys), as for an empty handshake record; a record of 1 or 3+ bytes stays a
+  // decode_error (tested above).
+  const server = newServer();
+  expectAlert(server, Alert.unexpected_message, () => server.receive(plaintextRecord(21, new Uint8Array(0))));
 });
 
 Deno.test("after close_notify, the reader sees EOF and ignores anything more; user_canceled is not fatal", () => {
@@ -600,7 +664,7 @@ Deno.test("bad options are TypeErrors and RangeErrors", () => {
   const base = { certificateChain: [identity.certificate], secretKey: identity.secretKey };
   assert.throws(() => new TlsServer({ ...base, certificateChain: [] }), TypeError);
   assert.throws(() => new TlsServer({ ...base, secretKey: new Uint8Array(32) }), RangeError);
-  assert.throws(() => new TlsServer({ ...base, cipherSuites: [0x1301] }), RangeError);
+  assert.throws(() => new TlsServer({ ...base, cipherSuites: [0x1304] }), RangeError);
   assert.throws(() => new TlsServer({ ...base, groups: [0x1d] }), RangeError);
   assert.throws(() => new TlsServer({ ...base, maxFragmentLength: 16385 }), RangeError);
   assert.throws(() => new TlsServer({ ...base, keyUpdateInterval: 0 }), RangeError);

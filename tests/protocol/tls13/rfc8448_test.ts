@@ -1,15 +1,20 @@
-// RFC 8448 replayed through our codecs, transcript and record layer (TLS_AES_128_GCM_SHA256, defined in
-// _helpers.ts for the replay only): §3's encrypted server flight, client Finished, NewSessionTicket,
-// application data and close_notify records byte for byte; §5's HelloRetryRequest with its cookie, the
-// message_hash transcript, P-256 ECDH with the printed private keys, and the records that follow.
+// RFC 8448 replayed through our codecs, transcript, key schedule and record layer, under our own
+// TLS_AES_128_GCM_SHA256 (the suite RFC 8448 uses): §3's encrypted server flight, client Finished,
+// NewSessionTicket, application data and close_notify records byte for byte, and the whole §3 handshake
+// again from its wire bytes and the x25519 secret alone; our server's choice of suite for §3's
+// ClientHello; §5's HelloRetryRequest with its cookie, the message_hash transcript, P-256 ECDH with the
+// printed private keys, and the records that follow.
 import assert from "node:assert/strict";
 import { bytesToHex, concatBytes, hexToBytes } from "../../../crypto/bytes.ts";
 import { p256 } from "../../../crypto/p256.ts";
 import { hash } from "../../../crypto/sha2.ts";
 import {
+  AP_LABELS,
   deriveSecret,
+  deriveSecrets,
   finishedVerifyData,
   handshakeSecret,
+  HS_LABELS,
   masterSecret,
 } from "../../../protocol/tls13/key_schedule.ts";
 import {
@@ -28,9 +33,11 @@ import {
   parseU16,
   parseU16List,
 } from "../../../protocol/tls13/messages.ts";
-import { RecordProtection } from "../../../protocol/tls13/record.ts";
-import { AES_128_GCM_SHA256 } from "./_helpers.ts";
+import { plaintextRecord, RecordProtection } from "../../../protocol/tls13/record.ts";
+import { TlsServer } from "../../../protocol/tls13/server.ts";
+import { CIPHER_SUITES, TLS_AES_128_GCM_SHA256 } from "../../../protocol/tls13/suites.ts";
 import { Transcript } from "../../../protocol/tls13/transcript.ts";
+import { seededRandom, testIdentity } from "./_helpers.ts";
 
 const V = JSON.parse(
   Deno.readTextFileSync(new URL("../../../vectors/tls13_key_schedule.json", import.meta.url)),
@@ -47,7 +54,7 @@ function open(rp: RecordProtection, recordHex: string): { type: number; content:
 
 Deno.test("RFC 8448 §3: the server flight decrypts to EE, Certificate, CertificateVerify and Finished", () => {
   const v = V.sha256, m = R.simple_1rtt;
-  const rp = new RecordProtection(AES_128_GCM_SHA256, x(v.server_handshake_traffic_secret));
+  const rp = new RecordProtection(TLS_AES_128_GCM_SHA256, x(v.server_handshake_traffic_secret));
   const { type, content } = open(rp, m.record_server_handshake_messages);
   assert.equal(type, 22);
   const messages = [
@@ -68,11 +75,11 @@ Deno.test("RFC 8448 §3: the server flight decrypts to EE, Certificate, Certific
 
 Deno.test("RFC 8448 §3: client Finished, NewSessionTicket, application data and close_notify records", () => {
   const v = V.sha256, m = R.simple_1rtt;
-  const clientFinished = new RecordProtection(AES_128_GCM_SHA256, x(v.client_handshake_traffic_secret))
+  const clientFinished = new RecordProtection(TLS_AES_128_GCM_SHA256, x(v.client_handshake_traffic_secret))
     .seal(22, encodeFinished(x(v.client_verify_data)));
   assert.equal(hex(clientFinished), m.record_client_finished);
 
-  const serverAp = new RecordProtection(AES_128_GCM_SHA256, x(v.server_application_traffic_secret_0));
+  const serverAp = new RecordProtection(TLS_AES_128_GCM_SHA256, x(v.server_application_traffic_secret_0));
   const ticket = open(serverAp, m.record_new_session_ticket);
   assert.equal(ticket.type, 22);
   assert.equal(ticket.content[0], 4);
@@ -82,7 +89,7 @@ Deno.test("RFC 8448 §3: client Finished, NewSessionTicket, application data and
   const serverClose = open(serverAp, m.record_server_close_notify);
   assert.deepEqual([serverClose.type, ...serverClose.content], [21, 1, 0]);
 
-  const clientAp = new RecordProtection(AES_128_GCM_SHA256, x(v.client_application_traffic_secret_0));
+  const clientAp = new RecordProtection(TLS_AES_128_GCM_SHA256, x(v.client_application_traffic_secret_0));
   assert.equal(hex(clientAp.seal(23, x(m.client_app_data))), m.record_client_app_data);
   assert.equal(hex(clientAp.seal(21, Uint8Array.of(1, 0))), m.record_client_close_notify);
 });
@@ -140,7 +147,7 @@ Deno.test("RFC 8448 §5: HelloRetryRequest, cookie echo, message_hash transcript
   const hs = handshakeSecret("SHA-256", shared);
   const sHs = deriveSecret("SHA-256", hs, "s hs traffic", t.digest());
   const cHs = deriveSecret("SHA-256", hs, "c hs traffic", t.digest());
-  const flight = new RecordProtection(AES_128_GCM_SHA256, sHs);
+  const flight = new RecordProtection(TLS_AES_128_GCM_SHA256, sHs);
   const { type, content } = open(flight, m.record_server_handshake_messages);
   assert.equal(type, 22);
   assert.ok(hex(content).startsWith(m.message_encrypted_extensions));
@@ -153,20 +160,110 @@ Deno.test("RFC 8448 §5: HelloRetryRequest, cookie echo, message_hash transcript
     "server Finished over the HRR transcript",
   );
   t.add(x(m.message_server_finished));
-  const clientFinished = new RecordProtection(AES_128_GCM_SHA256, cHs)
+  const clientFinished = new RecordProtection(TLS_AES_128_GCM_SHA256, cHs)
     .seal(22, encodeFinished(finishedVerifyData("SHA-256", cHs, t.digest())));
   assert.equal(hex(clientFinished), m.record_client_finished);
 
   const master = masterSecret("SHA-256", hs);
   const cAp = new RecordProtection(
-    AES_128_GCM_SHA256,
+    TLS_AES_128_GCM_SHA256,
     deriveSecret("SHA-256", master, "c ap traffic", t.digest()),
   );
   assert.equal(hex(cAp.seal(21, Uint8Array.of(1, 0))), m.record_client_close_notify);
   const sAp = new RecordProtection(
-    AES_128_GCM_SHA256,
+    TLS_AES_128_GCM_SHA256,
     deriveSecret("SHA-256", master, "s ap traffic", t.digest()),
   );
   const close = open(sAp, m.record_server_close_notify);
   assert.deepEqual([close.type, ...close.content], [21, 1, 0]);
+});
+
+/** Splits a run of handshake messages (type ‖ uint24 length ‖ body) into whole messages. */
+function splitMessages(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < bytes.length;) {
+    const end = off + 4 + ((bytes[off + 1] << 16) | (bytes[off + 2] << 8) | bytes[off + 3]);
+    assert.ok(end <= bytes.length, "a whole message");
+    out.push(bytes.subarray(off, end));
+    off = end;
+  }
+  return out;
+}
+
+Deno.test("RFC 8448 §3 end to end: from the wire bytes and the x25519 secret alone, every record of the trace", () => {
+  // Nothing precomputed goes in but the (EC)DHE secret, which needs x25519 (not ours): the suite is the
+  // one our state machines negotiate, the transcript is hashed from the messages as they come off the
+  // wire, and each secret is derived as client.ts and server.ts derive it.
+  const v = V.sha256, m = R.simple_1rtt;
+  const ch = x(v.client_hello), sh = x(v.server_hello);
+  const hello = parseClientHello(ch.subarray(4));
+  assert.deepEqual(hello.cipherSuites, [0x1301, 0x1303, 0x1302]);
+  const serverHello = parseServerHello(sh.subarray(4));
+  assert.ok(!serverHello.isRetry);
+  const suite = CIPHER_SUITES.get(serverHello.cipherSuite)!;
+  assert.equal(suite, TLS_AES_128_GCM_SHA256, "the ServerHello's suite is one we implement");
+  assert.equal(suite.keyLength, 16);
+  const h = suite.hash;
+
+  const t = new Transcript();
+  t.add(ch);
+  t.start(h);
+  t.add(sh);
+  const hs = handshakeSecret(h, x(v.shared_secret));
+  const [cHs, sHs] = deriveSecrets(h, hs, HS_LABELS, t.digest());
+
+  // The server's flight: EncryptedExtensions, Certificate, CertificateVerify, and a Finished that must
+  // verify over the transcript up to the CertificateVerify.
+  const flight = open(new RecordProtection(suite, sHs), m.record_server_handshake_messages);
+  assert.equal(flight.type, 22);
+  const messages = splitMessages(flight.content);
+  assert.deepEqual(messages.map((msg) => msg[0]), [8, 11, 15, 20]);
+  for (const msg of messages.slice(0, 3)) t.add(msg);
+  assert.equal(hex(messages[3].subarray(4)), hex(finishedVerifyData(h, sHs, t.digest())), "server Finished");
+  t.add(messages[3]);
+
+  const master = masterSecret(h, hs);
+  const [cAp, sAp, exporter] = deriveSecrets(h, master, AP_LABELS, t.digest());
+  assert.equal(hex(exporter), v.exporter_master_secret);
+  const clientFinished = encodeFinished(finishedVerifyData(h, cHs, t.digest()));
+  assert.equal(hex(new RecordProtection(suite, cHs).seal(22, clientFinished)), m.record_client_finished);
+
+  const serverAp = new RecordProtection(suite, sAp);
+  const ticket = open(serverAp, m.record_new_session_ticket);
+  assert.deepEqual([ticket.type, ticket.content[0]], [22, 4]);
+  const data = open(serverAp, m.record_server_app_data);
+  assert.deepEqual([data.type, hex(data.content)], [23, m.client_app_data]);
+  const close = open(serverAp, m.record_server_close_notify);
+  assert.deepEqual([close.type, ...close.content], [21, 1, 0]);
+  const clientAp = new RecordProtection(suite, cAp);
+  assert.equal(hex(clientAp.seal(23, x(m.client_app_data))), m.record_client_app_data);
+  assert.equal(hex(clientAp.seal(21, Uint8Array.of(1, 0))), m.record_client_close_notify);
+});
+
+Deno.test("RFC 8448 §3's ClientHello to our server: AES-256-GCM by our preference, AES-128-GCM when it is all we take", () => {
+  // The trace's client shares x25519 only, which we do not implement, so our server answers with a
+  // HelloRetryRequest for its own first group; the suite it names is the one it chose.
+  const identity = testIdentity("rfc8448 server");
+  const record = plaintextRecord(22, x(V.sha256.client_hello), 0x0301);
+  for (
+    const [cipherSuites, expected] of [
+      [undefined, 0x1302],
+      [[0x1301], 0x1301],
+      [[0x1301, 0x1302], 0x1301],
+    ] as const
+  ) {
+    const server = new TlsServer({
+      certificateChain: [identity.certificate],
+      secretKey: identity.secretKey,
+      random: seededRandom("rfc8448 server"),
+      cipherSuites: cipherSuites ? [...cipherSuites] : undefined,
+    });
+    server.receive(record);
+    const out = server.takeOutput();
+    assert.equal(out[0], 22);
+    const hrr = parseServerHello(out.subarray(9, 5 + ((out[3] << 8) | out[4])));
+    assert.ok(hrr.isRetry);
+    assert.equal(hrr.cipherSuite, expected, `configured ${cipherSuites}`);
+    assert.equal(parseU16(hrr.extensionMap.get(ExtensionType.key_share)!, "key_share"), 0x19);
+  }
 });

@@ -20,7 +20,7 @@ for (const curve of ["P-256", "P-384", "P-521"] as CurveName[]) {
     name: `X3DH initiate + first message (Alice) ${curve}`,
     group: `x3dh ${curve}`,
     baseline: true,
-    fn: () => void initiate(alice, bob.id, bundle, { curve }).encrypt(payload),
+    fn: () => void initiate(alice, bob.id, bundle, { now: T, curve }).encrypt(payload),
   });
   Deno.bench({
     name: `X3DH respond + read first message (Bob) ${curve}`,
@@ -28,7 +28,9 @@ for (const curve of ["P-256", "P-384", "P-521"] as CurveName[]) {
     fn: (b) => {
       // Every initial message is accepted once, so each iteration needs a fresh one (made untimed).
       if (++accepted % 1000 === 0) store = PrekeyStore.create(bob, T);
-      const first = initiate(alice, bob.id, store.bundle(bob.publicKeys), { curve }).encrypt(payload);
+      const first = initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T, curve }).encrypt(
+        payload,
+      );
       b.start();
       respond(bob, store, first, { now: T });
       b.end();
@@ -39,7 +41,7 @@ for (const curve of ["P-256", "P-384", "P-521"] as CurveName[]) {
 function pair(curve: CurveName): { alice: Session; bob: Session } {
   const a = generateIdentity(), b = generateIdentity();
   const store = PrekeyStore.create(b, T);
-  const alice = initiate(a, b.id, store.bundle(b.publicKeys), { curve });
+  const alice = initiate(a, b.id, store.bundle(b.publicKeys), { now: T, curve });
   const { session: bob } = respond(b, store, alice.encrypt(payload), { now: T });
   alice.decrypt(bob.encrypt(payload));
   return { alice, bob };

@@ -21,6 +21,7 @@ import {
   invNtt,
   MONT_R2,
   montReduce,
+  mulCache,
   multiplyAccumulate,
   N,
   ntt,
@@ -81,6 +82,7 @@ const T_HAT = vec(); // t̂
 const E = vec(); // e in KeyGen, e1 in Encrypt
 const Y_HAT = vec(); // ŷ in Encrypt, NTT(u') in Decrypt
 const U = vec(); // u in Encrypt
+const B_CACHE = Array.from({ length: MAX_K }, () => new Int32Array(128)); // mulCache of ŝ, ŷ or NTT(u')
 const P = poly(); // v, w, e2
 const TMP = poly();
 const SEEDS = new Uint8Array(64); // ρ ‖ σ from G(d ‖ k), or K ‖ r from G(m ‖ H(ek))
@@ -90,7 +92,7 @@ const C_PRIME = new Uint8Array(1568); // re-encryption in Decaps
 const K_BAR = new Uint8Array(32);
 
 function wipeScratch(): void {
-  for (const v of [S_HAT, E, Y_HAT, U]) for (const p of v) p.fill(0);
+  for (const v of [S_HAT, E, Y_HAT, U, B_CACHE]) for (const p of v) p.fill(0);
   P.fill(0);
   TMP.fill(0);
   SEEDS.fill(0);
@@ -139,10 +141,11 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) {
       ntt(S_HAT[i]);
       ntt(E[i]);
+      mulCache(B_CACHE[i], S_HAT[i]);
     }
     for (let i = 0; i < k; i++) {
       const t = T_HAT[i], e = E[i];
-      multiplyAccumulate(t, MATRIX[i], S_HAT, k);
+      multiplyAccumulate(t, MATRIX[i], S_HAT, B_CACHE, k);
       // Back from 2^-16 to the plain domain, plus ê.
       for (let j = 0; j < N; j++) t[j] = canonical(montReduce(Math.imul(t[j], MONT_R2)) + e[j]);
       byteEncode(ek, 384 * i, t, 12);
@@ -171,15 +174,18 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) samplePrfCbd2(Y_HAT[i], r, rOff, i);
     for (let i = 0; i < k; i++) samplePrfCbd2(E[i], r, rOff, k + i);
     samplePrfCbd2(P, r, rOff, 2 * k); // e2
-    for (let i = 0; i < k; i++) ntt(Y_HAT[i]);
+    for (let i = 0; i < k; i++) {
+      ntt(Y_HAT[i]);
+      mulCache(B_CACHE[i], Y_HAT[i]);
+    }
     for (let i = 0; i < k; i++) {
       const u = U[i], e1 = E[i];
-      multiplyAccumulate(u, MATRIX[i], Y_HAT, k);
+      multiplyAccumulate(u, MATRIX[i], Y_HAT, B_CACHE, k);
       invNtt(u);
       for (let j = 0; j < N; j++) u[j] = canonical(u[j] + e1[j]);
       compressEncode(c, 32 * du * i, u, du, TMP);
     }
-    multiplyAccumulate(TMP, T_HAT, Y_HAT, k);
+    multiplyAccumulate(TMP, T_HAT, Y_HAT, B_CACHE, k);
     invNtt(TMP);
     for (let j = 0; j < N; j++) {
       // μ = Decompress_1(ByteDecode_1(m)): bit b ↦ b · 1665, selected by a mask.
@@ -194,9 +200,10 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) {
       decodeDecompress(Y_HAT[i], c, 32 * du * i, du);
       ntt(Y_HAT[i]);
+      mulCache(B_CACHE[i], Y_HAT[i]);
       byteDecode12ModQ(S_HAT[i], dk, 384 * i);
     }
-    multiplyAccumulate(TMP, S_HAT, Y_HAT, k);
+    multiplyAccumulate(TMP, S_HAT, Y_HAT, B_CACHE, k);
     invNtt(TMP);
     decodeDecompress(P, c, c1Length, dv);
     MSG.fill(0);

@@ -57,61 +57,138 @@ function toMont(x: number): number {
 const ZETAS = Int32Array.from({ length: 128 }, (_, i) => toMont(powMod(17, bitRev7(i))));
 const GAMMAS = Int32Array.from({ length: 128 }, (_, i) => toMont(powMod(17, 2 * bitRev7(i) + 1)));
 const INV_NTT_F = 1441; // 2^32 / 128 mod q: montReduce(x · F) = x · 2^16 / 128
+// ζ^BitRev7(1) · F in Montgomery form: the last inverse layer's twiddle with the final scaling folded in.
+const INV_NTT_ZF = toMont((powMod(17, bitRev7(1)) * 1441 * powMod(2285, Q - 2)) % Q); // 2285 = 2^16 mod q
 export const MONT_R2 = 1353; // 2^32 mod q: montReduce(x · R2) = x · 2^16
 
-/** NTT (Algorithm 9) in place; input |coefficients| < q, output in [−(q − 1)/2, (q − 1)/2]. */
+/**
+ * NTT (Algorithm 9) in place; input |coefficients| < q, output in [−(q − 1)/2, (q − 1)/2].
+ *
+ * Layers go two at a time (len, len/2) as radix-4 butterflies on r[j], r[j + len/2], r[j + len],
+ * r[j + 3len/2], which halves the loads and stores; the last layer (len 2) runs alone. Each layer adds less
+ * than q to the magnitude (montReduce's output), so the values stay below 8q and one Barrett pass at the end
+ * suffices.
+ */
 export function ntt(r: Int32Array): void {
-  let k = 1;
-  for (let len = 128; len >= 2; len >>= 1) {
-    for (let start = 0; start < N; start += 2 * len) {
-      const zeta = ZETAS[k++];
-      for (let j = start; j < start + len; j++) {
-        const t = montReduce(Math.imul(zeta, r[j + len]));
-        r[j + len] = r[j] - t;
-        r[j] = r[j] + t;
+  for (let len = 128; len >= 8; len >>= 2) {
+    const half = len >> 1, blocks = 128 / len;
+    for (let b = 0; b < blocks; b++) {
+      const k = blocks + b, z1 = ZETAS[k], z2 = ZETAS[2 * k], z3 = ZETAS[2 * k + 1];
+      for (let j = 2 * len * b, end = j + half; j < end; j++) {
+        let a0 = r[j], a1 = r[j + half], a2 = r[j + len], a3 = r[j + len + half];
+        let t = montReduce(Math.imul(z1, a2));
+        a2 = a0 - t;
+        a0 = a0 + t;
+        t = montReduce(Math.imul(z1, a3));
+        a3 = a1 - t;
+        a1 = a1 + t;
+        t = montReduce(Math.imul(z2, a1));
+        r[j + half] = a0 - t;
+        r[j] = a0 + t;
+        t = montReduce(Math.imul(z3, a3));
+        r[j + len + half] = a2 - t;
+        r[j + len] = a2 + t;
       }
     }
   }
-  for (let j = 0; j < N; j++) r[j] = barrett(r[j]);
+  // len = 2, then the Barrett pass.
+  for (let b = 0; b < 64; b++) {
+    const z = ZETAS[64 + b], j = 4 * b;
+    const a0 = r[j], a1 = r[j + 1];
+    let t = montReduce(Math.imul(z, r[j + 2]));
+    r[j + 2] = barrett(a0 - t);
+    r[j] = barrett(a0 + t);
+    t = montReduce(Math.imul(z, r[j + 3]));
+    r[j + 3] = barrett(a1 - t);
+    r[j + 1] = barrett(a1 + t);
+  }
 }
 
 /**
  * Inverse NTT (Algorithm 10) in place, times 2^16 (it undoes the 2^-16 that multiplyAccumulate leaves);
  * input |coefficients| < q, output |coefficients| < q.
+ *
+ * Layers go two at a time (len, 2·len) as radix-4 butterflies on r[j], r[j + len], r[j + 2len], r[j + 3len];
+ * the last layer (len 128) runs alone with the final scaling by F = 2^32 / 128 folded in. Sums double each
+ * layer, so the four inputs of the middle pair of layers are Barrett-reduced (from below 4q); nothing else is.
  */
 export function invNtt(r: Int32Array): void {
-  let k = 127;
-  for (let len = 2; len <= 128; len <<= 1) {
-    for (let start = 0; start < N; start += 2 * len) {
-      const zeta = ZETAS[k--];
-      for (let j = start; j < start + len; j++) {
-        const t = r[j];
-        r[j] = barrett(t + r[j + len]);
-        r[j + len] = montReduce(Math.imul(zeta, r[j + len] - t));
+  for (let len = 2; len <= 32; len <<= 2) {
+    const blocks = 64 / len;
+    for (let b = 0; b < blocks; b++) {
+      // Layer len: blocks 2b and 2b + 1; layer 2·len: block b.
+      const za = ZETAS[256 / len - 1 - 2 * b],
+        zb = ZETAS[256 / len - 2 - 2 * b],
+        zc = ZETAS[128 / len - 1 - b];
+      for (let j = 4 * len * b, end = j + len; j < end; j++) {
+        let a0 = r[j], a1 = r[j + len], a2 = r[j + 2 * len], a3 = r[j + 3 * len];
+        if (len === 8) {
+          a0 = barrett(a0);
+          a1 = barrett(a1);
+          a2 = barrett(a2);
+          a3 = barrett(a3);
+        }
+        let t = a0;
+        a0 = t + a1;
+        a1 = montReduce(Math.imul(za, a1 - t));
+        t = a2;
+        a2 = t + a3;
+        a3 = montReduce(Math.imul(zb, a3 - t));
+        t = a0;
+        r[j] = t + a2;
+        r[j + 2 * len] = montReduce(Math.imul(zc, a2 - t));
+        t = a1;
+        r[j + len] = t + a3;
+        r[j + 3 * len] = montReduce(Math.imul(zc, a3 - t));
       }
     }
   }
-  for (let j = 0; j < N; j++) r[j] = montReduce(Math.imul(r[j], INV_NTT_F));
+  for (let j = 0; j < 128; j++) {
+    const t = r[j], u = r[j + 128];
+    r[j] = montReduce(Math.imul(t + u, INV_NTT_F));
+    r[j + 128] = montReduce(Math.imul(INV_NTT_ZF, u - t));
+  }
+}
+
+/**
+ * The products b[2i + 1] · γ_i (plain domain, |·| < q) that multiplyAccumulate needs from its right-hand
+ * vector: computed once per polynomial, they serve every row it multiplies (the Kyber reference's "mulcache").
+ */
+export function mulCache(cache: Int32Array, b: Int32Array): void {
+  for (let i = 0; i < 128; i++) cache[i] = montReduce(Math.imul(b[2 * i + 1], GAMMAS[i]));
 }
 
 /**
  * out = Σ_j a[j] × b[j] in the NTT domain (MultiplyNTTs, Algorithm 11, summed over j < k), times 2^-16,
- * with |out| < q. Inputs |coefficients| ≤ (q − 1)/2 or canonical.
+ * with |out| < q; bCache[j] = mulCache(b[j]). Inputs: |a| < q, |b| ≤ (q − 1)/2.
+ *
+ * BaseCaseMultiply: (a0 + a1·X)(b0 + b1·X) mod X² − γ = (a0·b0 + a1·b1·γ) + (a0·b1 + a1·b0)·X. The sums are
+ * accumulated unreduced in `out` (each term below 1.5q², at most four terms: below 2^27) and reduced once.
  */
-export function multiplyAccumulate(out: Int32Array, a: Int32Array[], b: Int32Array[], k: number): void {
-  for (let i = 0; i < 128; i++) {
-    const gamma = GAMMAS[i], i0 = 2 * i, i1 = i0 + 1;
-    // Each term is below 2q² in absolute value and k ≤ 4, so the sums stay inside montReduce's range.
-    let c0 = 0, c1 = 0;
-    for (let j = 0; j < k; j++) {
-      const aj = a[j], bj = b[j];
-      const a0 = aj[i0], a1 = aj[i1], b0 = bj[i0], b1 = bj[i1];
-      c0 += Math.imul(a0, b0) + Math.imul(montReduce(Math.imul(a1, b1)), gamma);
-      c1 += Math.imul(a0, b1) + Math.imul(a1, b0);
+export function multiplyAccumulate(
+  out: Int32Array,
+  a: Int32Array[],
+  b: Int32Array[],
+  bCache: Int32Array[],
+  k: number,
+): void {
+  for (let j = 0; j < k; j++) {
+    const aj = a[j], bj = b[j], cj = bCache[j];
+    if (j === 0) {
+      for (let i = 0; i < 128; i++) {
+        const a0 = aj[2 * i], a1 = aj[2 * i + 1], b0 = bj[2 * i], b1 = bj[2 * i + 1];
+        out[2 * i] = Math.imul(a0, b0) + Math.imul(a1, cj[i]);
+        out[2 * i + 1] = Math.imul(a0, b1) + Math.imul(a1, b0);
+      }
+    } else {
+      for (let i = 0; i < 128; i++) {
+        const a0 = aj[2 * i], a1 = aj[2 * i + 1], b0 = bj[2 * i], b1 = bj[2 * i + 1];
+        out[2 * i] += Math.imul(a0, b0) + Math.imul(a1, cj[i]);
+        out[2 * i + 1] += Math.imul(a0, b1) + Math.imul(a1, b0);
+      }
     }
-    out[i0] = montReduce(c0);
-    out[i1] = montReduce(c1);
   }
+  for (let i = 0; i < N; i++) out[i] = montReduce(out[i]);
 }
 
 // ---------------------------------------------------------------------------------------------------------

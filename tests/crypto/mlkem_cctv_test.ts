@@ -20,6 +20,7 @@ import {
   invNtt,
   MONT_R2,
   montReduce,
+  mulCache,
   multiplyAccumulate,
   N,
   ntt,
@@ -98,17 +99,27 @@ function dec12(hex: string, k: number): Int32Array[] {
   });
 }
 
+/** Σ a[j] × b[j] in the NTT domain, times 2^-16, as multiplyAccumulate computes it. */
+function multiply(a: Int32Array[], b: Int32Array[]): Int32Array {
+  const out = poly();
+  const cache = b.map((p) => {
+    const c = new Int32Array(128);
+    mulCache(c, p);
+    return c;
+  });
+  multiplyAccumulate(out, a, b, cache, a.length);
+  return out;
+}
+
 /** Σ a[j] × b[j] in the NTT domain, in the plain domain (multiplyAccumulate leaves a factor 2^-16). */
 function dot(a: Int32Array[], b: Int32Array[]): Int32Array {
-  const out = poly();
-  multiplyAccumulate(out, a, b, a.length);
+  const out = multiply(a, b);
   return out.map((x) => montReduce(Math.imul(x, MONT_R2)));
 }
 
 /** Σ a[j] × b[j], then NTT⁻¹ (invNtt's factor 2^16 cancels multiplyAccumulate's 2^-16). */
 function dotInv(a: Int32Array[], b: Int32Array[]): Int32Array {
-  const out = poly();
-  multiplyAccumulate(out, a, b, a.length);
+  const out = multiply(a, b);
   invNtt(out);
   return out;
 }

@@ -497,6 +497,27 @@ export class KeccakSponge {
     this.pos = pos;
   }
 
+  /**
+   * Writes the next `count` output words (bytes 4i … 4i + 3 as a little-endian signed 32-bit word) to
+   * out[0, count), finishing or permuting first if needed. Requires a position at a lane boundary (as after
+   * `finish` or a previous call) and an even `count` that fits in the rest of the block. ML-KEM's samplers
+   * read whole blocks this way, without a round trip through bytes.
+   */
+  squeezeWords(out: Int32Array, count: number): void {
+    if (!this.squeezing) this.finish();
+    const s = this.state;
+    if (this.pos === this.rate) {
+      permute(s);
+      this.pos = 0;
+    }
+    for (let i = 0, w = this.pos >> 2; i < count; i += 2, w += 2) {
+      const e = s[w], d = s[w + 1];
+      out[i] = shuffle((e & 0xffff) | (d << 16));
+      out[i + 1] = shuffle((e >>> 16) | (d & 0xffff0000));
+    }
+    this.pos += count << 2;
+  }
+
   /** A copy with its own state. */
   copy(): KeccakSponge {
     const c = new KeccakSponge(this.rate, this.suffix);

@@ -330,7 +330,8 @@ export function samplePrfCbd2(f: Int32Array, sigma: Uint8Array, sigmaOff: number
     // Each 2-bit field of d is the sum of two adjacent bits; coefficient i is x − y of the fields 2i, 2i + 1.
     const d = (t & 0x55555555) + ((t >>> 1) & 0x55555555);
     for (let j = 0; j < 8; j++) f[8 * w + j] = ((d >>> (4 * j)) & 3) - ((d >>> (4 * j + 2)) & 3);
-  } // The PRF output and state are secret: zero them now rather than leave them to the next call.
+  }
+  // The PRF output and state are secret: zero them now rather than leave them to the next call.
   words.fill(0);
   prf.reset();
 }

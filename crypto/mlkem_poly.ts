@@ -280,29 +280,41 @@ export function decodeDecompress(f: Int32Array, inp: Uint8Array, off: number, d:
 
 const SHAKE128 = new KeccakSponge(168, 0x1f);
 const SHAKE256 = new KeccakSponge(136, 0x1f); // PRF
-const SAMPLE_BUF = new Uint8Array(3 * 168);
-const PRF_BUF = new Uint8Array(128);
+const WORDS = new Int32Array(42); // one SHAKE128 block (168 bytes), or the 128 bytes of PRF_2
 
-/** SampleNTT (Algorithm 7): a uniform polynomial of the NTT domain from SHAKE128(ρ ‖ x ‖ y). */
+/**
+ * SampleNTT (Algorithm 7): a uniform polynomial of the NTT domain from SHAKE128(ρ ‖ x ‖ y). Reads the output
+ * a block (42 words) at a time; every 3 words are 12 bytes, 4 triples, 8 candidates of 12 bits, taken in
+ * order while fewer than 256 are accepted. Rejection depends only on the public seed ρ.
+ */
 export function sampleNtt(f: Int32Array, rho: Uint8Array, rhoOff: number, x: number, y: number): void {
   const xof = SHAKE128.reset();
   xof.absorb(rho, rhoOff, rhoOff + 32);
   xof.absorbByte(x);
   xof.absorbByte(y);
-  const buf = SAMPLE_BUF;
-  xof.squeezeInto(buf, 0, 3 * 168);
-  let j = 0, len = 3 * 168;
-  for (;;) {
-    for (let p = 0; p < len && j < N; p += 3) {
-      const b1 = buf[p + 1];
-      const d1 = buf[p] | ((b1 & 15) << 8), d2 = (b1 >> 4) | (buf[p + 2] << 4);
-      // Rejection depends only on the public seed ρ.
-      if (d1 < Q) f[j++] = d1;
-      if (d2 < Q && j < N) f[j++] = d2;
+  const w = WORDS;
+  let j = 0;
+  while (j < N) {
+    xof.squeezeWords(w, 42);
+    for (let g = 0; g < 42 && j < N; g += 3) {
+      const w0 = w[g], w1 = w[g + 1], w2 = w[g + 2];
+      let d = w0 & 0xfff;
+      if (d < Q) f[j++] = d;
+      d = (w0 >>> 12) & 0xfff;
+      if (d < Q && j < N) f[j++] = d;
+      d = (w0 >>> 24) | ((w1 & 0xf) << 8);
+      if (d < Q && j < N) f[j++] = d;
+      d = (w1 >>> 4) & 0xfff;
+      if (d < Q && j < N) f[j++] = d;
+      d = (w1 >>> 16) & 0xfff;
+      if (d < Q && j < N) f[j++] = d;
+      d = (w1 >>> 28) | ((w2 & 0xff) << 4);
+      if (d < Q && j < N) f[j++] = d;
+      d = (w2 >>> 8) & 0xfff;
+      if (d < Q && j < N) f[j++] = d;
+      d = w2 >>> 20;
+      if (d < Q && j < N) f[j++] = d;
     }
-    if (j === N) return;
-    xof.squeezeInto(buf, 0, 168);
-    len = 168;
   }
 }
 
@@ -311,12 +323,15 @@ export function samplePrfCbd2(f: Int32Array, sigma: Uint8Array, sigmaOff: number
   const prf = SHAKE256.reset();
   prf.absorb(sigma, sigmaOff, sigmaOff + 32);
   prf.absorbByte(b);
-  const buf = PRF_BUF;
-  prf.squeezeInto(buf, 0, 128);
+  const words = WORDS;
+  prf.squeezeWords(words, 32);
   for (let w = 0; w < 32; w++) {
-    const t = buf[4 * w] | (buf[4 * w + 1] << 8) | (buf[4 * w + 2] << 16) | (buf[4 * w + 3] << 24);
+    const t = words[w];
     // Each 2-bit field of d is the sum of two adjacent bits; coefficient i is x − y of the fields 2i, 2i + 1.
     const d = (t & 0x55555555) + ((t >>> 1) & 0x55555555);
     for (let j = 0; j < 8; j++) f[8 * w + j] = ((d >>> (4 * j)) & 3) - ((d >>> (4 * j + 2)) & 3);
   }
+  // The PRF output and state are secret: zero them now rather than leave them to the next call.
+  words.fill(0);
+  prf.reset();
 }

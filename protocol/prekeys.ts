@@ -467,17 +467,18 @@ export class PrekeyStore {
     const id = this.#takeId();
     const seed = random(KEM_SEED_BYTES);
     checkBytes(seed, `random(${KEM_SEED_BYTES}) result`, KEM_SEED_BYTES);
-    const k: StoredKem = {
+    const { publicKey, secretKey } = kemOf(PREKEY_KEM).keygen(seed);
+    const message = kemPrekeyMessage(kind, id, now, publicKey);
+    const signatures = {} as Record<CurveName, Uint8Array>;
+    for (const c of CURVES) signatures[c] = signWithContext(identity, c, KEM_PREKEY_CONTEXT, message);
+    return {
       id,
       createdAt: now,
       retiredAt: null,
       seed: seed.slice(),
-      signatures: {} as never,
-      pair: null,
+      signatures,
+      pair: { publicKey, secretKey },
     };
-    const message = kemPrekeyMessage(kind, id, now, kemPair(k).publicKey);
-    for (const c of CURVES) k.signatures[c] = signWithContext(identity, c, KEM_PREKEY_CONTEXT, message);
-    return k;
   }
 
   #current(curve: CurveName): StoredSigned {

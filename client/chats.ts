@@ -386,7 +386,11 @@ export class ChatClient {
     if (f.role === "initiator") {
       try {
         chat.session?.destroy();
-        chat.session = initiate(this.identity, f.peerId, f.bundle!, { curve: f.curve, random: this.random });
+        chat.session = initiate(this.identity, f.peerId, f.bundle!, {
+          now: this.#now(),
+          curve: f.curve,
+          random: this.random,
+        });
       } catch (e) {
         chat.session = null;
         const message = `The chat could not start: ${(e as Error).message}.`;

@@ -1,17 +1,39 @@
 // ML-KEM-768 and ML-KEM-1024 (FIPS 203, August 2024): key generation, encapsulation, decapsulation.
 //
-// Polynomials live in Int32Arrays of 256 coefficients. Products use Montgomery reduction with R = 2^16
-// (as the Kyber reference code does) and additions are brought back into range with Barrett reduction, so
-// nothing divides by q. All scratch space is allocated once, at module load, and sized for k = 4; the
-// operations are synchronous, so the two parameter sets share it. Hashing goes through KeccakSponge
-// instances that are reset rather than reallocated.
+// K-PKE and the KEM on top of the polynomial layer in mlkem_poly.ts. All scratch space is allocated once, at
+// module load, and sized for k = 4; the operations are synchronous, so the two parameter sets share it, and
+// it is zeroed after each operation. Hashing goes through KeccakSponge instances that are reset rather than
+// reallocated.
 //
-// Secret data never selects a branch or a table index; the exceptions (none in this file) and what is not
-// constant time are listed in docs/security.md. Rejection sampling of the matrix A depends only on the
-// public seed ρ.
+// Secret data never selects a branch or a table index (docs/security.md lists what is and is not constant
+// time). The branches on the key checks depend only on the key, not on a ciphertext.
 
 import { checkBytes, systemRandom } from "./bytes.ts";
 import { KeccakSponge } from "./sha3.ts";
+import {
+  byteDecode,
+  byteDecode12ModQ,
+  byteEncode,
+  canonical,
+  COMPRESS_M,
+  compressEncode,
+  decodeDecompress,
+  invNtt,
+  MONT_R2,
+  montReduce,
+  mulCache,
+  multiplyAccumulate,
+  N,
+  ntt,
+  Q,
+  sampleNtt,
+  samplePrfCbd2,
+} from "./mlkem_poly.ts";
+
+const MAX_K = 4;
+const H = new KeccakSponge(136, 0x06); // SHA3-256
+const G = new KeccakSponge(72, 0x06); // SHA3-512
+const J = new KeccakSponge(136, 0x1f); // SHAKE256
 
 /** One ML-KEM parameter set (FIPS 203 §8). */
 export interface MlKem {
@@ -42,238 +64,6 @@ export interface MlKem {
   decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
 }
 
-const N = 256;
-const Q = 3329;
-const QINV = -3327; // q⁻¹ mod 2^16, as a signed 16-bit value: q · QINV ≡ 1 (mod 2^16)
-const MAX_K = 4;
-
-// ---------------------------------------------------------------------------------------------------------
-// Arithmetic mod q
-
-/** a · 2^-16 mod q, in (−q, q), for |a| < q · 2^15 (Montgomery reduction). */
-function montReduce(a: number): number {
-  const t = (Math.imul(a, QINV) << 16) >> 16; // a · q⁻¹ mod 2^16, signed
-  return (a - Math.imul(t, Q)) >> 16; // exact: a − t·q ≡ 0 (mod 2^16)
-}
-
-/** The representative of a mod q in [−(q − 1)/2, (q − 1)/2], for |a| < 2^15 (Barrett reduction). */
-function barrett(a: number): number {
-  const t = (Math.imul(20159, a) + (1 << 25)) >> 26; // 20159 = round(2^26 / q)
-  return a - Math.imul(t, Q);
-}
-
-/** a mod q in [0, q), for |a| < 2^15: Barrett, then q added back under a mask if negative. */
-function canonical(a: number): number {
-  const r = barrett(a);
-  return r + ((r >> 31) & Q);
-}
-
-function powMod(b: number, e: number): number {
-  let r = 1;
-  for (let i = 0; i < e; i++) r = (r * b) % Q;
-  return r;
-}
-
-function bitRev7(i: number): number {
-  let r = 0;
-  for (let b = 0; b < 7; b++) r |= ((i >> b) & 1) << (6 - b);
-  return r;
-}
-
-/** x · 2^16 mod q, centred in (−q/2, q/2]: the Montgomery form that montReduce(x' · y) = x · y expects. */
-function toMont(x: number): number {
-  const r = (x * 65536) % Q;
-  return r > Q >> 1 ? r - Q : r;
-}
-
-// FIPS 203 §4.3: ζ = 17 is a primitive 256th root of unity mod q. ZETAS[i] = ζ^BitRev7(i) (NTT, Algorithms
-// 9 and 10); GAMMAS[i] = ζ^(2·BitRev7(i) + 1) (BaseCaseMultiply, Algorithm 11). Both in Montgomery form.
-const ZETAS = Int32Array.from({ length: 128 }, (_, i) => toMont(powMod(17, bitRev7(i))));
-const GAMMAS = Int32Array.from({ length: 128 }, (_, i) => toMont(powMod(17, 2 * bitRev7(i) + 1)));
-const INV_NTT_F = 1441; // 2^32 / 128 mod q: montReduce(x · F) = x · 2^16 / 128
-const MONT_R2 = 1353; // 2^32 mod q: montReduce(x · R2) = x · 2^16
-
-/** NTT (Algorithm 9) in place; input |coefficients| < q, output in [−(q − 1)/2, (q − 1)/2]. */
-function ntt(r: Int32Array): void {
-  let k = 1;
-  for (let len = 128; len >= 2; len >>= 1) {
-    for (let start = 0; start < N; start += 2 * len) {
-      const zeta = ZETAS[k++];
-      for (let j = start; j < start + len; j++) {
-        const t = montReduce(Math.imul(zeta, r[j + len]));
-        r[j + len] = r[j] - t;
-        r[j] = r[j] + t;
-      }
-    }
-  }
-  for (let j = 0; j < N; j++) r[j] = barrett(r[j]);
-}
-
-/**
- * Inverse NTT (Algorithm 10) in place, times 2^16 (it undoes the 2^-16 that multiplyAccumulate leaves);
- * input |coefficients| < q, output |coefficients| < q.
- */
-function invNtt(r: Int32Array): void {
-  let k = 127;
-  for (let len = 2; len <= 128; len <<= 1) {
-    for (let start = 0; start < N; start += 2 * len) {
-      const zeta = ZETAS[k--];
-      for (let j = start; j < start + len; j++) {
-        const t = r[j];
-        r[j] = barrett(t + r[j + len]);
-        r[j + len] = montReduce(Math.imul(zeta, r[j + len] - t));
-      }
-    }
-  }
-  for (let j = 0; j < N; j++) r[j] = montReduce(Math.imul(r[j], INV_NTT_F));
-}
-
-/**
- * out = Σ_j a[j] × b[j] in the NTT domain (MultiplyNTTs, Algorithm 11, summed over j < k), times 2^-16,
- * with |out| < q. Inputs |coefficients| ≤ (q − 1)/2 or canonical.
- */
-function multiplyAccumulate(out: Int32Array, a: Int32Array[], b: Int32Array[], k: number): void {
-  for (let i = 0; i < 128; i++) {
-    const gamma = GAMMAS[i], i0 = 2 * i, i1 = i0 + 1;
-    // Each term is below 2q² in absolute value and k ≤ 4, so the sums stay inside montReduce's range.
-    let c0 = 0, c1 = 0;
-    for (let j = 0; j < k; j++) {
-      const aj = a[j], bj = b[j];
-      const a0 = aj[i0], a1 = aj[i1], b0 = bj[i0], b1 = bj[i1];
-      c0 += Math.imul(a0, b0) + Math.imul(montReduce(Math.imul(a1, b1)), gamma);
-      c1 += Math.imul(a0, b1) + Math.imul(a1, b0);
-    }
-    out[i0] = montReduce(c0);
-    out[i1] = montReduce(c1);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Encodings (FIPS 203 §4.2.1)
-
-/** ByteEncode_d of 256 coefficients in [0, 2^d) to out[off, off + 32d). */
-function byteEncode(out: Uint8Array, off: number, f: Int32Array, d: number): void {
-  if (d === 12) {
-    for (let i = 0, o = off; i < N; i += 2, o += 3) {
-      const a = f[i], b = f[i + 1];
-      out[o] = a;
-      out[o + 1] = (a >> 8) | (b << 4);
-      out[o + 2] = b >> 4;
-    }
-    return;
-  }
-  let acc = 0, bits = 0, o = off;
-  for (let i = 0; i < N; i++) {
-    acc |= f[i] << bits;
-    bits += d;
-    while (bits >= 8) {
-      out[o++] = acc;
-      acc >>>= 8;
-      bits -= 8;
-    }
-  }
-}
-
-/** ByteDecode_d of in[off, off + 32d) into 256 coefficients in [0, 2^d) (no reduction mod q). */
-function byteDecode(f: Int32Array, inp: Uint8Array, off: number, d: number): void {
-  if (d === 12) {
-    for (let i = 0, o = off; i < N; i += 2, o += 3) {
-      const b1 = inp[o + 1];
-      f[i] = inp[o] | ((b1 & 15) << 8);
-      f[i + 1] = (b1 >> 4) | (inp[o + 2] << 4);
-    }
-    return;
-  }
-  const mask = (1 << d) - 1;
-  let acc = 0, bits = 0, o = off;
-  for (let i = 0; i < N; i++) {
-    while (bits < d) {
-      acc |= inp[o++] << bits;
-      bits += 8;
-    }
-    f[i] = acc & mask;
-    acc >>>= d;
-    bits -= d;
-  }
-}
-
-/** ByteDecode_12 as FIPS 203 defines it for d = 12: each coefficient reduced mod q (one masked subtraction). */
-function byteDecode12ModQ(f: Int32Array, inp: Uint8Array, off: number): void {
-  byteDecode(f, inp, off, 12);
-  for (let i = 0; i < N; i++) {
-    const x = f[i];
-    f[i] = x - (Q & ~((x - Q) >> 31));
-  }
-}
-
-// Compress_d(x) = ⌈(2^d / q) · x⌋ mod 2^d = ⌊(2^d·x + 1664) / q⌋ mod 2^d for x in [0, q) (q is odd, so there
-// are no ties). The division is a multiplication by ⌈2^35 / q⌉ / 2^35 in doubles: the numerator is below 2^23,
-// the product below 2^47 (exact), and the error below 2^-12 < 1/q, so the floor is exact (tested for every x
-// and d). No integer division, whose time can depend on its operands.
-const COMPRESS_M = Math.ceil(2 ** 35 / Q) / 2 ** 35;
-
-/** Compress_d then ByteEncode_d of a polynomial with canonical coefficients. */
-function compressEncode(out: Uint8Array, off: number, f: Int32Array, d: number, tmp: Int32Array): void {
-  const mask = (1 << d) - 1;
-  for (let i = 0; i < N; i++) tmp[i] = Math.floor(((f[i] << d) + 1664) * COMPRESS_M) & mask;
-  byteEncode(out, off, tmp, d);
-}
-
-/** ByteDecode_d then Decompress_d: y ↦ ⌈(q / 2^d) · y⌋ = ⌊(q·y + 2^(d−1)) / 2^d⌋. */
-function decodeDecompress(f: Int32Array, inp: Uint8Array, off: number, d: number): void {
-  byteDecode(f, inp, off, d);
-  const half = 1 << (d - 1);
-  for (let i = 0; i < N; i++) f[i] = (Math.imul(Q, f[i]) + half) >> d;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Sampling (FIPS 203 §4.2.2) and the hash functions (§4.1)
-
-const H = new KeccakSponge(136, 0x06); // SHA3-256
-const G = new KeccakSponge(72, 0x06); // SHA3-512
-const SHAKE128 = new KeccakSponge(168, 0x1f);
-const SHAKE256 = new KeccakSponge(136, 0x1f); // PRF and J
-const SAMPLE_BUF = new Uint8Array(3 * 168);
-const PRF_BUF = new Uint8Array(128);
-
-/** SampleNTT (Algorithm 7): a uniform polynomial of the NTT domain from SHAKE128(ρ ‖ x ‖ y). */
-function sampleNtt(f: Int32Array, rho: Uint8Array, rhoOff: number, x: number, y: number): void {
-  const xof = SHAKE128.reset();
-  xof.absorb(rho, rhoOff, rhoOff + 32);
-  xof.absorbByte(x);
-  xof.absorbByte(y);
-  const buf = SAMPLE_BUF;
-  xof.squeezeInto(buf, 0, 3 * 168);
-  let j = 0, len = 3 * 168;
-  for (;;) {
-    for (let p = 0; p < len && j < N; p += 3) {
-      const b1 = buf[p + 1];
-      const d1 = buf[p] | ((b1 & 15) << 8), d2 = (b1 >> 4) | (buf[p + 2] << 4);
-      // Rejection depends only on the public seed ρ.
-      if (d1 < Q) f[j++] = d1;
-      if (d2 < Q && j < N) f[j++] = d2;
-    }
-    if (j === N) return;
-    xof.squeezeInto(buf, 0, 168);
-    len = 168;
-  }
-}
-
-/** SamplePolyCBD_2 (Algorithm 8, η = 2) of PRF_2(σ, b) = SHAKE256(σ ‖ b, 128 bytes) (§4.1). */
-function samplePrfCbd2(f: Int32Array, sigma: Uint8Array, sigmaOff: number, b: number): void {
-  const prf = SHAKE256.reset();
-  prf.absorb(sigma, sigmaOff, sigmaOff + 32);
-  prf.absorbByte(b);
-  const buf = PRF_BUF;
-  prf.squeezeInto(buf, 0, 128);
-  for (let w = 0; w < 32; w++) {
-    const t = buf[4 * w] | (buf[4 * w + 1] << 8) | (buf[4 * w + 2] << 16) | (buf[4 * w + 3] << 24);
-    // Each 2-bit field of d is the sum of two adjacent bits; coefficient i is x − y of the fields 2i, 2i + 1.
-    const d = (t & 0x55555555) + ((t >>> 1) & 0x55555555);
-    for (let j = 0; j < 8; j++) f[8 * w + j] = ((d >>> (4 * j)) & 3) - ((d >>> (4 * j + 2)) & 3);
-  }
-}
-
 /** H(data) = SHA3-256 into out[off, off + 32). */
 function hashH(out: Uint8Array, off: number, data: Uint8Array, start: number, end: number): void {
   const h = H.reset();
@@ -292,6 +82,7 @@ const T_HAT = vec(); // t̂
 const E = vec(); // e in KeyGen, e1 in Encrypt
 const Y_HAT = vec(); // ŷ in Encrypt, NTT(u') in Decrypt
 const U = vec(); // u in Encrypt
+const B_CACHE = Array.from({ length: MAX_K }, () => new Int32Array(128)); // mulCache of ŝ, ŷ or NTT(u')
 const P = poly(); // v, w, e2
 const TMP = poly();
 const SEEDS = new Uint8Array(64); // ρ ‖ σ from G(d ‖ k), or K ‖ r from G(m ‖ H(ek))
@@ -301,7 +92,7 @@ const C_PRIME = new Uint8Array(1568); // re-encryption in Decaps
 const K_BAR = new Uint8Array(32);
 
 function wipeScratch(): void {
-  for (const v of [S_HAT, E, Y_HAT, U]) for (const p of v) p.fill(0);
+  for (const v of [S_HAT, E, Y_HAT, U, B_CACHE]) for (const p of v) p.fill(0);
   P.fill(0);
   TMP.fill(0);
   SEEDS.fill(0);
@@ -309,7 +100,7 @@ function wipeScratch(): void {
   C_PRIME.fill(0);
   K_BAR.fill(0);
   G.reset();
-  SHAKE256.reset();
+  J.reset();
 }
 
 /** Â into MATRIX, with MATRIX[i][j] = Â[i][j] = SampleNTT(ρ ‖ j ‖ i), or its transpose. */
@@ -350,10 +141,11 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) {
       ntt(S_HAT[i]);
       ntt(E[i]);
+      mulCache(B_CACHE[i], S_HAT[i]);
     }
     for (let i = 0; i < k; i++) {
       const t = T_HAT[i], e = E[i];
-      multiplyAccumulate(t, MATRIX[i], S_HAT, k);
+      multiplyAccumulate(t, MATRIX[i], S_HAT, B_CACHE, k);
       // Back from 2^-16 to the plain domain, plus ê.
       for (let j = 0; j < N; j++) t[j] = canonical(montReduce(Math.imul(t[j], MONT_R2)) + e[j]);
       byteEncode(ek, 384 * i, t, 12);
@@ -382,15 +174,18 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) samplePrfCbd2(Y_HAT[i], r, rOff, i);
     for (let i = 0; i < k; i++) samplePrfCbd2(E[i], r, rOff, k + i);
     samplePrfCbd2(P, r, rOff, 2 * k); // e2
-    for (let i = 0; i < k; i++) ntt(Y_HAT[i]);
+    for (let i = 0; i < k; i++) {
+      ntt(Y_HAT[i]);
+      mulCache(B_CACHE[i], Y_HAT[i]);
+    }
     for (let i = 0; i < k; i++) {
       const u = U[i], e1 = E[i];
-      multiplyAccumulate(u, MATRIX[i], Y_HAT, k);
+      multiplyAccumulate(u, MATRIX[i], Y_HAT, B_CACHE, k);
       invNtt(u);
       for (let j = 0; j < N; j++) u[j] = canonical(u[j] + e1[j]);
       compressEncode(c, 32 * du * i, u, du, TMP);
     }
-    multiplyAccumulate(TMP, T_HAT, Y_HAT, k);
+    multiplyAccumulate(TMP, T_HAT, Y_HAT, B_CACHE, k);
     invNtt(TMP);
     for (let j = 0; j < N; j++) {
       // μ = Decompress_1(ByteDecode_1(m)): bit b ↦ b · 1665, selected by a mask.
@@ -405,9 +200,10 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     for (let i = 0; i < k; i++) {
       decodeDecompress(Y_HAT[i], c, 32 * du * i, du);
       ntt(Y_HAT[i]);
+      mulCache(B_CACHE[i], Y_HAT[i]);
       byteDecode12ModQ(S_HAT[i], dk, 384 * i);
     }
-    multiplyAccumulate(TMP, S_HAT, Y_HAT, k);
+    multiplyAccumulate(TMP, S_HAT, Y_HAT, B_CACHE, k);
     invNtt(TMP);
     decodeDecompress(P, c, c1Length, dv);
     MSG.fill(0);
@@ -496,7 +292,7 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
       g.absorb(secretKey, hOff, zOff);
       g.squeezeInto(SEEDS, 0, 64);
       // K̄ = J(z ‖ c) = SHAKE256(z ‖ c, 32).
-      const j = SHAKE256.reset();
+      const j = J.reset();
       j.absorb(secretKey, zOff, zOff + 32);
       j.absorb(cipherText);
       j.squeezeInto(K_BAR, 0, 32);

@@ -13,6 +13,10 @@ export type ProtocolErrorCode =
   | "bad-signature"
   /** A set of identity keys that does not hash to the ID it was expected to have. */
   | "id-mismatch"
+  /** A bundle whose signed prekey (EC or KEM) is older than rotation plus grace: its owner has been away. */
+  | "stale-prekey"
+  /** A bundle without a post-quantum (KEM) prekey: its owner's client predates PQXDH. */
+  | "no-kem-prekey"
   /** An initial message naming a prekey we do not hold (used, expired or never ours). */
   | "unknown-prekey"
   /** An initial message that was already accepted once. */

@@ -1,9 +1,12 @@
 // The Double Ratchet with header encryption (Signal's Double Ratchet specification, rev 1, §3 and §4) on
 // P-256, P-384 or P-521: KDF_RK = HKDF-SHA-512, KDF_CK = HMAC-SHA-512 with 0x01 / 0x02, message keys
 // expanded by HKDF-SHA-512 into a body key and nonce, bodies under AES-256-GCM or ChaCha20-Poly1305,
-// headers under XChaCha20-Poly1305 with random 192-bit nonces. Decryption is transactional: every new
-// value is computed aside and committed only once the body has authenticated, so a message that fails
-// changes nothing. Exact formulas and byte layouts: docs/protocol.md §6–§7.
+// headers under XChaCha20-Poly1305 with random 192-bit nonces. Version 2 sessions (from PQXDH) add a KEM
+// to every DH ratchet step, as SimpleX's PQDR does: each sending chain's headers carry a fresh ML-KEM-768
+// encapsulation key and a ciphertext to the peer's latest one, and the shared secret enters KDF_RK beside
+// the DH output. Version 1 sessions (classical X3DH) run as they always did. Decryption is transactional:
+// every new value is computed aside and committed only once the body has authenticated, so a message that
+// fails changes nothing. Exact formulas and byte layouts: docs/protocol.md §6–§7.
 
 import {
   checkBytes,
@@ -32,7 +35,12 @@ import {
   encryptedHeaderLength,
   HEADER_NONCE_BYTES,
   MAX_PADDED,
+  MAX_PREKEY_HEADER,
   MIN_PADDED,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSION_CLASSICAL,
+  type ProtocolVersion,
+  RATCHET_KEM,
 } from "./message.ts";
 import {
   type BodyCipher,
@@ -43,6 +51,8 @@ import {
   type CurveName,
   curveOf,
   generateKeyPair,
+  kemKeyIsValid,
+  kemOf,
   type KeyPair,
   readPoint,
   readSecret,
@@ -59,24 +69,48 @@ export const MAX_SKIPPED_CHAINS = 5;
 export const MAX_SKIPPED_AGE = 2000;
 /** Largest plaintext a message carries (it is padded to at most MAX_PADDED bytes). */
 export const MAX_PLAINTEXT = MAX_PADDED - 1;
-/** Version byte of the serialised session. */
-export const SESSION_VERSION = 0x01;
+/** Version byte of the serialised session written for PQXDH sessions (it equals the protocol version). */
+export const SESSION_VERSION = 0x02;
+/** Bytes of the seed (d ‖ z) a ratchet KEM key pair is made from and stored as. */
+export const KEM_SEED_BYTES = 64;
+/** Bytes of the message ML-KEM.Encaps takes (m), drawn from the random source. */
+export const KEM_MESSAGE_BYTES = 32;
 
 const KEY_BYTES = 32;
 const MAX_COUNTER = 0xffff_ffff;
 const INFO_ROOT = utf8("sotto ratchet root v1");
+const INFO_ROOT_PQ = utf8("sotto ratchet root v2");
 const INFO_MESSAGE = utf8("sotto message key v1");
 /** HKDF-Extract with the all-zero salt: the keyed HMAC is the same for every message key. */
 const ZERO_SALT_HMAC = createHmac("SHA-512", new Uint8Array(64));
 
 // ---- the KDFs ------------------------------------------------------------------------------------
 
-/** KDF_RK_HE: HKDF-SHA-512(salt = rk, IKM = dh, info = "sotto ratchet root v1") → RK ‖ CK ‖ NHK. */
-function kdfRk(rk: Uint8Array, dh: Uint8Array, trace?: Trace): [Uint8Array, Uint8Array, Uint8Array] {
-  const okm = hkdf("SHA-512", dh, rk, INFO_ROOT, 3 * KEY_BYTES);
+/**
+ * KDF_RK_HE: HKDF-SHA-512(salt = rk, IKM = dh, info = "sotto ratchet root v1") → RK ‖ CK ‖ NHK in version 1;
+ * in version 2 IKM = dh ‖ ss (ss, the KEM shared secret, absent in the two steps that have none) and info =
+ * "sotto ratchet root v2".
+ */
+function kdfRk(
+  version: ProtocolVersion,
+  rk: Uint8Array,
+  dh: Uint8Array,
+  ss: Uint8Array | null,
+  trace?: Trace,
+): [Uint8Array, Uint8Array, Uint8Array] {
+  const ikm = ss === null ? dh : concatBytes(dh, ss);
+  const okm = hkdf(
+    "SHA-512",
+    ikm,
+    rk,
+    version === PROTOCOL_VERSION ? INFO_ROOT_PQ : INFO_ROOT,
+    3 * KEY_BYTES,
+  );
   const out: [Uint8Array, Uint8Array, Uint8Array] = [okm.slice(0, 32), okm.slice(32, 64), okm.slice(64)];
   wipe(okm);
+  if (ikm !== dh) wipe(ikm);
   trace?.("kdf_rk.dh", dh);
+  if (ss !== null) trace?.("kdf_rk.ss", ss);
   trace?.("kdf_rk.rk", out[0]);
   trace?.("kdf_rk.ck", out[1]);
   trace?.("kdf_rk.nhk", out[2]);
@@ -195,8 +229,34 @@ interface Skipped {
   stamp: number;
 }
 
+/** A ratchet KEM key pair (ML-KEM-768): the seed is what is stored; the pair is made from it when needed. */
+interface RatchetKem {
+  seed: Uint8Array;
+  pair: KeyPair | null;
+}
+
+function kemPair(k: RatchetKem): KeyPair {
+  if (k.pair === null) {
+    const { publicKey, secretKey } = kemOf(RATCHET_KEM).keygen(k.seed);
+    k.pair = { publicKey, secretKey };
+  }
+  return k.pair;
+}
+
+/** Draws a seed (64 bytes) from `random` and makes the ML-KEM-768 key pair. */
+function newRatchetKem(random: RandomSource, trace?: Trace): RatchetKem {
+  const seed = random(KEM_SEED_BYTES);
+  checkBytes(seed, `random(${KEM_SEED_BYTES}) result`, KEM_SEED_BYTES);
+  const k: RatchetKem = { seed: seed.slice(), pair: null };
+  trace?.("ratchet.kem.seed", k.seed);
+  trace?.("ratchet.kem.public", kemPair(k).publicKey);
+  return k;
+}
+
 /** Everything a session holds (Double Ratchet §4 state plus what the handshake fixed). */
 interface State {
+  /** 2 (PQXDH, KEM steps) or 1 (classical). */
+  version: ProtocolVersion;
   curve: CurveName;
   cipher: BodyCipher;
   initiator: boolean;
@@ -220,6 +280,11 @@ interface State {
   hkr: Uint8Array | null;
   nhks: Uint8Array;
   nhkr: Uint8Array;
+  /** Version 2: our current KEM key pair, whose public key our sending chain carries; null until a fresh
+   * responder's first step (and always in version 1). */
+  kem: RatchetKem | null;
+  /** Version 2: the KEM ciphertext our sending chain carries; null for the initiator's first chain. */
+  kemCt: Uint8Array | null;
   /** Messages decrypted so far (the clock of the skipped-key deletion policy). */
   received: number;
   /** Skipped message keys, oldest first. */
@@ -228,6 +293,8 @@ interface State {
 
 /** Handshake results both factories take (from x3dh.ts). */
 export interface SessionSetup {
+  /** 2 for PQXDH (the ratchet with KEM steps), 1 for a classical X3DH session. */
+  version: ProtocolVersion;
   curve: CurveName;
   cipher: BodyCipher;
   localId: Uint8Array;
@@ -275,16 +342,18 @@ export class Session {
   }
 
   /**
-   * The initiator's session (RatchetInitAliceHE): a fresh ratchet key pair, DHr = the responder's signed
-   * prekey, and a first sending chain. `prekeyHeader` goes in front of every message until a reply.
+   * The initiator's session (RatchetInitAliceHE): a fresh ratchet key pair (then, in version 2, a fresh KEM
+   * key pair), DHr = the responder's signed prekey, and a first sending chain (no KEM secret enters it: SK
+   * already holds PQXDH's). `prekeyHeader` goes in front of every message until a reply.
    */
   static initiator(setup: SessionSetup, remoteRatchetKey: Uint8Array, prekeyHeader: Uint8Array): Session {
     const random = setup.random ?? systemRandom;
     const dhs = generateKeyPair(setup.curve, random);
     setup.trace?.("ratchet.dhs.secret", dhs.secretKey);
     setup.trace?.("ratchet.dhs.public", dhs.publicKey);
+    const kem = setup.version === PROTOCOL_VERSION ? newRatchetKem(random, setup.trace) : null;
     const dh = curveOf(setup.curve).ecdh(dhs.secretKey, remoteRatchetKey);
-    const [rk, cks, nhks] = kdfRk(setup.sk, dh, setup.trace);
+    const [rk, cks, nhks] = kdfRk(setup.version, setup.sk, dh, null, setup.trace);
     wipe(dh);
     return new Session(
       {
@@ -299,6 +368,8 @@ export class Session {
         hkr: null,
         nhks,
         nhkr: setup.nhkb.slice(),
+        kem,
+        kemCt: null,
       },
       random,
       setup.trace,
@@ -324,10 +395,17 @@ export class Session {
         hkr: null,
         nhks: setup.nhkb.slice(),
         nhkr: setup.hka.slice(),
+        kem: null,
+        kemCt: null,
       },
       setup.random ?? systemRandom,
       setup.trace,
     );
+  }
+
+  /** 2 for a PQXDH session (KEM in every DH step), 1 for a classical session made before PQXDH. */
+  get version(): ProtocolVersion {
+    return this.#s.version;
   }
 
   /** The curve the chat runs on. */
@@ -382,7 +460,10 @@ export class Session {
       throw new ProtocolError("exhausted", "the sending chain has used every counter value");
     }
     const [next, mk] = kdfCk(s.cks, trace);
-    const plainHeader = new Writer().bytes(s.dhs.publicKey).u32(s.pn).u32(s.ns).finish();
+    const w = new Writer(2600).bytes(s.dhs.publicKey).u32(s.pn).u32(s.ns);
+    if (s.kem !== null) w.bytes(kemPair(s.kem).publicKey);
+    if (s.kemCt !== null) w.bytes(s.kemCt);
+    const plainHeader = w.finish();
     const nonce = this.#random(HEADER_NONCE_BYTES);
     checkBytes(nonce, "random(24) result", HEADER_NONCE_BYTES);
     const header = concatBytes(nonce, xchacha20Poly1305Seal(s.hks, nonce, plainHeader, s.ad));
@@ -395,7 +476,7 @@ export class Session {
     wipe(mk, padded, s.cks);
     s.cks = next;
     s.ns += 1;
-    const wire = encodeMessage(s.prekeyHeader, header, body);
+    const wire = encodeMessage(s.version, s.prekeyHeader, header, body);
     trace?.("message", wire);
     return wire;
   }
@@ -409,10 +490,16 @@ export class Session {
   decrypt(message: Uint8Array): Uint8Array {
     const s = this.#s;
     const m = decodeMessage(message);
-    if (m.prekey !== null && (m.prekey.curve !== s.curve || !equalBytes(m.prekey.baseKey, s.baseKey))) {
+    if (
+      m.prekey !== null &&
+      (m.version !== s.version || m.prekey.curve !== s.curve || !equalBytes(m.prekey.baseKey, s.baseKey))
+    ) {
       throw new ProtocolError("new-session", "message: a prekey message from another handshake");
     }
-    if (m.header.length !== encryptedHeaderLength(s.curve)) {
+    if (
+      m.version !== s.version ||
+      m.header.length !== encryptedHeaderLength(s.curve, s.version, m.prekey !== null)
+    ) {
       throw new ProtocolError("undecryptable", "message: the header does not fit this session");
     }
     const plan = this.#plan(m.header);
@@ -461,6 +548,12 @@ export class Session {
     const dh = known ? r.bytes(s.dhr.length, "ratchet key") : readPoint(r, s.curve, "ratchet key");
     const pn = r.u32("previous chain length");
     const n = r.u32("message number");
+    // Version 2: the sender's KEM public key, and (on all but the initiator's first chain) a ciphertext to
+    // ours. Only a DH ratchet step reads them; the header's length was checked against the message kind.
+    const kemr = s.version === PROTOCOL_VERSION
+      ? r.bytes(kemOf(RATCHET_KEM).publicKeyBytes, "KEM key")
+      : null;
+    const ctr = s.version === PROTOCOL_VERSION && r.remaining > 0 ? r.rest() : null;
     r.end();
 
     if (kind === "old" || (kind === "current" && n < s.nr)) {
@@ -479,6 +572,16 @@ export class Session {
     // A new ratchet key: finish the old receiving chain up to pn, then DHRatchetHE, then skip to n.
     const oldCount = s.ckr !== null ? Math.max(0, pn - s.nr) : 0;
     if (oldCount + n > MAX_SKIP) throw tooMany(oldCount + n);
+    if (kemr !== null) {
+      // The peer's ciphertext is to our current KEM key: there is one iff we have one (a fresh responder
+      // has none, and the initiator's first chain, the only chain without a ciphertext, reaches only it).
+      if ((ctr === null) !== (s.kem === null)) {
+        throw new ProtocolError("malformed", "message: the KEM ciphertext does not fit this session's state");
+      }
+      if (!kemKeyIsValid(RATCHET_KEM, kemr)) {
+        throw new ProtocolError("malformed", `message: the ${RATCHET_KEM} key is not valid`);
+      }
+    }
     const replaced = [s.rk, s.cks, s.hks, s.dhs.secretKey];
     if (s.ckr !== null) {
       const end = skip(s.ckr, s.nr, pn, s.hkr!, fresh, trace);
@@ -486,22 +589,47 @@ export class Session {
       replaced.push(s.ckr);
     }
     // DH(old DHs, new DHr) opens the receiving chain, DH(new DHs, new DHr) the sending one: both against
-    // the same new key, so it is validated and tabulated once.
+    // the same new key, so it is validated and tabulated once. In version 2 the receiving chain also takes
+    // the secret of the peer's ciphertext to our KEM key, and the sending chain that of a ciphertext we make
+    // to the peer's new KEM key (with a KEM key pair of our own for its next step).
     const dhs = generateKeyPair(s.curve, this.#random);
+    let kem: RatchetKem | null = null, kemCt: Uint8Array | null = null, ssr: Uint8Array | null = null;
+    let sss: Uint8Array | null = null, m: Uint8Array | null = null;
+    if (kemr !== null) {
+      kem = { seed: this.#random(KEM_SEED_BYTES).slice(), pair: null };
+      checkBytes(kem.seed, `random(${KEM_SEED_BYTES}) result`, KEM_SEED_BYTES);
+      m = this.#random(KEM_MESSAGE_BYTES).slice();
+      checkBytes(m, `random(${KEM_MESSAGE_BYTES}) result`, KEM_MESSAGE_BYTES);
+      if (s.kem !== null) ssr = kemOf(RATCHET_KEM).decapsulate(ctr!, kemPair(s.kem).secretKey);
+      ({ cipherText: kemCt, sharedSecret: sss } = kemOf(RATCHET_KEM).encapsulate(kemr, m));
+    }
     const [dh1, dh2] = curveOf(s.curve).ecdhMany([s.dhs.secretKey, dhs.secretKey], dh);
-    const [rk1, ckr0, nhkr] = kdfRk(s.rk, dh1, trace);
+    const [rk1, ckr0, nhkr] = kdfRk(s.version, s.rk, dh1, ssr, trace);
     trace?.("ratchet.dhs.secret", dhs.secretKey);
     trace?.("ratchet.dhs.public", dhs.publicKey);
-    const [rk, cks, nhks] = kdfRk(rk1, dh2, trace);
+    if (kem !== null) {
+      trace?.("ratchet.kem.seed", kem.seed);
+      trace?.("ratchet.kem.public", kemPair(kem).publicKey);
+      trace?.("ratchet.kem.m", m!);
+      trace?.("ratchet.kem.ct", kemCt!);
+    }
+    const [rk, cks, nhks] = kdfRk(s.version, rk1, dh2, sss, trace);
     wipe(dh1, dh2, rk1);
+    if (ssr !== null) wipe(ssr);
+    if (sss !== null) wipe(sss, m!);
     const [ckr, mk] = chainStep(skip(ckr0, 0, n, s.nhkr, fresh, trace), ckr0, trace);
     wipe(ckr0);
+    const created = [rk, ckr, nhkr, cks, nhks, dhs.secretKey];
+    if (kem !== null) {
+      created.push(kem.seed, kemPair(kem).secretKey);
+      if (s.kem !== null) replaced.push(s.kem.seed, ...(s.kem.pair ? [s.kem.pair.secretKey] : []));
+    }
     return {
       mk,
       used: null,
       fresh,
       replaced,
-      created: [rk, ckr, nhkr, cks, nhks, dhs.secretKey],
+      created,
       assign: {
         pn: s.ns,
         ns: 0,
@@ -515,6 +643,7 @@ export class Session {
         dhs,
         cks,
         nhks,
+        ...(kem === null ? {} : { kem, kemCt }),
       },
     };
   }
@@ -568,6 +697,7 @@ export class Session {
   destroy(): void {
     const s = this.#s;
     wipe(s.rk, s.cks, s.hks, s.nhks, s.nhkr, s.dhs.secretKey);
+    if (s.kem) wipe(s.kem.seed, ...(s.kem.pair ? [s.kem.pair.secretKey] : []));
     if (s.ckr) wipe(s.ckr);
     if (s.hkr) wipe(s.hkr);
     for (const e of s.skipped) wipe(e.mk, e.hk);
@@ -575,10 +705,14 @@ export class Session {
     s.dhr = new Uint8Array(0);
   }
 
-  /** The session as versioned bytes, secrets included (store it encrypted). Layout: docs/protocol.md §7. */
+  /**
+   * The session as versioned bytes, secrets included (store it encrypted): version 2 for a PQXDH session,
+   * version 1, exactly as before, for a classical one. Layout: docs/protocol.md §7.
+   */
   serialize(): Uint8Array {
     const s = this.#s;
-    const w = new Writer().u8(SESSION_VERSION).u8(curveId(s.curve)).u8(cipherId(s.cipher));
+    const w = new Writer(s.version === PROTOCOL_VERSION ? 4096 : 1024).u8(s.version).u8(curveId(s.curve))
+      .u8(cipherId(s.cipher));
     w.u8(s.initiator ? 1 : 0).bytes(s.localId).bytes(s.remoteId).vec16(s.ad).bytes(s.baseKey);
     if (s.prekeyHeader === null) w.u8(0);
     else w.u8(1).vec16(s.prekeyHeader);
@@ -588,16 +722,28 @@ export class Session {
     w.bytes(s.rk).bytes(s.cks).bytes(s.hks).bytes(s.nhks).bytes(s.nhkr);
     if (s.ckr === null) w.u8(0);
     else w.u8(1).bytes(s.ckr).bytes(s.hkr!);
+    if (s.version === PROTOCOL_VERSION) {
+      if (s.kem === null) w.u8(0);
+      else w.u8(1).bytes(s.kem.seed);
+      if (s.kemCt === null) w.u8(0);
+      else w.u8(1).bytes(s.kemCt);
+    }
     w.u32(s.ns).u32(s.nr).u32(s.pn).u64(s.received).u16(s.skipped.length);
     for (const e of s.skipped) w.bytes(e.hk).u32(e.n).bytes(e.mk).u64(e.stamp);
     return w.finish();
   }
 
-  /** Restores {@link serialize}; ProtocolError on anything malformed. Points and scalars are validated. */
+  /**
+   * Restores {@link serialize} (version 2, or a classical version 1 session); ProtocolError on anything
+   * malformed. Points and scalars are validated; a KEM key pair is stored as its seed (valid by construction)
+   * and made again when first used.
+   */
   static deserialize(bytes: Uint8Array, options: { random?: RandomSource; trace?: Trace } = {}): Session {
     const r = new Reader(bytes, "session");
     const version = r.u8("version");
-    if (version !== SESSION_VERSION) r.fail(`version ${version} is not supported`, "unsupported");
+    if (version !== PROTOCOL_VERSION && version !== PROTOCOL_VERSION_CLASSICAL) {
+      r.fail(`version ${version} is not supported`, "unsupported");
+    }
     const curve = curveFromId(r.u8("curve"));
     if (curve === undefined) return r.fail("unknown curve", "unsupported");
     const cipher = cipherFromId(r.u8("cipher"));
@@ -606,7 +752,9 @@ export class Session {
     const localId = r.bytes(ID_BYTES, "local ID"), remoteId = r.bytes(ID_BYTES, "remote ID");
     const ad = r.vec16("associated data", 1024);
     const baseKey = readPoint(r, curve, "base key");
-    const prekeyHeader = flag(r, "prekey header flag") ? r.vec16("prekey header", 1024) : null;
+    const prekeyHeader = flag(r, "prekey header flag")
+      ? r.vec16("prekey header", version === PROTOCOL_VERSION ? MAX_PREKEY_HEADER : 1024)
+      : null;
     if (prekeyHeader !== null && !initiator) r.fail("only the initiator keeps a prekey header");
     const dhs = { secretKey: readSecret(r, curve, "DHs secret"), publicKey: readPoint(r, curve, "DHs") };
     const dhr = flag(r, "DHr flag") ? readPoint(r, curve, "DHr") : new Uint8Array(0);
@@ -614,6 +762,13 @@ export class Session {
     const rk = key("RK"), cks = key("CKs"), hks = key("HKs"), nhks = key("NHKs"), nhkr = key("NHKr");
     const hasCkr = flag(r, "CKr flag");
     const ckr = hasCkr ? key("CKr") : null, hkr = hasCkr ? key("HKr") : null;
+    let kem: RatchetKem | null = null, kemCt: Uint8Array | null = null;
+    if (version === PROTOCOL_VERSION) {
+      if (flag(r, "KEM key flag")) kem = { seed: r.bytes(KEM_SEED_BYTES, "KEM seed"), pair: null };
+      if (flag(r, "KEM ciphertext flag")) {
+        kemCt = r.bytes(kemOf(RATCHET_KEM).cipherTextBytes, "KEM ciphertext");
+      }
+    }
     const ns = r.u32("Ns"), nr = r.u32("Nr"), pn = r.u32("PN"), received = r.u64("received");
     const count = r.u16("skipped key count");
     if (count > MAX_SKIPPED_KEYS) r.fail(`${count} skipped keys, more than ${MAX_SKIPPED_KEYS}`);
@@ -628,7 +783,16 @@ export class Session {
     r.end();
     if (distinctChains(skipped).length > MAX_SKIPPED_CHAINS) r.fail("skipped keys from too many chains");
     if (dhr.length === 0 && (initiator || hasCkr)) r.fail("only a fresh responder session has no DHr");
+    if (version === PROTOCOL_VERSION) {
+      // Only a fresh responder lacks a KEM key pair; only it and an initiator awaiting its first reply (whose
+      // first chain has no ciphertext) lack a ciphertext.
+      if ((kem === null) !== (dhr.length === 0)) r.fail("only a fresh responder session has no KEM key");
+      if ((kemCt === null) !== (dhr.length === 0 || prekeyHeader !== null)) {
+        r.fail("the KEM ciphertext does not fit the session's state");
+      }
+    }
     const state: State = {
+      version: version as ProtocolVersion,
       curve,
       cipher,
       initiator,
@@ -649,6 +813,8 @@ export class Session {
       hkr,
       nhks,
       nhkr,
+      kem,
+      kemCt,
       received,
       skipped,
     };
@@ -658,6 +824,7 @@ export class Session {
 
 function common(setup: SessionSetup, initiator: boolean) {
   return {
+    version: setup.version,
     curve: setup.curve,
     cipher: setup.cipher,
     initiator,

@@ -1,10 +1,12 @@
-// The algorithm suite of sotto's end-to-end layer: curve and body-cipher identifiers, the type-prefixed
-// public-key encoding every format uses (EncodeEC of the X3DH specification, adapted to SEC1 points),
-// key pairs, and the optional trace hook the known-answer tests use to record intermediate values.
+// The algorithm suite of sotto's end-to-end layer: curve, KEM and body-cipher identifiers, the
+// type-prefixed public-key encodings every format uses (EncodeEC and EncodeKEM of the PQXDH specification,
+// adapted to SEC1 points and ML-KEM, with disjoint type bytes), key pairs, and the optional trace hook the
+// known-answer tests use to record intermediate values.
 
 import { bytesToBigInt, checkBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import type { Curve } from "../crypto/ec.ts";
 import { InvalidPointError } from "../crypto/errors.ts";
+import { type MlKem, mlkem1024, mlkem768 } from "../crypto/mlkem.ts";
 import { p256 } from "../crypto/p256.ts";
 import { p384 } from "../crypto/p384.ts";
 import { p521 } from "../crypto/p521.ts";
@@ -127,6 +129,76 @@ export function readSecret(r: Reader, curve: CurveName, field: string): Uint8Arr
   if (k === 0n || k >= c.n) r.fail(`${field} is not a valid ${curve} secret key`);
   return bytes;
 }
+
+// ---- KEMs ------------------------------------------------------------------------------------------
+
+/** The post-quantum KEMs: ML-KEM-1024 for PQXDH prekeys, ML-KEM-768 in the ratchet (FIPS 203). */
+export type KemName = "ML-KEM-768" | "ML-KEM-1024";
+
+const KEMS: Record<KemName, { kem: MlKem; id: number }> = {
+  "ML-KEM-768": { kem: mlkem768, id: 0x11 },
+  "ML-KEM-1024": { kem: mlkem1024, id: 0x12 },
+};
+
+/** The crypto/ implementation of a KEM. */
+export function kemOf(name: KemName): MlKem {
+  return KEMS[name].kem;
+}
+
+/**
+ * The type byte of EncodeKEM: 0x11 ML-KEM-768, 0x12 ML-KEM-1024. Curves use 0x01–0x03 and 0x10 and
+ * above are KEM types, so no EncodeEC output is ever an EncodeKEM output (PQXDH §2.3's disjointness).
+ */
+export function kemId(name: KemName): number {
+  return KEMS[name].id;
+}
+
+/** Bytes of EncodeKEM: the type byte plus the encapsulation key (1,185 or 1,569). */
+export function encodedKemKeyLength(name: KemName): number {
+  return 1 + KEMS[name].kem.publicKeyBytes;
+}
+
+/** True if every 12-bit coefficient of the encapsulation key is below q = 3329 (FIPS 203 §7.2's check). */
+export function kemKeyIsValid(name: KemName, publicKey: Uint8Array): boolean {
+  const kem = KEMS[name].kem;
+  if (publicKey.length !== kem.publicKeyBytes) return false;
+  // The last 32 bytes are the seed ρ; before it, each 3 bytes pack two little-endian 12-bit coefficients.
+  const end = kem.publicKeyBytes - 32;
+  for (let i = 0; i < end; i += 3) {
+    const b1 = publicKey[i + 1];
+    if ((publicKey[i] | ((b1 & 0x0f) << 8)) >= 3329 || ((b1 >> 4) | (publicKey[i + 2] << 4)) >= 3329) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** EncodeKEM: the KEM's type byte, then the encapsulation key (FIPS 203 byte order). */
+export function encodeKemKey(name: KemName, publicKey: Uint8Array): Uint8Array {
+  checkBytes(publicKey, "publicKey", KEMS[name].kem.publicKeyBytes);
+  const out = new Uint8Array(1 + publicKey.length);
+  out[0] = KEMS[name].id;
+  out.set(publicKey, 1);
+  return out;
+}
+
+/** Reads an encapsulation key of `name` without a type byte and applies the modulus check. */
+export function readKemPublic(r: Reader, name: KemName, field: string): Uint8Array {
+  const key = r.bytes(KEMS[name].kem.publicKeyBytes, field);
+  if (!kemKeyIsValid(name, key)) r.fail(`${field} is not a valid ${name} encapsulation key`);
+  return key;
+}
+
+/** Reads EncodeKEM of a key that must be of `name` and applies the modulus check. */
+export function readKemKey(r: Reader, name: KemName, field: string): Uint8Array {
+  const type = r.u8(field);
+  if (type !== KEMS[name].id) {
+    r.fail(`${field} must be an ${name} key, got type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+  return readKemPublic(r, name, field);
+}
+
+// ---- key pairs -------------------------------------------------------------------------------------
 
 /** An EC key pair; the public key is an uncompressed SEC1 point. */
 export interface KeyPair {

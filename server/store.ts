@@ -7,6 +7,7 @@
 // Keys (ids are raw 20-byte user IDs; curve is the wire byte 1, 2, 3):
 //   ["user", id]                        public identity (597 bytes)
 //   ["prekeys", id, curve]              PrekeyRecord: the signed prekey and the unused one-time prekeys
+//   ["kemprekeys", id]                  KemPrekeyRecord: the last-resort and unused one-time KEM prekeys
 //   ["request", from, to]               RequestRecord: a pending chat request
 //   ["block", blocker, blocked]         true
 //   ["chat", user, peer]                ChatRecord: one side of an open chat (both sides always exist)
@@ -28,9 +29,14 @@ import { Reader, Writer } from "../protocol/codec.ts";
 import { decodeIdentityPublic, ID_BYTES } from "../protocol/identity.ts";
 import {
   encodeBundle,
+  type KemPrekey,
+  MAX_ONE_TIME_KEM_PREKEYS,
   type OneTimePrekey,
+  packKemPrekeys,
   type PrekeyBundle,
   type SignedPrekey,
+  takeOneTimeKemPrekey,
+  unpackKemPrekeys,
 } from "../protocol/prekeys.ts";
 import { curveFromId, curveId, type CurveName, CURVES, pointLength } from "../protocol/suite.ts";
 import { MESSAGE_ID_BYTES } from "../protocol/wire.ts";
@@ -55,6 +61,14 @@ interface PrekeyRecord {
   /** The one-time prekeys packed: count × (u32 id ‖ uncompressed point). */
   opks: Uint8Array;
   /** The highest one-time prekey id ever stored on this curve: smaller ids are never taken again. */
+  maxId: number;
+}
+
+/** A user's KEM prekeys (PQXDH), packed as protocol/prekeys.ts's packKemPrekeys does. */
+interface KemPrekeyRecord {
+  lastResort: Uint8Array;
+  oneTime: Uint8Array;
+  /** The highest one-time KEM prekey id ever stored: smaller ids are never taken again. */
   maxId: number;
 }
 
@@ -313,6 +327,25 @@ export class RelayStore {
         return { result: keep.length, op: this.#kv.atomic().check(entry).set(key, record) };
       });
     }
+    // The KEM prekeys (a classical bundle has none), kept by the same rule as the one-time EC prekeys.
+    const lastResort = bundle.kemPrekey;
+    if (lastResort !== null) {
+      await this.#atomically(async () => {
+        const key = ["kemprekeys", id];
+        const entry = await this.#kv.get<KemPrekeyRecord>(key);
+        const old = entry.value;
+        const held = new Set(old ? unpackKemPrekeys(old.oneTime).map((k) => k.id) : []);
+        const maxId = old?.maxId ?? 0;
+        const keep = bundle.oneTimeKemPrekeys.filter((k) => k.id > maxId || held.has(k.id))
+          .slice(0, MAX_ONE_TIME_KEM_PREKEYS);
+        const record: KemPrekeyRecord = {
+          lastResort: packKemPrekeys([lastResort]),
+          oneTime: packKemPrekeys(keep),
+          maxId: Math.max(maxId, ...keep.map((k) => k.id)),
+        };
+        return { result: undefined, op: this.#kv.atomic().check(entry).set(key, record) };
+      });
+    }
     return counts;
   }
 
@@ -348,8 +381,11 @@ export class RelayStore {
       if (rec.bundle) return { result: { bundle: rec.bundle, tookOneTime: false, remaining: -1 } };
       const peer = rec.peer;
       const curve = curveFromId(rec.curve!)!;
-      const [identity, ...records] = await this.#kv.getMany<[Uint8Array, ...PrekeyRecord[]]>([
+      const [identity, kemEntry, ...records] = await this.#kv.getMany<
+        [Uint8Array, KemPrekeyRecord, ...PrekeyRecord[]]
+      >([
         ["user", peer],
+        ["kemprekeys", peer],
         ...CURVES.map((c) => ["prekeys", peer, curveId(c)]),
       ]);
       if (identity.value === null || records.some((r) => r.value === null)) {
@@ -372,12 +408,19 @@ export class RelayStore {
       const available = unpackOneTime(curve, chatRecord.value.opks);
       const take = allowOneTime && available.length > 0;
       if (take) oneTime[curve] = [available[0]];
+      // One one-time KEM prekey per chat too, under the same allowance (none: the last-resort one serves).
+      const kem = kemEntry.value;
+      const kemTaken = kem !== null && allowOneTime ? takeOneTimeKemPrekey(kem.oneTime) : null;
+      const oneTimeKem: KemPrekey[] = kemTaken?.prekey ? [kemTaken.prekey] : [];
       const bundle = encodeBundle({
         identity: decodeIdentityPublic(identity.value),
         signedPrekeys: signed,
         oneTimePrekeys: oneTime,
+        kemPrekey: kem === null ? null : unpackKemPrekeys(kem.lastResort)[0],
+        oneTimeKemPrekeys: oneTimeKem,
       });
       const op = this.#kv.atomic().check(entry).set(["inbox", user, seq], { ...rec, bundle });
+      if (kemTaken?.prekey) op.check(kemEntry).set(kemEntry.key, { ...kem!, oneTime: kemTaken.rest });
       if (take) {
         op.check(chatRecord).set(chatRecord.key, {
           ...chatRecord.value,

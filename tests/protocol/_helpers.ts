@@ -74,6 +74,7 @@ export function makePair(
   const store = PrekeyStore.create(b, T0, options.random);
   if (options.oneTime !== false) store.addOneTimePrekeys(curve, 1, options.random);
   const alice = initiate(a, b.id, store.bundle(b.publicKeys), {
+    now: T0,
     curve,
     cipher: options.cipher,
     random: options.random,

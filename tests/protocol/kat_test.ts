@@ -1,8 +1,11 @@
 // Known answers for the end-to-end layer (vectors/protocol_kat.json). Two checks per case:
 // 1. the scripted conversation, rerun with the same fixed random source, reproduces the file exactly;
 // 2. an independent reading of docs/protocol.md, written here with crypto/ primitives only (no protocol/
-//    code), rebuilds the IDs, the signed-prekey signature, X3DH, both DH ratchet steps and every message
-//    byte for byte from the recorded secret keys and nonces.
+//    code). Version 1 (classical X3DH): the IDs, the signed-prekey signature, X3DH, both DH ratchet steps
+//    and every message, byte for byte, from the recorded secret keys and nonces. Version 2 (PQXDH): every
+//    random value redrawn from the seed in the documented order, the identities, the prekeys and their
+//    signatures, the bundle, PQXDH, every ratchet step with its KEM step, every message and both final
+//    session states.
 import assert from "node:assert/strict";
 import { bytesToHex, concatBytes, hexToBytes, utf8 } from "../../crypto/bytes.ts";
 import { aesGcmSeal } from "../../crypto/aes.ts";
@@ -10,19 +13,26 @@ import { chacha20Poly1305Seal, xchacha20Poly1305Seal } from "../../crypto/chacha
 import type { Curve } from "../../crypto/ec.ts";
 import { hkdf } from "../../crypto/hkdf.ts";
 import { hmac } from "../../crypto/hmac.ts";
+import { mlkem1024, mlkem768 } from "../../crypto/mlkem.ts";
 import { p256 } from "../../crypto/p256.ts";
 import { p384 } from "../../crypto/p384.ts";
 import { p521 } from "../../crypto/p521.ts";
 import { sha512 } from "../../crypto/sha2.ts";
-import { KAT_CASES, type KatCase, runKatCase } from "./_kat.ts";
+import { KAT_CASES, type KatCase, PQ_KAT_CASES, type PqKatCase, runKatCase, runPqKatCase } from "./_kat.ts";
 
-const file: { source: string; random: string; cases: KatCase[] } = JSON.parse(
+const file: { source: string; random: string; cases: KatCase[]; pqxdh_cases: PqKatCase[] } = JSON.parse(
   Deno.readTextFileSync(new URL("../../vectors/protocol_kat.json", import.meta.url)),
 );
 
 for (const [i, spec] of KAT_CASES.entries()) {
   Deno.test(`KAT ${spec.name}: the scripted conversation reproduces the file exactly`, () => {
     assert.deepEqual(runKatCase(spec), file.cases[i]);
+  });
+}
+
+for (const [i, spec] of PQ_KAT_CASES.entries()) {
+  Deno.test(`KAT ${spec.name}: the scripted conversation reproduces the file exactly`, () => {
+    assert.deepEqual(runPqKatCase(spec), file.pqxdh_cases[i]);
   });
 }
 
@@ -206,5 +216,413 @@ Deno.test("KAT: every value follows from docs/protocol.md, rebuilt with crypto/ 
     ck = build(cksA2, nhksA, aR2, 2, 0, false);
     build(ck, nhksA, aR2, 2, 1, false);
     assert.equal(wireIndex, wires.length);
+  }
+});
+
+// ---- version 2: PQXDH and the ratchet with KEM steps, from the document alone ----------------------
+
+/** §11's random stream: SHA-512(seed ‖ u32 counter) blocks, consumed byte by byte, nothing skipped. */
+function stream(seed: string): (n: number) => Uint8Array {
+  let counter = 0, pool: Uint8Array = new Uint8Array(0);
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n;) {
+      if (pool.length === 0) pool = sha512(concatBytes(utf8(seed), u32(counter++)));
+      const k = Math.min(pool.length, n - off);
+      out.set(pool.subarray(0, k), off);
+      pool = pool.subarray(k);
+      off += k;
+    }
+    return out;
+  };
+}
+
+/** §11: L bytes, the bits above n's bit length cleared, drawn again until in [1, n − 1]. */
+function drawScalar(draw: (n: number) => Uint8Array, c: Curve): Uint8Array {
+  const bits = c.n.toString(2).length;
+  for (;;) {
+    const b = draw(c.byteLength);
+    b[0] &= 0xff >> (8 * c.byteLength - bits);
+    const k = BigInt("0x" + bytesToHex(b));
+    if (k !== 0n && k < c.n) return b;
+  }
+}
+
+interface SentMeta {
+  hk: Uint8Array;
+  n: number;
+  pn: number;
+  dh: Uint8Array;
+  ek: Uint8Array;
+  ct: Uint8Array | null;
+  mk: Uint8Array;
+}
+
+interface Party {
+  initiator: boolean;
+  localId: Uint8Array;
+  remoteId: Uint8Array;
+  P: Uint8Array | null;
+  dhs: { sk: Uint8Array; pk: Uint8Array };
+  dhr: Uint8Array | null;
+  kem: { seed: Uint8Array; ek: Uint8Array; dk: Uint8Array } | null;
+  ct: Uint8Array | null;
+  rk: Uint8Array;
+  cks: Uint8Array;
+  ckr: Uint8Array | null;
+  hks: Uint8Array;
+  hkr: Uint8Array | null;
+  nhks: Uint8Array;
+  nhkr: Uint8Array;
+  ns: number;
+  nr: number;
+  pn: number;
+  received: number;
+  skipped: { hk: Uint8Array; n: number; mk: Uint8Array; stamp: number }[];
+}
+
+Deno.test("KAT PQXDH: every value follows from docs/protocol.md, rebuilt with crypto/ primitives only", () => {
+  const CURVES = ["P-256", "P-384", "P-521"];
+  const eq = (a: Uint8Array, b: Uint8Array | string, what: string) =>
+    assert.equal(bytesToHex(a), typeof b === "string" ? b : bytesToHex(b), what);
+  const same = (a: Uint8Array | null, b: Uint8Array | null) =>
+    a !== null && b !== null && bytesToHex(a) === bytesToHex(b);
+
+  for (const k of file.pqxdh_cases) {
+    const { c, id: cid } = CURVE[k.curve];
+    const xid = k.cipher === "AES-256-GCM" ? 1 : 2;
+    const enc = (pub: Uint8Array) => concatBytes(Uint8Array.of(cid), pub);
+    const draw = stream(k.seed);
+
+    // §2 and §11: identities, drawn sign then DH key per curve, Alice's then Bob's.
+    const identity = () => {
+      const sec: Record<string, { sign: Uint8Array; dh: Uint8Array }> = {};
+      for (const name of CURVES) {
+        sec[name] = { sign: drawScalar(draw, CURVE[name].c), dh: drawScalar(draw, CURVE[name].c) };
+      }
+      const pub = concatBytes(
+        Uint8Array.of(1),
+        ...CURVES.flatMap((name) => {
+          const cc = CURVE[name];
+          return [sec[name].sign, sec[name].dh].map((s) =>
+            concatBytes(Uint8Array.of(cc.id), cc.c.getPublicKey(s, false))
+          );
+        }),
+      );
+      const secret = concatBytes(
+        Uint8Array.of(1),
+        ...CURVES.flatMap((name) => [sec[name].sign, sec[name].dh]),
+      );
+      const id = sha512(concatBytes(utf8("sotto id v1"), pub)).slice(0, 20);
+      return { sec, pub, secret, id };
+    };
+    const A = identity(), B = identity();
+    eq(A.pub, k.alice.identity_public, "Alice's public identity");
+    eq(A.secret, k.alice.identity_secret, "Alice's secret identity");
+    eq(B.pub, k.bob.identity_public, "Bob's public identity");
+    eq(A.id, k.alice.id, "ID_A");
+    eq(B.id, k.bob.id, "ID_B");
+    const Akeys = keysOf(A.pub, k.curve), Bkeys = keysOf(B.pub, k.curve);
+
+    // §3: Bob's store: signed prekeys of P-256, P-384, P-521 (ids 1–3), the last-resort KEM prekey (id 4),
+    // then a one-time EC prekey on the chat's curve and a one-time KEM prekey, if the case has them.
+    const created = k.signed_prekey.created_at;
+    const spks = CURVES.map((name, i) => {
+      const sk = drawScalar(draw, CURVE[name].c);
+      const pk = CURVE[name].c.getPublicKey(sk, false);
+      const ctx = utf8("sotto signed prekey v1");
+      const msg = concatBytes(u32(i + 1), u64(created), concatBytes(Uint8Array.of(CURVE[name].id), pk));
+      const sig = CURVE[name].c.sign(B.sec[name].sign, concatBytes(Uint8Array.of(ctx.length), ctx, msg));
+      return { id: i + 1, sk, pk, sig };
+    });
+    let nextId = 4;
+    const kemPrekey = (kind: number, time: number) => {
+      const id = nextId++;
+      const seed = draw(64);
+      const { publicKey, secretKey } = mlkem1024.keygen(seed);
+      const ctx = utf8("sotto kem prekey v1");
+      const msg = concatBytes(Uint8Array.of(kind), u32(id), u64(time), Uint8Array.of(0x12), publicKey);
+      const sigs = CURVES.map((name) =>
+        CURVE[name].c.sign(B.sec[name].sign, concatBytes(Uint8Array.of(ctx.length), ctx, msg))
+      );
+      return { id, seed, ek: publicKey, dk: secretKey, sigs, time };
+    };
+    const lastResort = kemPrekey(1, created);
+    const opk = k.one_time_prekey
+      ? (() => {
+        const sk = drawScalar(draw, c);
+        return { id: nextId++, sk, pk: c.getPublicKey(sk, false) };
+      })()
+      : null;
+    const oneTimeKem = k.one_time_kem_prekey ? kemPrekey(2, created) : null;
+    const spk = spks[CURVES.indexOf(k.curve)];
+    eq(spk.sk, k.signed_prekey.secret, "SPK secret");
+    eq(spk.sig, k.signed_prekey.signature, "SPK signature");
+    for (const [mine, rec] of [[lastResort, k.kem_prekey], [oneTimeKem, k.one_time_kem_prekey]] as const) {
+      if (mine === null || rec === null) {
+        assert.equal(mine, rec);
+        continue;
+      }
+      assert.equal(mine.id, rec.id);
+      eq(mine.seed, rec.seed, "KEM prekey seed");
+      eq(mine.ek, rec.public, "KEM prekey");
+      CURVES.forEach((name, i) =>
+        eq(mine.sigs[i], rec.signatures[name as "P-256"], `KEM prekey ${name} signature`)
+      );
+    }
+    if (opk) eq(opk.sk, k.one_time_prekey!.secret, "OPK secret");
+
+    // §3: the bundle of version 2 as Bob uploads it.
+    const kemEntry = (e: typeof lastResort) =>
+      concatBytes(u32(e.id), u64(e.time), Uint8Array.of(0x12), e.ek, ...e.sigs);
+    const bundle = concatBytes(
+      Uint8Array.of(2),
+      B.pub,
+      ...spks.map((s, i) =>
+        concatBytes(u32(s.id), u64(created), Uint8Array.of(CURVE[CURVES[i]].id), s.pk, s.sig)
+      ),
+      ...CURVES.map((name) =>
+        name === k.curve && opk ? concatBytes(u16(1), u32(opk.id), enc(opk.pk)) : u16(0)
+      ),
+      kemEntry(lastResort),
+      oneTimeKem ? concatBytes(u16(1), kemEntry(oneTimeKem)) : u16(0),
+    );
+    eq(bundle, k.bundle, "bundle");
+
+    // §4: PQXDH. Alice draws EK_A and the KEM message m, in that order.
+    const ekSecret = drawScalar(draw, c);
+    const ek = c.getPublicKey(ekSecret, false);
+    const m = draw(32);
+    const used = oneTimeKem ?? lastResort;
+    const kind = oneTimeKem ? 2 : 1;
+    const { cipherText: CT, sharedSecret: SS } = mlkem1024.encapsulate(used.ek, m);
+    eq(mlkem1024.decapsulate(CT, used.dk), SS, "Bob's KEM secret");
+    const dhA = [c.ecdh(A.sec[k.curve].dh, spk.pk), c.ecdh(ekSecret, Bkeys.dh), c.ecdh(ekSecret, spk.pk)];
+    const dhB = [c.ecdh(spk.sk, Akeys.dh), c.ecdh(B.sec[k.curve].dh, ek), c.ecdh(spk.sk, ek)];
+    if (opk) {
+      dhA.push(c.ecdh(ekSecret, opk.pk));
+      dhB.push(c.ecdh(opk.sk, ek));
+    }
+    dhA.forEach((dh, i) => eq(dh, dhB[i], `DH${i + 1}`));
+    const transcript = concatBytes(
+      utf8("sotto pqxdh v1"),
+      Uint8Array.of(cid, xid),
+      A.id,
+      B.id,
+      enc(Akeys.dh),
+      enc(Bkeys.dh),
+      u32(spk.id),
+      enc(spk.pk),
+      enc(ek),
+      opk ? concatBytes(Uint8Array.of(1), u32(opk.id), enc(opk.pk)) : Uint8Array.of(0),
+      Uint8Array.of(kind),
+      u32(used.id),
+      Uint8Array.of(0x12),
+      used.ek,
+      CT,
+    );
+    eq(transcript, traceValues(k.trace.alice, "pqxdh.transcript")[0], "transcript");
+    const th = sha512(transcript);
+    const info = concatBytes(utf8(`sotto_PQXDH_${k.curve}_SHA-512_ML-KEM-1024`), th);
+    const okm = hkdf("SHA-512", concatBytes(...dhA, SS), new Uint8Array(64), info, 96);
+    const [sk, hka, nhkb] = [okm.slice(0, 32), okm.slice(32, 64), okm.slice(64)];
+    eq(sk, traceValues(k.trace.bob, "pqxdh.sk")[0], "SK");
+    const ad = concatBytes(
+      Uint8Array.of(2, cid, xid),
+      A.id,
+      B.id,
+      enc(Akeys.sign),
+      enc(Akeys.dh),
+      enc(Bkeys.sign),
+      enc(Bkeys.dh),
+      th,
+    );
+    const P = concatBytes(
+      Uint8Array.of(cid, xid),
+      B.id,
+      A.pub,
+      u32(spk.id),
+      opk ? concatBytes(Uint8Array.of(1), u32(opk.id)) : Uint8Array.of(0),
+      enc(ek),
+      Uint8Array.of(kind),
+      u32(used.id),
+      CT,
+    );
+
+    // §6: the ratchet with KEM steps.
+    const kdfRk = (rk: Uint8Array, dh: Uint8Array, ss: Uint8Array | null) => {
+      const o = hkdf("SHA-512", ss ? concatBytes(dh, ss) : dh, rk, utf8("sotto ratchet root v2"), 96);
+      return [o.slice(0, 32), o.slice(32, 64), o.slice(64)];
+    };
+    const kdfCk = (ck: Uint8Array) => [
+      hmac("SHA-512", ck, Uint8Array.of(2)).slice(0, 32),
+      hmac("SHA-512", ck, Uint8Array.of(1)).slice(0, 32),
+    ];
+    const newKem = () => {
+      const seed = draw(64);
+      const { publicKey, secretKey } = mlkem768.keygen(seed);
+      return { seed, ek: publicKey, dk: secretKey };
+    };
+    const newDh = () => {
+      const sk = drawScalar(draw, c);
+      return { sk, pk: c.getPublicKey(sk, false) };
+    };
+    // Alice (§6.2): her first ratchet key, then her first KEM key; no KEM secret in her first chain.
+    const aliceDhs = newDh();
+    const aliceKem = newKem();
+    const [rkA, cksA, nhksA] = kdfRk(sk, c.ecdh(aliceDhs.sk, spk.pk), null);
+    const common = { ns: 0, nr: 0, pn: 0, received: 0, skipped: [], ckr: null, hkr: null };
+    const alice: Party = {
+      ...common,
+      initiator: true,
+      localId: A.id,
+      remoteId: B.id,
+      P,
+      dhs: aliceDhs,
+      dhr: spk.pk,
+      kem: aliceKem,
+      ct: null,
+      rk: rkA,
+      cks: cksA,
+      hks: hka,
+      nhks: nhksA,
+      nhkr: nhkb,
+    };
+    const bob: Party = {
+      ...common,
+      skipped: [],
+      initiator: false,
+      localId: B.id,
+      remoteId: A.id,
+      P: null,
+      dhs: { sk: spk.sk, pk: spk.pk },
+      dhr: null,
+      kem: null,
+      ct: null,
+      rk: sk,
+      cks: new Uint8Array(32),
+      hks: new Uint8Array(32),
+      nhks: nhkb,
+      nhkr: hka,
+    };
+
+    const sent: SentMeta[] = [];
+    const send = (p: Party, index: number) => {
+      const msg = k.messages[index];
+      const expected = h(msg.wire), payload = h(msg.payload);
+      const [next, mk] = kdfCk(p.cks);
+      const plain = concatBytes(p.dhs.pk, u32(p.pn), u32(p.ns), p.kem!.ek, p.ct ?? new Uint8Array(0));
+      const pBytes = p.P ?? new Uint8Array(0);
+      const nonce = draw(24);
+      const header = concatBytes(nonce, xchacha20Poly1305Seal(p.hks, nonce, plain, ad));
+      const kn = hkdf(
+        "SHA-512",
+        mk,
+        new Uint8Array(64),
+        concatBytes(utf8("sotto message key v1"), Uint8Array.of(xid)),
+        44,
+      );
+      let size = 64;
+      while (size < payload.length + 1) size *= 2;
+      const padded = new Uint8Array(size);
+      padded.set(payload);
+      padded[payload.length] = 0x80;
+      const seal = xid === 1 ? aesGcmSeal : chacha20Poly1305Seal;
+      const body = seal(
+        kn.slice(0, 32),
+        kn.slice(32),
+        padded,
+        concatBytes(u16(ad.length), ad, u16(pBytes.length), pBytes, header),
+      );
+      const wire = concatBytes(Uint8Array.of(2, p.P ? 2 : 1), pBytes, u16(header.length), header, body);
+      eq(wire, expected, `${k.name}: message ${index}`);
+      sent[index] = { hk: p.hks, n: p.ns, pn: p.pn, dh: p.dhs.pk, ek: p.kem!.ek, ct: p.ct, mk };
+      p.cks = next;
+      p.ns += 1;
+    };
+    const skipTo = (p: Party, until: number, fresh: Party["skipped"]) => {
+      while (p.nr < until) {
+        const [next, mk] = kdfCk(p.ckr!);
+        fresh.push({ hk: p.hkr!, n: p.nr, mk, stamp: p.received });
+        p.ckr = next;
+        p.nr += 1;
+      }
+    };
+    const receive = (p: Party, index: number) => {
+      const s = sent[index];
+      const fresh: Party["skipped"] = [];
+      let mk: Uint8Array;
+      const stored = p.skipped.findIndex((e) => same(e.hk, s.hk) && e.n === s.n);
+      if (stored >= 0) {
+        mk = p.skipped[stored].mk; // a skipped key (§6.4 step 3)
+        p.skipped.splice(stored, 1);
+      } else if (same(p.hkr, s.hk)) {
+        skipTo(p, s.n, fresh); // the current chain (step 4)
+        [p.ckr, mk] = kdfCk(p.ckr!);
+        p.nr += 1;
+      } else {
+        assert.ok(same(p.nhkr, s.hk), "a DH ratchet step opens with NHKr");
+        if (p.ckr !== null) skipTo(p, s.pn, fresh); // step 5: the rest of the old chain
+        p.pn = p.ns;
+        p.ns = p.nr = 0;
+        p.hks = p.nhks;
+        p.hkr = p.nhkr;
+        p.dhr = s.dh;
+        // The KEM step: decapsulate the peer's ciphertext (if we have a KEM key), then draw DHs, our new
+        // KEM seed and m, in that order, and encapsulate to the peer's new key.
+        const ssr = p.kem ? mlkem768.decapsulate(s.ct!, p.kem.dk) : null;
+        assert.equal(s.ct === null, p.kem === null);
+        [p.rk, p.ckr, p.nhkr] = kdfRk(p.rk, c.ecdh(p.dhs.sk, s.dh), ssr);
+        p.dhs = newDh();
+        p.kem = newKem();
+        const { cipherText, sharedSecret } = mlkem768.encapsulate(s.ek, draw(32));
+        p.ct = cipherText;
+        [p.rk, p.cks, p.nhks] = kdfRk(p.rk, c.ecdh(p.dhs.sk, s.dh), sharedSecret);
+        skipTo(p, s.n, fresh);
+        [p.ckr, mk] = kdfCk(p.ckr!);
+        p.nr += 1;
+      }
+      eq(mk, s.mk, `${k.name}: the receiver's key of message ${index}`);
+      p.skipped.push(...fresh);
+      p.received += 1;
+      p.P = null;
+    };
+    for (const [what, who, index] of k.events) {
+      const p = who === "alice" ? alice : bob;
+      if (what === "send") send(p, index);
+      else receive(p, index);
+    }
+
+    // §7: both final states, version 2.
+    const serialize = (p: Party) =>
+      concatBytes(
+        Uint8Array.of(2, cid, xid, p.initiator ? 1 : 0),
+        p.localId,
+        p.remoteId,
+        u16(ad.length),
+        ad,
+        ek,
+        p.P ? concatBytes(Uint8Array.of(1), u16(p.P.length), p.P) : Uint8Array.of(0),
+        p.dhs.sk,
+        p.dhs.pk,
+        p.dhr ? concatBytes(Uint8Array.of(1), p.dhr) : Uint8Array.of(0),
+        p.rk,
+        p.cks,
+        p.hks,
+        p.nhks,
+        p.nhkr,
+        p.ckr ? concatBytes(Uint8Array.of(1), p.ckr, p.hkr!) : Uint8Array.of(0),
+        p.kem ? concatBytes(Uint8Array.of(1), p.kem.seed) : Uint8Array.of(0),
+        p.ct ? concatBytes(Uint8Array.of(1), p.ct) : Uint8Array.of(0),
+        u32(p.ns),
+        u32(p.nr),
+        u32(p.pn),
+        u64(p.received),
+        u16(p.skipped.length),
+        ...p.skipped.map((e) => concatBytes(e.hk, u32(e.n), e.mk, u64(e.stamp))),
+      );
+    eq(serialize(alice), k.final_state.alice, `${k.name}: Alice's final state`);
+    eq(serialize(bob), k.final_state.bob, `${k.name}: Bob's final state`);
+    assert.equal(alice.skipped.length, 1, "Alice ends holding a skipped key");
   }
 });

@@ -97,7 +97,7 @@ Deno.test("one-time prekeys: ids unique, capped, deleted on first use", () => {
   assert.equal(ids.size, 8);
   assert.throws(() => store.addOneTimePrekeys("P-521", MAX_ONE_TIME_PREKEYS - 4), RangeError);
   assert.throws(() => store.addOneTimePrekeys("P-521", -1), RangeError);
-  const sessionA = initiate(alice, bob.id, store.bundle(bob.publicKeys), { random });
+  const sessionA = initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, random });
   respond(bob, store, sessionA.encrypt(text("hi")), { now: T0 });
   assert.equal(store.oneTimeCount("P-521"), 4);
   assert.ok(!store.bundle(bob.publicKeys).oneTimePrekeys["P-521"].some((k) => k.id === added[0].id));
@@ -109,7 +109,7 @@ Deno.test("one-time prekeys: ids unique, capped, deleted on first use", () => {
   };
   const before = store.serialize();
   throwsCode(
-    () => respond(bob, store, initiate(carol, bob.id, stale).encrypt(text("hi")), { now: T0 }),
+    () => respond(bob, store, initiate(carol, bob.id, stale, { now: T0 }).encrypt(text("hi")), { now: T0 }),
     "unknown-prekey",
   );
   assert.ok(equalBytes(before, store.serialize()));
@@ -119,13 +119,13 @@ Deno.test("rotation: weekly, and a retired signed prekey still works during its 
   const store = PrekeyStore.create(bob, T0, random);
   const first = store.bundle(bob.publicKeys);
   assert.deepEqual(store.rotate(bob, T0 + SIGNED_PREKEY_ROTATION_MS - 1, random), []);
-  assert.deepEqual(store.rotate(bob, T0 + SIGNED_PREKEY_ROTATION_MS, random), [...CURVES]);
+  assert.deepEqual(store.rotate(bob, T0 + SIGNED_PREKEY_ROTATION_MS, random), [...CURVES, "ML-KEM-1024"]);
   const second = store.bundle(bob.publicKeys);
   verifyBundle(second, bob.id);
   assert.notEqual(second.signedPrekeys["P-521"].id, first.signedPrekeys["P-521"].id);
   const retiredAt = T0 + SIGNED_PREKEY_ROTATION_MS;
   // A late initial message made from the old bundle is accepted until the grace period ends.
-  const late = () => initiate(alice, bob.id, first, { random }).encrypt(text("late"));
+  const late = () => initiate(alice, bob.id, first, { now: T0, random }).encrypt(text("late"));
   assert.equal(
     str(respond(bob, store, late(), { now: retiredAt + SIGNED_PREKEY_GRACE_MS - 1 }).plaintext),
     "late",
@@ -138,7 +138,7 @@ Deno.test("rotation: weekly, and a retired signed prekey still works during its 
   store.rotate(bob, retiredAt + SIGNED_PREKEY_GRACE_MS, random);
   const restored = PrekeyStore.deserialize(store.serialize());
   throwsCode(() => respond(bob, restored, late(), { now: retiredAt }), "unknown-prekey");
-  const fresh = initiate(alice, bob.id, restored.bundle(bob.publicKeys), { random });
+  const fresh = initiate(alice, bob.id, restored.bundle(bob.publicKeys), { now: T0, random });
   assert.equal(
     str(respond(bob, restored, fresh.encrypt(text("new")), { now: retiredAt + 1 }).plaintext),
     "new",
@@ -160,7 +160,7 @@ Deno.test("the replay cache is bounded: a full signed prekey refuses more and is
 Deno.test("store: serialisation round-trips and refuses damage", () => {
   const store = PrekeyStore.create(bob, T0, random);
   store.addOneTimePrekeys("P-384", 2, random);
-  const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { curve: "P-384", random });
+  const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, curve: "P-384", random });
   respond(bob, store, a.encrypt(text("x")), { now: T0 });
   store.rotate(bob, T0 + SIGNED_PREKEY_ROTATION_MS, random);
   const bytes = store.serialize();

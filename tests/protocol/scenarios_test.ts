@@ -94,14 +94,17 @@ Deno.test("scenario: a bad signed-prekey signature aborts", () => {
       },
     ];
     for (const bundle of tampered) {
-      throwsCode(() => initiate(a, b.id, decodeBundle(encodeBundle(bundle)), { curve }), "bad-signature");
+      throwsCode(
+        () => initiate(a, b.id, decodeBundle(encodeBundle(bundle)), { now: T0, curve }),
+        "bad-signature",
+      );
     }
   }
   // A signature by someone else's identity key is just as bad.
   const mallory = generateIdentity();
   const forged = PrekeyStore.create(mallory, T0).bundle(mallory.publicKeys);
   throwsCode(
-    () => initiate(a, b.id, { ...good, signedPrekeys: forged.signedPrekeys }, { curve: "P-521" }),
+    () => initiate(a, b.id, { ...good, signedPrekeys: forged.signedPrekeys }, { now: T0, curve: "P-521" }),
     "bad-signature",
   );
 });
@@ -137,8 +140,8 @@ Deno.test("scenario: both sides initiating at once", () => {
   const storeA = PrekeyStore.create(a, T0), storeB = PrekeyStore.create(b, T0);
   storeA.addOneTimePrekeys("P-521", 1);
   storeB.addOneTimePrekeys("P-521", 1);
-  const fromA = initiate(a, b.id, storeB.bundle(b.publicKeys));
-  const fromB = initiate(b, a.id, storeA.bundle(a.publicKeys));
+  const fromA = initiate(a, b.id, storeB.bundle(b.publicKeys), { now: T0 });
+  const fromB = initiate(b, a.id, storeA.bundle(a.publicKeys), { now: T0 });
   const mA = fromA.encrypt(text("A asks")), mB = fromB.encrypt(text("B asks"));
   // Each side sees the other's initial message; it belongs to a handshake other than its own.
   throwsCode(() => fromA.decrypt(mB), "new-session");
@@ -164,7 +167,7 @@ Deno.test("scenario: a message for someone else", () => {
   rejects(ab.bob, cd.alice.encrypt(text("for Dave")), "undecryptable");
   rejects(ab.alice, cd.bob.encrypt(text("for Carol")), "undecryptable");
   // An initial message addressed to Dave, handed to Bob.
-  const toDave = initiate(cd.a, cd.b.id, PrekeyStore.create(cd.b, T0).bundle(cd.b.publicKeys));
+  const toDave = initiate(cd.a, cd.b.id, PrekeyStore.create(cd.b, T0).bundle(cd.b.publicKeys), { now: T0 });
   const before = ab.store.serialize();
   throwsCode(() => respond(ab.b, ab.store, toDave.encrypt(text("hi Dave")), { now: T0 }), "wrong-recipient");
   assert.ok(equalBytes(before, ab.store.serialize()));
@@ -204,6 +207,7 @@ Deno.test("scenario: a replayed initial message", () => {
       a,
       b.id,
       oneTime ? store.bundle(b.publicKeys) : noOneTime(store.bundle(b.publicKeys)),
+      { now: T0 },
     );
     const first = alice.encrypt(text("first"));
     const second = alice.encrypt(text("second")); // also carries the prekey header

@@ -31,7 +31,7 @@ Deno.test("X3DH on every curve and cipher, with and without a one-time prekey", 
       for (const oneTime of [true, false]) {
         const store = PrekeyStore.create(bob, T0, random);
         if (oneTime) store.addOneTimePrekeys(curve, 1, random);
-        const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { curve, cipher, random });
+        const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, curve, cipher, random });
         const first = a.encrypt(text(`${curve} ${cipher}`));
         const p = decodeMessage(first).prekey!;
         assert.equal(p.curve, curve);
@@ -54,19 +54,25 @@ Deno.test("the initiator checks the bundle against the ID she holds", () => {
   const store = PrekeyStore.create(bob, T0, random);
   // The relay hands out Mallory's bundle for Bob's ID: refused before any key is used.
   const fake = PrekeyStore.create(mallory, T0, random).bundle(mallory.publicKeys);
-  throwsCode(() => initiate(alice, bob.id, fake), "id-mismatch");
+  throwsCode(() => initiate(alice, bob.id, fake, { now: T0 }), "id-mismatch");
   // Bob's real keys with Mallory's signed prekeys: the signatures fail.
   throwsCode(
-    () => initiate(alice, bob.id, { ...store.bundle(bob.publicKeys), signedPrekeys: fake.signedPrekeys }),
+    () =>
+      initiate(alice, bob.id, { ...store.bundle(bob.publicKeys), signedPrekeys: fake.signedPrekeys }, {
+        now: T0,
+      }),
     "bad-signature",
   );
-  assert.throws(() => initiate(alice, bob.id.slice(1), store.bundle(bob.publicKeys)), RangeError);
   assert.throws(
-    () => initiate(alice, bob.id, store.bundle(bob.publicKeys), { curve: "P-224" as "P-256" }),
+    () => initiate(alice, bob.id.slice(1), store.bundle(bob.publicKeys), { now: T0 }),
+    RangeError,
+  );
+  assert.throws(
+    () => initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, curve: "P-224" as "P-256" }),
     TypeError,
   );
   assert.throws(
-    () => initiate(alice, bob.id, store.bundle(bob.publicKeys), { cipher: "DES" as "AES-256-GCM" }),
+    () => initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, cipher: "DES" as "AES-256-GCM" }),
     TypeError,
   );
 });
@@ -74,7 +80,7 @@ Deno.test("the initiator checks the bundle against the ID she holds", () => {
 Deno.test("the responder refuses, without changing his store, what is not a valid initial message to him", () => {
   const store = PrekeyStore.create(bob, T0, random);
   store.addOneTimePrekeys("P-521", 1, random);
-  const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { random });
+  const a = initiate(alice, bob.id, store.bundle(bob.publicKeys), { now: T0, random });
   const first = a.encrypt(text("hi"));
   const before = store.serialize();
   const cases: [Uint8Array, string][] = [

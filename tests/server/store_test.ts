@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { bytesToHex, systemRandom } from "../../crypto/bytes.ts";
 import { encodeIdentityPublic } from "../../protocol/identity.ts";
+import { decodeBundle } from "../../protocol/prekeys.ts";
 import { CURVES } from "../../protocol/suite.ts";
 import { type EntryRef, type QueueLimits, RelayStore } from "../../server/store.ts";
 import { bundleOf, makeUser } from "./_helpers.ts";
@@ -182,6 +183,7 @@ Deno.test("store: blocks, cancellation, limits and the sweep of lapsed requests 
 Deno.test("store: prekeys — uploads merge, a one-time prekey is handed out once, bundles are fixed", async () => {
   await withStore(async (store) => {
     const a = systemRandom(20), real = makeUser(3), id = real.identity.id;
+    const kem = real.prekeys.addOneTimeKemPrekeys(real.identity, 2, NOW);
     assert.deepEqual(await store.prekeyCounts(id), { "P-256": null, "P-384": null, "P-521": null });
     const encoded = encodeIdentityPublic(real.identity.publicKeys);
     assert.equal(await store.register(id, encoded), "registered");
@@ -198,6 +200,10 @@ Deno.test("store: prekeys — uploads merge, a one-time prekey is handed out onc
     const fixed = await store.fixBundle(a, opened.ref.seq, true);
     assert.ok(fixed && fixed.tookOneTime);
     assert.equal(fixed.remaining, 1);
+    // PQXDH: the last-resort KEM prekey and the first one-time KEM prekey go out with it.
+    const handed = decodeBundle(fixed.bundle);
+    assert.equal(handed.kemPrekey?.id, bundleOf(real).kemPrekey?.id);
+    assert.deepEqual(handed.oneTimeKemPrekeys.map((k) => k.id), [kem[0].id]);
     const again = await store.fixBundle(a, opened.ref.seq, true);
     assert.deepEqual(again?.bundle, fixed.bundle);
     assert.equal(again?.tookOneTime, false);

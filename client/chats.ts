@@ -68,6 +68,7 @@ export class ChatClient {
   #online = new Set<string>();
   #serial: Promise<unknown> = Promise.resolve();
   #uploadQueued = false;
+  #requests = 0;
   readonly #afterUpload: (() => void)[] = [];
 
   constructor(options: ChatClientOptions) {
@@ -223,10 +224,16 @@ export class ChatClient {
     this.#online.clear();
   }
 
+  /** True while a request to the relay (or a prekey upload) has not been answered and handled. */
+  get busy(): boolean {
+    return this.#requests > 0 || this.#uploadQueued;
+  }
+
   /** Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported. */
   request(req: Request, chat?: ChatRecord, ok?: () => void): void {
     const link = this.#link;
     if (!link) return;
+    this.#requests++;
     link.request(req).then((reply) => {
       if (reply.code === "ok") return ok && this.run(ok);
       if (reply.code === "no-prekeys" && req.type === "request-chat") {
@@ -236,7 +243,7 @@ export class ChatClient {
       this.#emit(
         chat ? { event: "error", chat: formatId(chat.peerId), message } : { event: "error", message },
       );
-    }, () => {/* the link ended: it is asked again on the next one */});
+    }, () => {/* the link ended: it is asked again on the next one */}).finally(() => this.#requests--);
   }
 
   /** Asks the relay for the chat (again: requests are idempotent). */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { systemRandom } from "../../crypto/bytes.ts";
 import { ClientProcess, type ClientSpec, RelayProcess } from "../../client/driver.ts";
 import type { ClientEvent } from "../../client/events.ts";
+import { EXIT_PIN } from "../../client/exit.ts";
 
 type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
 
@@ -147,7 +148,7 @@ Deno.test("e2e: a wrong passphrase and a wrong or changed pin are refused in one
       (await next(pinned, "error")).message,
       /^Refused to connect: .* not the pin A{43} given with --pin/,
     );
-    assert.equal((await pinned.end()).code, 1);
+    assert.equal((await pinned.end()).code, EXIT_PIN);
 
     await w.restartRelay("SIGTERM", ["--refreshkeys"]);
     const changed = w.client("carol", { pin: undefined });
@@ -155,7 +156,7 @@ Deno.test("e2e: a wrong passphrase and a wrong or changed pin are refused in one
       (await next(changed, "error")).message,
       /^Refused to connect: .* but your keystore records pin/,
     );
-    assert.equal((await changed.end()).code, 1);
+    assert.equal((await changed.end()).code, EXIT_PIN);
   });
 });
 

@@ -4,7 +4,7 @@
 
 import { equalBytes } from "../crypto/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
-import { type ChatRecord, MAX_CHATS } from "../protocol/keystore.ts";
+import { type ChatRecord, MAX_BLOCKED, MAX_CHATS } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
 import type { ChatClient } from "./chats.ts";
 import { type Command, HELP } from "./commands.ts";
@@ -104,13 +104,17 @@ function command(client: ChatClient, cmd: Command): void {
       if (equalBytes(cmd.peerId, client.identity.id)) throw new ChatError("That is your own ID.");
       needLink(client);
       const { name, peerId } = cmd;
+      // The local list holds at once, whatever the relay answers: no chat with a blocked ID opens here.
+      if (!client.setBlocked(peerId, name === "block")) {
+        throw new ChatError(`You have blocked ${MAX_BLOCKED} IDs, the most a keystore holds.`);
+      }
+      const chat = client.chat(peerId);
+      if (name === "block" && chat && chat.state !== "closed") {
+        client.close(chat);
+        addSystemLine(chat, "you blocked this ID", now);
+      }
+      client.save();
       client.request({ type: name, peerId }, undefined, () => {
-        const chat = client.chat(peerId);
-        if (name === "block" && chat && chat.state !== "closed") {
-          client.close(chat);
-          addSystemLine(chat, "you blocked this ID", client.options.clock.now());
-          client.save();
-        }
         emit({ event: "info", text: `${name === "block" ? "Blocked" : "Unblocked"} ${formatId(peerId)}.` });
       });
       return;
@@ -150,6 +154,9 @@ function openChat(client: ChatClient): ChatRecord {
 
 function requestChat(client: ChatClient, peerId: Uint8Array, nickname: string): void {
   if (equalBytes(peerId, client.identity.id)) throw new ChatError("That is your own ID: give it to others.");
+  if (client.isBlocked(peerId)) {
+    throw new ChatError(`You have blocked ${formatId(peerId)}; /unblock it first.`);
+  }
   let chat = client.chat(peerId);
   if (!chat && client.chats.length >= MAX_CHATS) {
     throw new ChatError(`You have ${MAX_CHATS} chats, the most a keystore holds.`);

@@ -7,8 +7,8 @@
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
-import { checkId, formatId, type Identity } from "../protocol/identity.ts";
-import type { ChatRecord, KeystoreContents } from "../protocol/keystore.ts";
+import { checkId, formatId, type Identity, idMatches } from "../protocol/identity.ts";
+import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, type Payload } from "../protocol/payload.ts";
 import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
@@ -28,6 +28,8 @@ import { Transfers } from "./transfers.ts";
 export const ONE_TIME_PREKEYS = 100;
 /** Refusals that pass: the message stays queued and is sent again later. */
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
+/** Answers to RequestChat that leave no request at the relay (asking again would not help). */
+const FINAL_REFUSALS: readonly ResultCode[] = ["not-allowed", "limit", "bad-request"];
 
 /** What the chats need of a connection (client/connection.ts RelayLink). */
 export interface Link extends Sender {
@@ -142,6 +144,25 @@ export class ChatClient {
     return this.contents.chats.find((c) => equalBytes(c.peerId, peerId));
   }
 
+  /** True if the user blocked this ID (the local list: whatever the relay says, no chat with it opens). */
+  isBlocked(peerId: Uint8Array): boolean {
+    return this.contents.blocked.some((id) => equalBytes(id, peerId));
+  }
+
+  /** Adds an ID to the local block list (false if the list is full) or takes it off. */
+  setBlocked(peerId: Uint8Array, blocked: boolean): boolean {
+    const list = this.contents.blocked;
+    const at = list.findIndex((id) => equalBytes(id, peerId));
+    if (!blocked) {
+      if (at >= 0) list.splice(at, 1);
+      return true;
+    }
+    if (at >= 0) return true;
+    if (list.length >= MAX_BLOCKED) return false;
+    list.push(peerId);
+    return true;
+  }
+
   /** Runs `fn` after every operation queued before it; one at a time. */
   run<T>(fn: () => T | Promise<T>): Promise<T> {
     const next = this.#serial.then(fn);
@@ -240,6 +261,15 @@ export class ChatClient {
         return this.run(() => this.#upload(link, () => this.request(req, chat, ok)));
       }
       const message = refusal(req.type, reply);
+      if (chat && req.type === "request-chat" && FINAL_REFUSALS.includes(reply.code)) {
+        // The request is not stored at the relay: the chat must not look as if it were waiting (B6).
+        this.run(() => {
+          if (chat.state !== "requested") return;
+          chat.state = "closed";
+          addSystemLine(chat, message, this.#now());
+          this.save();
+        });
+      }
       this.#emit(
         chat ? { event: "error", chat: formatId(chat.peerId), message } : { event: "error", message },
       );
@@ -331,9 +361,15 @@ export class ChatClient {
       }
       case "deliver":
         return await this.#deliver(f);
-      case "chat-opened":
-        this.#opened(f);
+      case "chat-opened": {
+        const refused = this.#opened(f);
+        if (refused) {
+          // Acknowledged all the same, so a relay that insists cannot make the client fail at every login.
+          this.#emit({ event: "chat-refused", chat: formatId(f.peerId), reason: refused });
+          this.request({ type: "close-chat", peerId: f.peerId });
+        }
         return this.outbox.ack(f.eventId);
+      }
       case "chat-closed": {
         const chat = this.chat(f.peerId);
         if (chat && chat.state !== "closed") {
@@ -370,21 +406,29 @@ export class ChatClient {
     return chat;
   }
 
-  #opened(f: Extract<ServerFrame, { type: "chat-opened" }>): void {
+  /**
+   * A chat opened at the relay. It is taken only if the user asked for it (the chat is "requested") or it
+   * was open already (a repeat), and never for a blocked ID: a relay cannot open chats nobody asked for,
+   * reopen closed or blocked ones, or grow the keystore past its limit. Returns why it was refused, or
+   * null.
+   */
+  #opened(f: Extract<ServerFrame, { type: "chat-opened" }>): "not-asked" | "closed" | "blocked" | null {
+    const chat = this.chat(f.peerId);
+    if (this.isBlocked(f.peerId)) return "blocked";
+    if (!chat) return "not-asked";
+    if (chat.state === "closed") return "closed";
     try {
       checkId(f.peerId, f.identity, "the identity keys the relay sent");
     } catch {
       const message = `The relay sent keys for ${
         formatId(f.peerId)
       } that are not theirs; the chat was not started.`;
-      return this.#emit({ event: "error", message });
+      this.#emit({ event: "error", message });
+      return null;
     }
-    let chat = this.chat(f.peerId);
-    if (!chat) {
-      chat = this.newChat(f.peerId, "", f.curve);
-      this.contents.chats.push(chat);
+    if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) {
+      return null;
     }
-    if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) return;
     chat.state = "open";
     chat.role = f.role;
     chat.curve = f.curve;
@@ -397,7 +441,8 @@ export class ChatClient {
       } catch (e) {
         chat.session = null;
         const message = `The chat could not start: ${(e as Error).message}.`;
-        return this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
       if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
@@ -406,6 +451,7 @@ export class ChatClient {
     addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
     this.#active ??= chat.peerId;
     this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+    return null;
   }
 
   async #deliver(f: Extract<ServerFrame, { type: "deliver" }>): Promise<void> {
@@ -439,6 +485,12 @@ export class ChatClient {
     }
     if (m.prekey === null) {
       throw new ProtocolError("undecryptable", "there is no session to read it with yet");
+    }
+    // ID_A, the initiator named in the handshake, must be the relay's `from` and the chat's peer (the one
+    // ChatOpened named): checked before anything of the handshake is used, so a relay that passes one
+    // person's initial message off as another's changes nothing here (not even a one-time prekey).
+    if (!idMatches(chat.peerId, m.prekey.identity)) {
+      throw new ProtocolError("id-mismatch", "it was started by another identity than the sender's");
     }
     const r = respond(this.identity, this.contents.prekeys, body, { now: this.#now(), random: this.random });
     if (!equalBytes(r.peerId, chat.peerId)) {

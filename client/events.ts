@@ -19,6 +19,7 @@ export type ClientEvent =
   | { event: "connection"; state: ConnectionState; retryInSeconds?: number; reason?: string }
   | { event: "chat-requested"; chat: string; nick?: string }
   | { event: "chat-open"; chat: string; nick?: string; role: "initiator" | "responder"; curve: string }
+  | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | { event: "message"; chat: string; nick?: string; id: number; text: string; time: string }
   | { event: "queued"; chat: string; id: number; at: "client" | "relay" }
   | { event: "delivered"; chat: string; id: number }
@@ -71,6 +72,14 @@ export function eventToText(e: ClientEvent): string | null {
       return `* asked for a chat with ${chatLabel(e.chat, e.nick)}; it opens when they ask for you too`;
     case "chat-open":
       return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve})`;
+    case "chat-refused":
+      return `* the relay opened a chat with ${e.chat} ${
+        e.reason === "blocked"
+          ? "whom you blocked"
+          : e.reason === "closed"
+          ? "that you closed"
+          : "that you did not ask for"
+      }; it was refused`;
     case "message":
       return `[${clock(e.time)}] ${e.nick ?? e.chat}: ${e.text}`;
     case "queued":

@@ -110,6 +110,7 @@ export class KeystoreFile {
         registered: new Set(),
         chats: [],
         outbox: [],
+        blocked: [],
       };
       const store = new KeystoreFile(dataDir, contents, key, lock);
       await store.save();

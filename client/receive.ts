@@ -117,6 +117,7 @@ export class Receiver {
       sha256: p.sha256,
       received: 0,
       nextIndex: 0,
+      accepted: true,
     };
     await o.files.start(record);
     chat.incoming.push(record);

@@ -32,6 +32,7 @@ export function newContents(oneTime = 3): KeystoreContents {
     registered: new Set([PIN]),
     chats: [],
     outbox: [],
+    blocked: [],
   };
 }
 
@@ -155,6 +156,8 @@ export class FakeRelay {
   /** Errors thrown while handling frames (a test fails if any). */
   readonly errors: unknown[] = [];
   readonly #asked = new Set<string>();
+  /** "a>b": a blocked b. */
+  readonly #blocks = new Set<string>();
   readonly #open = new Set<string>();
   readonly #queues = new Map<User, Item[]>();
   readonly #sentTo = new Map<User, Set<string>>();
@@ -215,11 +218,20 @@ export class FakeRelay {
   }
 
   answer(user: User, req: Request): Reply {
+    const edge = (a: Uint8Array, b: Uint8Array) => `${bytesToHex(a)}>${bytesToHex(b)}`;
+    if (req.type === "block" || req.type === "unblock") {
+      if (req.type === "block") this.#blocks.add(edge(user.id, req.peerId));
+      else this.#blocks.delete(edge(user.id, req.peerId));
+      return { code: "ok", detail: "" };
+    }
     if (req.type !== "request-chat") return { code: "ok", detail: "" };
+    if (this.#blocks.has(edge(user.id, req.peerId))) {
+      return { code: "not-allowed", detail: "you have blocked this ID; unblock it first" };
+    }
     const peer = this.#user(req.peerId)!;
     const pair = this.#pair(user.id, peer.id);
     if (this.#open.has(pair)) return { code: "ok", detail: "already open" };
-    if (!this.#asked.has(`${bytesToHex(peer.id)}>${bytesToHex(user.id)}`)) {
+    if (!this.#asked.has(edge(peer.id, user.id)) || this.#blocks.has(edge(peer.id, user.id))) {
       this.#asked.add(`${bytesToHex(user.id)}>${bytesToHex(peer.id)}`);
       return { code: "ok", detail: "pending" };
     }

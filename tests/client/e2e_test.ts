@@ -171,7 +171,7 @@ Deno.test("e2e: a blocked ID is never matched, until unblocked", async () => {
     await alice.send(`/chat ${m.id}`);
     assert.match(
       (await next(alice, "error")).message,
-      /^Asking for the chat failed: you have blocked this ID; unblock it first\.$/,
+      /^You have blocked [0-9a-z-]+; \/unblock it first\.$/,
     );
     await alice.send(`/unblock ${m.id}`);
     await next(alice, "info", (e) => e.text.startsWith("Unblocked"));

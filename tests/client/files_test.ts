@@ -64,6 +64,7 @@ function record(fileId: number, data: Uint8Array, name = "report.pdf"): Incoming
     sha256: sha256(data),
     received: 0,
     nextIndex: 0,
+    accepted: true,
   };
 }
 

@@ -10,7 +10,7 @@ import { ProtocolError } from "../protocol/codec.ts";
 import { checkId, formatId, type Identity, idMatches } from "../protocol/identity.ts";
 import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
-import { decodePayload, type Payload } from "../protocol/payload.ts";
+import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
 import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
 import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
@@ -71,6 +71,9 @@ export class ChatClient {
   #serial: Promise<unknown> = Promise.resolve();
   #uploadQueued = false;
   #requests = 0;
+  /** Ids of received texts whose receipt has not been queued yet, by peer (hex). */
+  readonly #receipts = new Map<string, number[]>();
+  #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #afterUpload: (() => void)[] = [];
 
   constructor(options: ChatClientOptions) {
@@ -350,15 +353,10 @@ export class ChatClient {
         this.save();
         return;
       }
-      case "delivered": {
-        const chat = this.chat(f.peerId);
-        const line = chat?.history.find((h) => h.kind === "out" && equalBytes(h.messageId, f.messageId));
-        if (!chat || !line) return;
-        line.status = "delivered";
-        this.#emit({ event: "delivered", chat: formatId(chat.peerId), id: line.textId });
-        this.save();
+      case "delivered":
+        // Only the relay's word, and sent only if we are connected then: ✓✓ comes from the peer's own
+        // end-to-end receipt instead (client/receive.ts), which waits in our queue if we are offline.
         return;
-      }
       case "deliver":
         return await this.#deliver(f);
       case "chat-opened": {
@@ -470,7 +468,34 @@ export class ChatClient {
     }
     const now = this.#now();
     await this.#receiver.handle(chat, payload, f.queuedAt > 0 && f.queuedAt <= now ? f.queuedAt : now);
+    if (payload.type === "text" && payload.id !== 0) this.#receipt(chat, payload.id);
     this.outbox.ack(f.messageId);
+  }
+
+  /**
+   * Tells the peer, end to end, that its text `id` is here (stored before the receipt leaves): its ✓✓.
+   * Receipts for the messages of one burst go together, up to MAX_RECEIPT_IDS ids in one.
+   */
+  #receipt(chat: ChatRecord, id: number): void {
+    const key = bytesToHex(chat.peerId);
+    const ids = this.#receipts.get(key) ?? [];
+    ids.push(id);
+    this.#receipts.set(key, ids);
+    if (ids.length >= MAX_RECEIPT_IDS) this.#sendReceipts();
+    else this.#receiptTimer ??= setTimeout(() => this.run(() => this.#sendReceipts()).catch(() => {}), 0);
+  }
+
+  #sendReceipts(): void {
+    clearTimeout(this.#receiptTimer);
+    this.#receiptTimer = undefined;
+    for (const [key, ids] of this.#receipts) {
+      const chat = this.contents.chats.find((c) => bytesToHex(c.peerId) === key);
+      // A full queue drops the receipt: the peer's text stays at ✓, which is all that is lost.
+      if (chat?.state === "open" && chat.session && !this.outbox.full) {
+        this.outbox.add(chat, { type: "receipt", kind: "delivered", ids }, 0);
+      }
+    }
+    this.#receipts.clear();
   }
 
   /** Decrypts with the chat's session, or accepts a new session from an initial message. */
@@ -508,7 +533,7 @@ export class ChatClient {
   async shutdown(): Promise<void> {
     this.outbox.stop();
     await this.transfers.stop();
-    await this.run(() => {});
+    await this.run(() => this.#sendReceipts());
     await this.options.store.save().catch(() => {});
   }
 }

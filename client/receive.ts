@@ -93,6 +93,13 @@ export class Receiver {
         o.emit({ event: "peer-closed", ...ref });
         return;
       case "receipt":
+        if (p.kind !== "delivered") return; // read receipts are not sent; they would say more than needed
+        for (const id of p.ids) {
+          const line = chat.history.find((h) => h.kind === "out" && h.textId === id && id > 0);
+          if (!line || line.status === "delivered") continue;
+          line.status = "delivered";
+          o.emit({ event: "delivered", chat: ref.chat, id });
+        }
         return;
     }
   }

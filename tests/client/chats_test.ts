@@ -125,6 +125,45 @@ Deno.test("chats: typed while offline goes out on reconnect, even after a restar
   });
 });
 
+Deno.test("B4: ✓✓ reaches a sender who was offline when the message was delivered", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await open(relay, alice, bob);
+    relay.disconnect(bob);
+    await type(alice, "while you were away");
+    await relay.settle();
+    assert.deepEqual(alice.of("queued").map((e) => [e.id, e.at]), [[1, "relay"]]);
+    relay.disconnect(alice);
+    await relay.connect(bob); // bob reads and acknowledges it while alice is offline
+    await relay.settle();
+    assert.deepEqual(bob.of("message").map((m) => m.text), ["while you were away"]);
+    assert.equal(relay.queued(bob), 0);
+    await relay.connect(alice);
+    await relay.settle();
+    assert.deepEqual(alice.of("delivered").map((e) => e.id), [1]);
+    const line = alice.client.chat(bob.id)!.history.find((h) => h.kind === "out")!;
+    assert.equal(line.status, "delivered");
+  });
+});
+
+Deno.test("B4: ✓✓ is the peer's end-to-end receipt, not the relay's word", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await open(relay, alice, bob);
+    relay.disconnect(bob);
+    await type(alice, "not read yet");
+    await relay.settle();
+    const line = alice.client.chat(bob.id)!.history.find((h) => h.kind === "out")!;
+    // A relay claiming delivery of a message bob never got changes nothing.
+    await alice.client.frame({ type: "delivered", peerId: bob.id, messageId: line.messageId });
+    assert.equal(line.status, "queued");
+    assert.equal(alice.of("delivered").length, 0);
+    // Nor can it forge the receipt: it would have to be a ratchet message from bob.
+    await relay.connect(bob);
+    await relay.settle();
+    assert.equal(line.status, "delivered");
+    assert.ok(bob.link!.sent.some((f) => f.type === "send"), "bob's receipt went through the relay");
+  });
+});
+
 Deno.test("chats: texts typed before the chat opens are kept and sent first", async () => {
   await withWorld(async (relay, alice, bob) => {
     await relay.connect(alice);

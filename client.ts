@@ -4,10 +4,12 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { main } from "./client/main.ts";
 import { probe } from "./client/probe.ts";
+import { parseSize } from "./client/files.ts";
 import type { CurveName } from "./protocol/suite.ts";
 
 const USAGE =
-  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F] [--probe] host
+  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F]
+                 [--accept-files SIZE] [--files-quota SIZE] [--probe] host
 
   host                 the relay's host name or IP address
   -p, --port PORT      the relay's port (default 6174)
@@ -17,6 +19,9 @@ const USAGE =
   --data DIR           the folder of your keystore and received files (default ~/.sotto)
   --json               print every event as one JSON object per line (for scripts)
   --passphrase-file F  read the keystore passphrase from F (or set SOTTO_PASSPHRASE)
+  --accept-files SIZE  accept files of at most SIZE (e.g. 10M) without asking, within the quotas and the
+                       free space (for scripts); larger ones wait for /accept or /decline
+  --files-quota SIZE   most the files folder may hold, counting files being received (default 2G)
   --probe              only do a TLS handshake with the relay and print one line: the suite, the group
                        and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing
   -h, --help           this help`;
@@ -29,6 +34,8 @@ const OPTIONS = {
   data: { type: "string" },
   json: { type: "boolean", default: false },
   "passphrase-file": { type: "string" },
+  "accept-files": { type: "string" },
+  "files-quota": { type: "string" },
   probe: { type: "boolean", default: false },
 } as const;
 
@@ -91,6 +98,14 @@ const curve = ({
   "P256": "P-256",
 } as Record<string, CurveName>)[values.curve.toUpperCase()];
 if (curve === undefined) usage(`curve must be P-521, P-384 or P-256, got ${values.curve}`);
+const size = (flag: "accept-files" | "files-quota"): number | undefined => {
+  const text = values[flag];
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text);
+  if (bytes === null) usage(`--${flag} takes a size such as 500K, 10M or 1G, got ${text}`);
+  return bytes;
+};
+const acceptFiles = size("accept-files"), filesQuota = size("files-quota");
 
 if (values.probe) {
   const { line, code } = await probe({ host: positionals[0], port, curve, pin: values.pin });
@@ -107,5 +122,7 @@ Deno.exit(
     dataDir: values.data ?? homeFolder(),
     json: values.json,
     passphraseFile: values["passphrase-file"],
+    acceptFiles,
+    filesQuota,
   }),
 );

@@ -15,7 +15,7 @@ import { CommandError, parseLine } from "./commands.ts";
 import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connection.ts";
 import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
-import { IncomingFiles } from "./files.ts";
+import { FileError, IncomingFiles } from "./files.ts";
 import { keyLogFromEnv } from "./keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
@@ -36,6 +36,10 @@ export interface AppOptions {
    * attempt, requests, messages), for at most LINGER_MS; signals still quit at once.
    */
   lingerOnQuit?: boolean;
+  /** --accept-files: files of at most this many bytes are accepted without asking (0 or absent: ask). */
+  acceptFiles?: number;
+  /** --files-quota: most bytes in the files folder, counting what accepted transfers will add. */
+  filesQuota?: number;
 }
 
 /** Milliseconds a quitting client waits for the relay to store what it has just sent. */
@@ -53,6 +57,7 @@ const PLAIN_ERRORS = [
   CommandError,
   ChatError,
   FatalConnectionError,
+  FileError,
 ];
 
 /** One sentence for any error: the message of ours, a generic sentence for the unexpected. */
@@ -127,6 +132,8 @@ export class App implements AppHandle {
     this.client = new ChatClient({
       store,
       files: this.#files,
+      autoAccept: options.acceptFiles,
+      filesQuota: options.filesQuota,
       curve: options.curve,
       clock,
       emit,

@@ -18,10 +18,10 @@ import { initiate, respond } from "../protocol/x3dh.ts";
 import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
-import type { IncomingFiles } from "./files.ts";
+import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
 import { addSystemLine, chatName, chatRef } from "./history.ts";
 import { Outbox, type Sender } from "./outbox.ts";
-import { Receiver } from "./receive.ts";
+import { type Offer, Receiver } from "./receive.ts";
 import { Transfers } from "./transfers.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
@@ -48,6 +48,12 @@ export interface Store {
 export interface ChatClientOptions {
   store: Store;
   files: IncomingFiles;
+  /** Files of at most this many bytes are accepted without asking (--accept-files; default 0: ask). */
+  autoAccept?: number;
+  /** Most bytes in the files folder, counting what accepted transfers will add (--files-quota). */
+  filesQuota?: number;
+  /** Bytes free for the data folder (tests replace client/files.ts freeBytes). */
+  freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
   clock: Clock;
@@ -96,6 +102,10 @@ export class ChatClient {
       },
       emit: options.emit,
       label: (peerId) => formatId(peerId),
+      note: (peerId, text) => {
+        const chat = this.chat(peerId);
+        if (chat) addSystemLine(chat, text, this.#now());
+      },
     });
     this.#receiver = new Receiver({
       files: options.files,
@@ -104,6 +114,14 @@ export class ChatClient {
       emit: options.emit,
       isActive: (chat) => this.#active !== null && equalBytes(this.#active, chat.peerId),
       close: (chat) => this.close(chat),
+      send: (chat, payload) => {
+        if (chat.state === "open" && !this.outbox.full) this.outbox.add(chat, payload, 0);
+      },
+      answered: (chat, fileId, accept) => this.transfers.answered(chat.peerId, fileId, accept),
+      incoming: () => this.contents.chats.flatMap((c) => c.incoming),
+      autoAccept: options.autoAccept ?? 0,
+      filesQuota: options.filesQuota ?? DEFAULT_FILES_QUOTA,
+      freeBytes: options.freeBytes,
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
   }
@@ -121,6 +139,27 @@ export class ChatClient {
   /** The active chat, or null. */
   get active(): ChatRecord | null {
     return this.#active ? this.chat(this.#active) ?? null : null;
+  }
+
+  /** Files offered to us that wait for an answer, chat by chat. */
+  get offers(): Offer[] {
+    return this.#receiver.offers(this.contents.chats);
+  }
+
+  /** Accepts an offer (FileError in one sentence if it does not fit the quotas or the free space). */
+  acceptFile(offer: Offer): Promise<void> {
+    return this.run(async () => {
+      await this.#receiver.accept(offer.chat, offer.file);
+      this.save();
+    });
+  }
+
+  /** Declines an offer: the sender is told; nothing of the file was written. */
+  declineFile(offer: Offer): Promise<void> {
+    return this.run(() => {
+      this.#receiver.decline(offer.chat, offer.file);
+      this.save();
+    });
   }
 
   /** Makes a chat the active one (its unread count goes to zero). */

@@ -25,15 +25,50 @@ export type ClientEvent =
   | { event: "delivered"; chat: string; id: number }
   | { event: "refused"; chat: string; id: number; reason: string }
   | {
+    event: "file-offer";
+    chat: string;
+    nick?: string;
+    direction: "send" | "receive";
+    /** The file's id (hex); /accept and /decline take it, or its first characters. */
+    file: string;
+    name: string;
+    size: number;
+  }
+  | {
+    event: "file-accepted";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    size: number;
+  }
+  | {
+    event: "file-declined";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    reason?: string;
+  }
+  | {
     event: "file-progress";
     chat: string;
     direction: "send" | "receive";
+    file: string;
     name: string;
     bytes: number;
     size: number;
   }
-  | { event: "file-sent"; chat: string; name: string; size: number }
-  | { event: "file-received"; chat: string; name: string; path: string; size: number }
+  | { event: "file-sent"; chat: string; file: string; name: string; size: number }
+  | { event: "file-received"; chat: string; file: string; name: string; path: string; size: number }
+  | {
+    event: "file-failed";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    reason: string;
+  }
   | { event: "presence"; chat: string; online: boolean }
   | { event: "peer-closed"; chat: string; nick?: string }
   | { event: "nickname"; chat: string; name: string }
@@ -88,12 +123,30 @@ export function eventToText(e: ClientEvent): string | null {
       return null;
     case "refused":
       return `* message ${e.id} to ${e.chat} was refused: ${e.reason}`;
+    case "file-offer":
+      return e.direction === "receive"
+        ? `* ${chatLabel(e.chat, e.nick)} offers "${e.name}" (${e.size} bytes): /accept ${
+          e.file.slice(0, 8)
+        } or /decline ${e.file.slice(0, 8)}`
+        : `* offered "${e.name}" (${e.size} bytes) to ${e.chat}; it is sent once they accept`;
+    case "file-accepted":
+      return e.direction === "receive"
+        ? `* receiving "${e.name}" (${e.size} bytes) from ${e.chat}`
+        : `* ${e.chat} accepted "${e.name}"; sending it`;
+    case "file-declined":
+      return e.direction === "receive"
+        ? `* declined "${e.name}" from ${e.chat}${e.reason ? `: ${e.reason}` : ""}`
+        : `* ${e.chat} declined "${e.name}"`;
     case "file-progress":
       return null;
     case "file-sent":
       return `* sent "${e.name}" (${e.size} bytes) to ${e.chat}`;
     case "file-received":
       return `* received "${e.name}" (${e.size} bytes) from ${e.chat}, saved as ${e.path} (not opened)`;
+    case "file-failed":
+      return e.direction === "receive"
+        ? `* "${e.name}" from ${e.chat} was not received: ${e.reason}`
+        : `* "${e.name}" was not sent to ${e.chat}: ${e.reason}`;
     case "presence":
       return `* ${e.chat} is ${e.online ? "online" : "offline"}`;
     case "peer-closed":

@@ -11,7 +11,7 @@ import type { KeystoreContents } from "../../protocol/keystore.ts";
 import { PrekeyStore } from "../../protocol/prekeys.ts";
 import type { CurveName } from "../../protocol/suite.ts";
 import type { ServerFrame } from "../../protocol/wire.ts";
-import { ChatClient, type Link, type Store } from "../../client/chats.ts";
+import { ChatClient, type ChatClientOptions, type Link, type Store } from "../../client/chats.ts";
 import type { Reply, Request } from "../../client/connection.ts";
 import type { ClientEvent } from "../../client/events.ts";
 import { IncomingFiles } from "../../client/files.ts";
@@ -85,15 +85,23 @@ export class User {
   /** Also receives every event (a user interface under test). */
   show: (e: ClientEvent) => void = () => {};
 
-  constructor(name: string, dataDir: string, contents: KeystoreContents, curve: CurveName = "P-256") {
+  constructor(
+    name: string,
+    dataDir: string,
+    contents: KeystoreContents,
+    curve: CurveName = "P-256",
+    options: Partial<ChatClientOptions> = {},
+  ) {
     this.name = name;
+    Deno.mkdirSync(dataDir, { recursive: true }); // as the keystore would
     this.store = new FakeStore(dataDir, contents);
     this.files = new IncomingFiles(dataDir);
-    this.client = this.#newClient(curve);
+    this.client = this.#newClient(curve, options);
   }
 
-  #newClient(curve: CurveName): ChatClient {
+  #newClient(curve: CurveName, options: Partial<ChatClientOptions>): ChatClient {
     return new ChatClient({
+      ...options,
       store: this.store,
       files: this.files,
       curve,

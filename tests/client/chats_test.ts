@@ -222,6 +222,8 @@ Deno.test("chats: a file arrives intact, saved under a safe name, never opened",
     const path = join(dir, "a photo.jpg");
     await Deno.writeFile(path, data);
     await type(alice, `/file ${path}`);
+    for (let i = 0; i < 200 && bob.of("file-offer").length === 0; i++) await relay.settle();
+    await type(bob, "/accept");
     for (let i = 0; i < 200 && alice.of("file-sent").length === 0; i++) await relay.settle();
     const received = bob.of("file-received");
     assert.equal(received.length, 1);
@@ -231,6 +233,30 @@ Deno.test("chats: a file arrives intact, saved under a safe name, never opened",
     assert.ok(bob.of("file-progress").at(-1)!.bytes === data.length);
     assert.ok(alice.of("file-progress").some((e) => e.direction === "send" && e.bytes === data.length));
     assert.equal(bob.client.chat(alice.id)!.incoming.length, 0);
+  });
+});
+
+Deno.test("files: nothing is streamed before the peer accepts; a declined file ends the transfer", async () => {
+  await withWorld(async (relay, alice, bob, dir) => {
+    await open(relay, alice, bob);
+    const path = join(dir, "big.bin");
+    await Deno.writeFile(path, systemRandom(300_000));
+    const sends = () => alice.link!.sent.filter((f) => f.type === "send").length;
+    const before = sends();
+    await type(alice, `/file ${path}`);
+    for (let i = 0; i < 200 && bob.of("file-offer").length === 0; i++) await relay.settle();
+    await relay.settle();
+    assert.equal(sends() - before, 1, "only the offer left");
+    assert.deepEqual(alice.of("file-offer").map((e) => e.direction), ["send"]);
+    assert.equal(alice.client.transfers.active.length, 0, "no progress bar before an answer");
+    await assert.rejects(() => Deno.stat(join(dir, "bob", "files")), Deno.errors.NotFound);
+    await type(bob, "/decline big.bin");
+    for (let i = 0; i < 200 && alice.of("file-declined").length === 0; i++) await relay.settle();
+    assert.deepEqual(alice.of("file-declined").map((e) => [e.direction, e.name]), [["send", "big.bin"]]);
+    assert.equal(alice.client.transfers.count(bob.id), 0);
+    assert.equal(sends() - before, 1, "still only the offer: a declined file is never streamed");
+    await assert.rejects(() => Deno.stat(join(dir, "bob", "files")), Deno.errors.NotFound);
+    await assert.rejects(() => type(bob, "/accept"), /No file waits for an answer/);
   });
 });
 

@@ -92,6 +92,9 @@ Deno.test("e2e: chat both ways, a file, and offline messages delivered on return
     const path = join(w.root, "payload.bin");
     await Deno.writeFile(path, data);
     await alice.send(`/file ${path}`);
+    const offer = await next(bob, "file-offer");
+    assert.equal(offer.name, "payload.bin");
+    await bob.send(`/accept ${offer.file.slice(0, 8)}`);
     const got = await next(bob, "file-received");
     assert.equal(got.name, "payload.bin");
     assert.deepEqual(await Deno.readFile(got.path), data);

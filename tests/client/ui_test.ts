@@ -156,7 +156,7 @@ Deno.test("terminal UI: start, ask, send, receive, switch and quit with Ctrl-C",
     await relay.settle();
     await until(() => /bob: hi \ufffd\[31malice/.test(screen()), "their line, cleaned", term.vt);
     term.type("/help\r");
-    await until(() => /\/verify +the active chat's safety number/.test(screen()), "help", term.vt);
+    await until(() => /\/quit +leave \(Ctrl-C and Ctrl-D too\)/.test(screen()), "help", term.vt);
     term.type("\t");
     term.type("\x03");
     await running;
@@ -164,5 +164,49 @@ Deno.test("terminal UI: start, ask, send, receive, switch and quit with Ctrl-C",
     assert.ok(!term.vt.alternate, "the main screen is back");
     assert.deepEqual(term.raw, [true, false]);
     assert.deepEqual(bob.of("message").map((m) => m.text), ["hello"]);
+  });
+});
+
+Deno.test("terminal UI: an offer prompts; a transfer the sender cancels is said once and its bar goes (B5)", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await handleLine(alice.client, () => {}, `/chat ${formatId(bob.id)}`);
+    await relay.settle();
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)} alice`);
+    await relay.settle();
+    const term = fakeTerminal();
+    const tui = new Tui(term.io, { server: "127.0.0.1:6174", curve: "P-521" });
+    const app = handle(bob, tui.event);
+    const running = tui.run(app);
+    const screen = () => term.vt.text();
+    const dir = await Deno.makeTempDir({ prefix: "sotto-ui-file-" });
+    try {
+      const path = `${dir}/big.bin`;
+      await Deno.writeFile(path, new Uint8Array(1 << 20).fill(7));
+      await handleLine(alice.client, () => {}, `/file ${path}`);
+      await until(
+        () => /alice offers "big\.bin" \(1\.0 MiB\): \/accept or \/decline/.test(screen()),
+        "the prompt",
+        term.vt,
+      );
+      // Alice's writes are held: what she streams waits in her queue until she has cancelled.
+      alice.store.hold();
+      term.type("/accept\r");
+      for (let i = 0; i < 50 && !alice.events.some((e) => e.event === "file-accepted"); i++) {
+        await relay.settle();
+      }
+      await alice.client.transfers.stop();
+      alice.store.release();
+      await until(() => bob.of("file-failed").length === 1, "the cancellation", term.vt);
+      await relay.settle();
+      await until(() => /was not received \(the chat says why\)/.test(screen()), "the notice", term.vt);
+      assert.equal(screen().split("was not received: the sender").length - 1, 1, `said once:\n${screen()}`);
+      assert.doesNotMatch(screen(), /receiving big\.bin \[/, "no progress bar is left");
+      assert.ok(bob.of("file-progress").some((e) => e.bytes > 0), "some of it had arrived");
+      term.type("\x03");
+      await running;
+    } finally {
+      tui.close();
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 });

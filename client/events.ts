@@ -77,9 +77,22 @@ export type ClientEvent =
   | { event: "info"; text: string }
   | { event: "error"; message: string; chat?: string };
 
-/** The event as one line of JSON (no newline). */
+// What JSON.stringify leaves as it is but a terminal or a JavaScript reader may act on: DEL, the C1
+// controls, U+2028 and U+2029 (line breaks to JavaScript before ES2019), and format characters.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
+
+/**
+ * The event as one line of JSON (no newline), pure ASCII wherever a peer could hide something: every
+ * control character (C0, C1, DEL), U+2028/2029 and every format character (category Cf: bidi marks,
+ * overrides, invisible characters) is written as a \u escape, so a reader gets the text exactly while the
+ * line itself shows them.
+ */
 export function eventToJson(e: ClientEvent): string {
-  return JSON.stringify(e);
+  return JSON.stringify(e).replace(JSON_UNSAFE, (ch) => {
+    let out = "";
+    for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    return out;
+  });
 }
 
 /** "nick (k3v9-…)" or the ID alone. */

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { formatId } from "../../protocol/identity.ts";
 import { type AppHandle, handleLine } from "../../client/app.ts";
+import { eventToJson } from "../../client/events.ts";
 import { lineSink, readLines, runLineMode } from "../../client/linemode.ts";
 import { type TerminalIo, Tui } from "../../client/tui.ts";
 import { type FakeRelay, type User, withWorld as sharedWorld } from "./_fake.ts";
@@ -67,6 +68,17 @@ Deno.test("line mode: commands and texts in, JSON events out, one per line; the 
   });
 });
 
+Deno.test("--json: C1 controls, DEL, U+2028/2029 and format characters are escaped; the text is kept", () => {
+  const text = "a\x7fb\x85c\u2028d\u2029e\u200ff\u061cg\u202eh\u{e0041}i\x1bj";
+  const line = eventToJson({ event: "message", chat: "x", id: 1, text, time: "t" });
+  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/u, line);
+  assert.match(line, /a\\u007fb\\u0085c\\u2028d\\u2029e\\u200ff\\u061cg\\u202eh\\udb40\\udc41i\\u001bj/);
+  assert.equal(JSON.parse(line).text, text, "a JSON reader gets the text exactly");
+  let out = "";
+  lineSink(true, (s) => (out += s))({ event: "nickname", chat: "x", name: "\u200fevil\u2029" });
+  assert.equal(out, '{"event":"nickname","chat":"x","name":"\\u200fevil\\u2029"}\n');
+});
+
 Deno.test("line mode: plain lines, with anything the peer controls made harmless; /quit stops", async () => {
   await withWorld(async (relay, alice, bob) => {
     let out = "";
@@ -78,8 +90,11 @@ Deno.test("line mode: plain lines, with anything the peer controls made harmless
     await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)}`);
     await relay.settle();
     await handleLine(bob.client, () => {}, "look: \x1b[2J\x1b]0;owned\x07");
+    await handleLine(bob.client, () => {}, "pay to \u202eRAB\u202c or \u200fthis\u200e");
     await relay.settle();
     assert.ok(!out.includes("\x1b"), JSON.stringify(out));
+    assert.doesNotMatch(out, /\p{Cf}/u);
+    assert.match(out, /bob: pay to <U\+202E>RAB<U\+202C> or <U\+200F>this<U\+200E>\n/);
     assert.match(out, /\* asked for a chat with bob/);
     assert.match(out, /\* chat with bob \(.*\) is open \(P-256\)/);
     assert.match(out, /\[\d\d:\d\d\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
@@ -155,6 +170,16 @@ Deno.test("terminal UI: start, ask, send, receive, switch and quit with Ctrl-C",
     await handleLine(bob.client, () => {}, "hi \x1b[31malice");
     await relay.settle();
     await until(() => /bob: hi \ufffd\[31malice/.test(screen()), "their line, cleaned", term.vt);
+    await handleLine(bob.client, () => {}, "/nick \u200fdoB");
+    await handleLine(bob.client, () => {}, "reversed: \u202eolleh");
+    await relay.settle();
+    await until(
+      () => /bob: reversed: <U\+202E>olleh/.test(screen()),
+      "an override shown, not applied",
+      term.vt,
+    );
+    await until(() => /they call themselves "<U\+200F>doB"/.test(screen()), "a bidi mark in a name", term.vt);
+    assert.doesNotMatch(screen(), /\p{Cf}/u);
     term.type("/help\r");
     await until(() => /\/quit +leave \(Ctrl-C and Ctrl-D too\)/.test(screen()), "help", term.vt);
     term.type("\t");

@@ -1,10 +1,11 @@
 // The client's entry point: parses the flags and starts the client (client/main.ts). Nothing else.
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import { main } from "./client/main.ts";
 import { probe } from "./client/probe.ts";
 import { parseSize } from "./client/files.ts";
+import { EXIT_PERMISSIONS, EXIT_USAGE } from "./client/exit.ts";
+import { denoPermissions, preparePermissions } from "./client/permissions.ts";
 import type { CurveName } from "./protocol/suite.ts";
 
 const USAGE =
@@ -41,16 +42,7 @@ const OPTIONS = {
 
 function usage(problem: string): never {
   console.error(`client.ts: ${problem}\n${USAGE}`);
-  Deno.exit(2);
-}
-
-function homeFolder(): string {
-  const name = Deno.build.os === "windows" ? "USERPROFILE" : "HOME";
-  const home = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
-    ? Deno.env.get(name)
-    : undefined;
-  if (!home) usage(`give --data DIR (${name} is not available to find ~/.sotto)`);
-  return join(home, ".sotto");
+  Deno.exit(EXIT_USAGE);
 }
 
 /**
@@ -107,6 +99,19 @@ const size = (flag: "accept-files" | "files-quota"): number | undefined => {
 };
 const acceptFiles = size("accept-files"), filesQuota = size("files-quota");
 
+// Deno's permissions: asked for in a terminal (one line says why), else listed in one sentence.
+const prepared = preparePermissions({
+  host: positionals[0],
+  port,
+  data: values.data,
+  passphraseFile: values["passphrase-file"],
+  probe: values.probe,
+}, denoPermissions());
+if ("error" in prepared) {
+  console.error(`client.ts: ${prepared.error}`);
+  Deno.exit(EXIT_PERMISSIONS);
+}
+
 if (values.probe) {
   const { line, code } = await probe({ host: positionals[0], port, curve, pin: values.pin });
   console.log(line);
@@ -119,7 +124,7 @@ Deno.exit(
     port,
     curve,
     pin: values.pin,
-    dataDir: values.data ?? homeFolder(),
+    dataDir: prepared.dataDir,
     json: values.json,
     passphraseFile: values["passphrase-file"],
     acceptFiles,

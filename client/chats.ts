@@ -292,8 +292,11 @@ export class ChatClient {
     return this.#requests > 0 || this.#uploadQueued;
   }
 
-  /** Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported. */
-  request(req: Request, chat?: ChatRecord, ok?: () => void): void {
+  /**
+   * Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported (unless
+   * `quiet`: the answer does not matter to the user).
+   */
+  request(req: Request, chat?: ChatRecord, ok?: () => void, quiet = false): void {
     const link = this.#link;
     if (!link) return;
     this.#requests++;
@@ -302,6 +305,7 @@ export class ChatClient {
       if (reply.code === "no-prekeys" && req.type === "request-chat") {
         return this.run(() => this.#upload(link, () => this.request(req, chat, ok)));
       }
+      if (quiet) return;
       const message = refusal(req.type, reply);
       if (chat && req.type === "request-chat" && FINAL_REFUSALS.includes(reply.code)) {
         // The request is not stored at the relay: the chat must not look as if it were waiting (B6).
@@ -403,7 +407,7 @@ export class ChatClient {
         if (refused) {
           // Acknowledged all the same, so a relay that insists cannot make the client fail at every login.
           this.#emit({ event: "chat-refused", chat: formatId(f.peerId), reason: refused });
-          this.request({ type: "close-chat", peerId: f.peerId });
+          this.request({ type: "close-chat", peerId: f.peerId }, undefined, undefined, true);
         }
         return this.outbox.ack(f.eventId);
       }

@@ -71,6 +71,7 @@ Deno.test("line mode: commands and texts in, JSON events out, one per line; the 
 Deno.test("--json: C1 controls, DEL, U+2028/2029 and format characters are escaped; the text is kept", () => {
   const text = "a\x7fb\x85c\u2028d\u2029e\u200ff\u061cg\u202eh\u{e0041}i\x1bj";
   const line = eventToJson({ event: "message", chat: "x", id: 1, text, time: "t" });
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/u, line);
   assert.match(line, /a\\u007fb\\u0085c\\u2028d\\u2029e\\u200ff\\u061cg\\u202eh\\udb40\\udc41i\\u001bj/);
   assert.equal(JSON.parse(line).text, text, "a JSON reader gets the text exactly");
@@ -222,6 +223,7 @@ Deno.test("terminal UI: an offer prompts; a transfer the sender cancels is said 
       await alice.client.transfers.stop();
       alice.store.release();
       await until(() => bob.of("file-failed").length === 1, "the cancellation", term.vt);
+      assert.equal(bob.of("file-failed")[0].reason, "the sender cancelled it");
       await relay.settle();
       await until(() => /was not received \(the chat says why\)/.test(screen()), "the notice", term.vt);
       assert.equal(screen().split("was not received: the sender").length - 1, 1, `said once:\n${screen()}`);

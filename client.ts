@@ -1,13 +1,16 @@
 // The client's entry point: parses the flags and starts the client (client/main.ts). Nothing else.
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import { main } from "./client/main.ts";
 import { probe } from "./client/probe.ts";
+import { parseSize } from "./client/files.ts";
+import { EXIT_PERMISSIONS, EXIT_USAGE } from "./client/exit.ts";
+import { denoPermissions, preparePermissions } from "./client/permissions.ts";
 import type { CurveName } from "./protocol/suite.ts";
 
 const USAGE =
-  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F] [--probe] host
+  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F]
+                 [--accept-files SIZE] [--files-quota SIZE] [--probe] host
 
   host                 the relay's host name or IP address
   -p, --port PORT      the relay's port (default 6174)
@@ -17,6 +20,9 @@ const USAGE =
   --data DIR           the folder of your keystore and received files (default ~/.sotto)
   --json               print every event as one JSON object per line (for scripts)
   --passphrase-file F  read the keystore passphrase from F (or set SOTTO_PASSPHRASE)
+  --accept-files SIZE  accept files of at most SIZE (e.g. 10M) without asking, within the quotas and the
+                       free space (for scripts); larger ones wait for /accept or /decline
+  --files-quota SIZE   most the files folder may hold, counting files being received (default 2G)
   --probe              only do a TLS handshake with the relay and print one line: the suite, the group
                        and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing
   -h, --help           this help`;
@@ -29,21 +35,14 @@ const OPTIONS = {
   data: { type: "string" },
   json: { type: "boolean", default: false },
   "passphrase-file": { type: "string" },
+  "accept-files": { type: "string" },
+  "files-quota": { type: "string" },
   probe: { type: "boolean", default: false },
 } as const;
 
 function usage(problem: string): never {
   console.error(`client.ts: ${problem}\n${USAGE}`);
-  Deno.exit(2);
-}
-
-function homeFolder(): string {
-  const name = Deno.build.os === "windows" ? "USERPROFILE" : "HOME";
-  const home = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
-    ? Deno.env.get(name)
-    : undefined;
-  if (!home) usage(`give --data DIR (${name} is not available to find ~/.sotto)`);
-  return join(home, ".sotto");
+  Deno.exit(EXIT_USAGE);
 }
 
 /**
@@ -91,6 +90,27 @@ const curve = ({
   "P256": "P-256",
 } as Record<string, CurveName>)[values.curve.toUpperCase()];
 if (curve === undefined) usage(`curve must be P-521, P-384 or P-256, got ${values.curve}`);
+const size = (flag: "accept-files" | "files-quota"): number | undefined => {
+  const text = values[flag];
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text);
+  if (bytes === null) usage(`--${flag} takes a size such as 500K, 10M or 1G, got ${text}`);
+  return bytes;
+};
+const acceptFiles = size("accept-files"), filesQuota = size("files-quota");
+
+// Deno's permissions: asked for in a terminal (one line says why), else listed in one sentence.
+const prepared = preparePermissions({
+  host: positionals[0],
+  port,
+  data: values.data,
+  passphraseFile: values["passphrase-file"],
+  probe: values.probe,
+}, denoPermissions());
+if ("error" in prepared) {
+  console.error(`client.ts: ${prepared.error}`);
+  Deno.exit(EXIT_PERMISSIONS);
+}
 
 if (values.probe) {
   const { line, code } = await probe({ host: positionals[0], port, curve, pin: values.pin });
@@ -104,8 +124,10 @@ Deno.exit(
     port,
     curve,
     pin: values.pin,
-    dataDir: values.data ?? homeFolder(),
+    dataDir: prepared.dataDir,
     json: values.json,
     passphraseFile: values["passphrase-file"],
+    acceptFiles,
+    filesQuota,
   }),
 );

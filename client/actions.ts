@@ -4,12 +4,13 @@
 
 import { equalBytes } from "../crypto/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
-import { type ChatRecord, MAX_CHATS } from "../protocol/keystore.ts";
+import { type ChatRecord, MAX_BLOCKED, MAX_CHATS } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
 import type { ChatClient } from "./chats.ts";
 import { type Command, HELP } from "./commands.ts";
 import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
-import { MAX_INCOMING_FILES } from "./receive.ts";
+import { fileKey, MAX_INCOMING_FILES, type Offer } from "./receive.ts";
+import { mib } from "./files.ts";
 
 /** A command that cannot be done now, in one sentence. */
 export class ChatError extends Error {
@@ -34,7 +35,31 @@ export async function runCommand(client: ChatClient, cmd: Command): Promise<void
     client.transfers.start(chat.peerId, cmd.path, client.random);
     return;
   }
+  if (cmd.name === "accept" || cmd.name === "decline") {
+    const offer = await client.run(() => findOffer(client, cmd.target));
+    if (cmd.name === "accept") await client.acceptFile(offer);
+    else await client.declineFile(offer);
+    return;
+  }
   await client.run(() => command(client, cmd));
+}
+
+/** The offer an /accept or /decline argument names: a file name, or the start of a file id. */
+function findOffer(client: ChatClient, target: string): Offer {
+  const offers = client.offers;
+  if (offers.length === 0) throw new ChatError("No file waits for an answer.");
+  const t = target.trim().toLowerCase();
+  if (t === "") {
+    const here = offers.filter((o) => o.chat === client.active);
+    if (offers.length === 1 || here.length === 1) return here[0] ?? offers[0];
+    throw new ChatError(`${offers.length} files wait for an answer; name one (/list shows them).`);
+  }
+  const byId = /^[0-9a-f]{4,32}$/.test(t) ? offers.filter((o) => fileKey(o.file.fileId).startsWith(t)) : [];
+  const byName = offers.filter((o) => o.file.name.toLowerCase() === t);
+  const found = byId.length > 0 ? byId : byName;
+  if (found.length === 1) return found[0];
+  if (found.length > 1) throw new ChatError(`"${target}" names several files; give more of the id (/list).`);
+  throw new ChatError(`No file called "${target}" waits for an answer; /list shows them.`);
 }
 
 function command(client: ChatClient, cmd: Command): void {
@@ -54,6 +79,12 @@ function command(client: ChatClient, cmd: Command): void {
         const text = `${chat === active ? ">" : " "} ${chatName(chat)}  ${
           formatId(chat.peerId)
         }  (${chat.state}${unread})`;
+        emit({ event: "info", text });
+      }
+      for (const { chat, file } of client.offers) {
+        const text = `  ${chatName(chat)} offers "${file.name}" (${mib(file.size)}), id ${
+          fileKey(file.fileId).slice(0, 8)
+        }: /accept or /decline it`;
         emit({ event: "info", text });
       }
       return;
@@ -104,13 +135,17 @@ function command(client: ChatClient, cmd: Command): void {
       if (equalBytes(cmd.peerId, client.identity.id)) throw new ChatError("That is your own ID.");
       needLink(client);
       const { name, peerId } = cmd;
+      // The local list holds at once, whatever the relay answers: no chat with a blocked ID opens here.
+      if (!client.setBlocked(peerId, name === "block")) {
+        throw new ChatError(`You have blocked ${MAX_BLOCKED} IDs, the most a keystore holds.`);
+      }
+      const chat = client.chat(peerId);
+      if (name === "block" && chat && chat.state !== "closed") {
+        client.close(chat);
+        addSystemLine(chat, "you blocked this ID", now);
+      }
+      client.save();
       client.request({ type: name, peerId }, undefined, () => {
-        const chat = client.chat(peerId);
-        if (name === "block" && chat && chat.state !== "closed") {
-          client.close(chat);
-          addSystemLine(chat, "you blocked this ID", client.options.clock.now());
-          client.save();
-        }
         emit({ event: "info", text: `${name === "block" ? "Blocked" : "Unblocked"} ${formatId(peerId)}.` });
       });
       return;
@@ -118,6 +153,8 @@ function command(client: ChatClient, cmd: Command): void {
     case "text":
       return sendText(client, cmd.text);
     case "file":
+    case "accept":
+    case "decline":
     case "quit":
       return;
   }
@@ -150,6 +187,9 @@ function openChat(client: ChatClient): ChatRecord {
 
 function requestChat(client: ChatClient, peerId: Uint8Array, nickname: string): void {
   if (equalBytes(peerId, client.identity.id)) throw new ChatError("That is your own ID: give it to others.");
+  if (client.isBlocked(peerId)) {
+    throw new ChatError(`You have blocked ${formatId(peerId)}; /unblock it first.`);
+  }
   let chat = client.chat(peerId);
   if (!chat && client.chats.length >= MAX_CHATS) {
     throw new ChatError(`You have ${MAX_CHATS} chats, the most a keystore holds.`);

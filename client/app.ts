@@ -12,9 +12,10 @@ import { type Clock, systemClock } from "./backoff.ts";
 import { ChatError, runCommand } from "./actions.ts";
 import { ChatClient, ONE_TIME_PREKEYS } from "./chats.ts";
 import { CommandError, parseLine } from "./commands.ts";
-import { Connector, FatalConnectionError } from "./connection.ts";
+import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connection.ts";
+import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
-import { IncomingFiles } from "./files.ts";
+import { FileError, IncomingFiles } from "./files.ts";
 import { keyLogFromEnv } from "./keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
@@ -29,11 +30,22 @@ export interface AppOptions {
   dataDir: string;
   clock?: Clock;
   /** Opens the byte stream to the relay (tests); default TCP. */
-  dial?: (host: string, port: number) => Promise<Transport>;
+  dial?: (host: string, port: number, signal?: AbortSignal) => Promise<Transport>;
+  /**
+   * Line mode: /quit and the end of input first let what was typed reach the relay (the first connection
+   * attempt, requests, messages), for at most LINGER_MS; signals still quit at once.
+   */
+  lingerOnQuit?: boolean;
+  /** --accept-files: files of at most this many bytes are accepted without asking (0 or absent: ask). */
+  acceptFiles?: number;
+  /** --files-quota: most bytes in the files folder, counting what accepted transfers will add. */
+  filesQuota?: number;
 }
 
 /** Milliseconds a quitting client waits for the relay to store what it has just sent. */
 const DRAIN_MS = 3000;
+/** Milliseconds a quitting line-mode client waits at most for its link to come up and its work to be done. */
+export const LINGER_MS = CONNECT_TIMEOUT_MS + DRAIN_MS;
 
 /** Errors whose message is already the sentence to show. */
 const PLAIN_ERRORS = [
@@ -45,6 +57,7 @@ const PLAIN_ERRORS = [
   CommandError,
   ChatError,
   FatalConnectionError,
+  FileError,
 ];
 
 /** One sentence for any error: the message of ours, a generic sentence for the unexpected. */
@@ -66,7 +79,7 @@ export interface AppHandle {
   readonly status: { connection: ConnectionState; pin: string };
   /** Handles one typed line; resolves true if it was /quit. */
   line(text: string): Promise<boolean>;
-  /** Asks the client to stop (exit code 0). */
+  /** Asks the client to stop (exit code 0; in line mode once what was typed has gone, see `lingerOnQuit`). */
   quit(): void;
 }
 
@@ -98,7 +111,10 @@ export class App implements AppHandle {
   readonly #files: IncomingFiles;
   readonly #connector: Connector;
   readonly #emit: (e: ClientEvent) => void;
-  #finish: (code: number) => void = () => {};
+  #resolveDone: (code: number) => void = () => {};
+  #quitCode: number | null = null;
+  #fatalCode: number | null = null;
+  #lingering = false;
   #ready = false;
   #state: ConnectionState = "connecting";
   #pin = "";
@@ -108,7 +124,7 @@ export class App implements AppHandle {
     this.options = options;
     this.#store = store;
     this.#emit = emit;
-    this.done = new Promise((resolve) => (this.#finish = resolve));
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     const clock = options.clock ?? systemClock;
     this.#files = new IncomingFiles(store.dataDir);
     // Received chunks are made durable before the keystore that records them (and then the ack).
@@ -116,6 +132,8 @@ export class App implements AppHandle {
     this.client = new ChatClient({
       store,
       files: this.#files,
+      autoAccept: options.acceptFiles,
+      filesQuota: options.filesQuota,
       curve: options.curve,
       clock,
       emit,
@@ -201,18 +219,52 @@ export class App implements AppHandle {
   /** Handles one typed line; errors become error events. Resolves true if the line was /quit. */
   async line(text: string): Promise<boolean> {
     if ((await handleLine(this.client, this.#emit, text)) !== "quit") return false;
-    this.#finish(0);
+    this.quit();
     return true;
   }
 
-  /** Asks the client to stop with exit code 0 (Ctrl-C, Ctrl-D, end of input). */
+  /**
+   * Asks the client to stop with exit code 0 (/quit, Ctrl-C, Ctrl-D, end of input). With `lingerOnQuit`
+   * it first waits, at most LINGER_MS, while the first connection attempt is under way or requests and
+   * messages are still on their way to the relay, so `printf '/chat ID\nhi\n' | client` does what it says
+   * and a refusal (a wrong pin) still decides the exit code.
+   */
   quit(): void {
-    this.#finish(0);
+    if (!this.options.lingerOnQuit) return this.quitNow();
+    if (this.#lingering) return;
+    this.#lingering = true;
+    this.#linger().then(() => this.quitNow());
+  }
+
+  /** Stops with exit code 0 without waiting for anything (a signal). */
+  quitNow(): void {
+    this.#finish(EXIT_OK);
+  }
+
+  /** The exit code: a fatal error's (even one that came while quitting), else the quit's. */
+  get exitCode(): number {
+    return this.#fatalCode ?? this.#quitCode ?? EXIT_OK;
+  }
+
+  async #linger(): Promise<void> {
+    const clock = this.options.clock ?? systemClock;
+    const until = clock.now() + LINGER_MS;
+    const working = () =>
+      (this.#state === "connecting" && !this.#ready) ||
+      (this.#state === "online" && (this.client.busy || this.client.outbox.busy));
+    while (this.#quitCode === null && clock.now() < until && working()) await clock.sleep(20);
+  }
+
+  #finish(code: number): void {
+    if (this.#quitCode !== null) return;
+    this.#quitCode = code;
+    this.#resolveDone(code);
   }
 
   #fatal(e: Error): void {
+    this.#fatalCode ??= e instanceof FatalConnectionError ? e.exitCode : EXIT_ERROR;
     this.#emit({ event: "error", message: sentence(e) });
-    this.#finish(1);
+    this.#finish(this.#fatalCode);
   }
 
   /** Stops everything: the link, transfers (peers are told), the last keystore write. Idempotent. */

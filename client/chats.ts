@@ -7,10 +7,10 @@
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
-import { checkId, formatId, type Identity } from "../protocol/identity.ts";
-import type { ChatRecord, KeystoreContents } from "../protocol/keystore.ts";
+import { checkId, formatId, type Identity, idMatches } from "../protocol/identity.ts";
+import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
-import { decodePayload, type Payload } from "../protocol/payload.ts";
+import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
 import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
 import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
@@ -18,16 +18,18 @@ import { initiate, respond } from "../protocol/x3dh.ts";
 import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
-import type { IncomingFiles } from "./files.ts";
+import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
 import { addSystemLine, chatName, chatRef } from "./history.ts";
 import { Outbox, type Sender } from "./outbox.ts";
-import { Receiver } from "./receive.ts";
+import { type Offer, Receiver } from "./receive.ts";
 import { Transfers } from "./transfers.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
 export const ONE_TIME_PREKEYS = 100;
 /** Refusals that pass: the message stays queued and is sent again later. */
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
+/** Answers to RequestChat that leave no request at the relay (asking again would not help). */
+const FINAL_REFUSALS: readonly ResultCode[] = ["not-allowed", "limit", "bad-request"];
 
 /** What the chats need of a connection (client/connection.ts RelayLink). */
 export interface Link extends Sender {
@@ -46,6 +48,12 @@ export interface Store {
 export interface ChatClientOptions {
   store: Store;
   files: IncomingFiles;
+  /** Files of at most this many bytes are accepted without asking (--accept-files; default 0: ask). */
+  autoAccept?: number;
+  /** Most bytes in the files folder, counting what accepted transfers will add (--files-quota). */
+  filesQuota?: number;
+  /** Bytes free for the data folder (tests replace client/files.ts freeBytes). */
+  freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
   clock: Clock;
@@ -68,6 +76,10 @@ export class ChatClient {
   #online = new Set<string>();
   #serial: Promise<unknown> = Promise.resolve();
   #uploadQueued = false;
+  #requests = 0;
+  /** Ids of received texts whose receipt has not been queued yet, by peer (hex). */
+  readonly #receipts = new Map<string, number[]>();
+  #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #afterUpload: (() => void)[] = [];
 
   constructor(options: ChatClientOptions) {
@@ -90,6 +102,10 @@ export class ChatClient {
       },
       emit: options.emit,
       label: (peerId) => formatId(peerId),
+      note: (peerId, text) => {
+        const chat = this.chat(peerId);
+        if (chat) addSystemLine(chat, text, this.#now());
+      },
     });
     this.#receiver = new Receiver({
       files: options.files,
@@ -98,6 +114,14 @@ export class ChatClient {
       emit: options.emit,
       isActive: (chat) => this.#active !== null && equalBytes(this.#active, chat.peerId),
       close: (chat) => this.close(chat),
+      send: (chat, payload) => {
+        if (chat.state === "open" && !this.outbox.full) this.outbox.add(chat, payload, 0);
+      },
+      answered: (chat, fileId, accept) => this.transfers.answered(chat.peerId, fileId, accept),
+      incoming: () => this.contents.chats.flatMap((c) => c.incoming),
+      autoAccept: options.autoAccept ?? 0,
+      filesQuota: options.filesQuota ?? DEFAULT_FILES_QUOTA,
+      freeBytes: options.freeBytes,
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
   }
@@ -115,6 +139,27 @@ export class ChatClient {
   /** The active chat, or null. */
   get active(): ChatRecord | null {
     return this.#active ? this.chat(this.#active) ?? null : null;
+  }
+
+  /** Files offered to us that wait for an answer, chat by chat. */
+  get offers(): Offer[] {
+    return this.#receiver.offers(this.contents.chats);
+  }
+
+  /** Accepts an offer (FileError in one sentence if it does not fit the quotas or the free space). */
+  acceptFile(offer: Offer): Promise<void> {
+    return this.run(async () => {
+      await this.#receiver.accept(offer.chat, offer.file);
+      this.save();
+    });
+  }
+
+  /** Declines an offer: the sender is told; nothing of the file was written. */
+  declineFile(offer: Offer): Promise<void> {
+    return this.run(() => {
+      this.#receiver.decline(offer.chat, offer.file);
+      this.save();
+    });
   }
 
   /** Makes a chat the active one (its unread count goes to zero). */
@@ -139,6 +184,25 @@ export class ChatClient {
   /** The chat with a peer. */
   chat(peerId: Uint8Array): ChatRecord | undefined {
     return this.contents.chats.find((c) => equalBytes(c.peerId, peerId));
+  }
+
+  /** True if the user blocked this ID (the local list: whatever the relay says, no chat with it opens). */
+  isBlocked(peerId: Uint8Array): boolean {
+    return this.contents.blocked.some((id) => equalBytes(id, peerId));
+  }
+
+  /** Adds an ID to the local block list (false if the list is full) or takes it off. */
+  setBlocked(peerId: Uint8Array, blocked: boolean): boolean {
+    const list = this.contents.blocked;
+    const at = list.findIndex((id) => equalBytes(id, peerId));
+    if (!blocked) {
+      if (at >= 0) list.splice(at, 1);
+      return true;
+    }
+    if (at >= 0) return true;
+    if (list.length >= MAX_BLOCKED) return false;
+    list.push(peerId);
+    return true;
   }
 
   /** Runs `fn` after every operation queued before it; one at a time. */
@@ -223,20 +287,39 @@ export class ChatClient {
     this.#online.clear();
   }
 
-  /** Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported. */
-  request(req: Request, chat?: ChatRecord, ok?: () => void): void {
+  /** True while a request to the relay (or a prekey upload) has not been answered and handled. */
+  get busy(): boolean {
+    return this.#requests > 0 || this.#uploadQueued;
+  }
+
+  /**
+   * Sends a request in the background; `ok` runs (in order) if it succeeds, a failure is reported (unless
+   * `quiet`: the answer does not matter to the user).
+   */
+  request(req: Request, chat?: ChatRecord, ok?: () => void, quiet = false): void {
     const link = this.#link;
     if (!link) return;
+    this.#requests++;
     link.request(req).then((reply) => {
       if (reply.code === "ok") return ok && this.run(ok);
       if (reply.code === "no-prekeys" && req.type === "request-chat") {
         return this.run(() => this.#upload(link, () => this.request(req, chat, ok)));
       }
+      if (quiet) return;
       const message = refusal(req.type, reply);
+      if (chat && req.type === "request-chat" && FINAL_REFUSALS.includes(reply.code)) {
+        // The request is not stored at the relay: the chat must not look as if it were waiting (B6).
+        this.run(() => {
+          if (chat.state !== "requested") return;
+          chat.state = "closed";
+          addSystemLine(chat, message, this.#now());
+          this.save();
+        });
+      }
       this.#emit(
         chat ? { event: "error", chat: formatId(chat.peerId), message } : { event: "error", message },
       );
-    }, () => {/* the link ended: it is asked again on the next one */});
+    }, () => {/* the link ended: it is asked again on the next one */}).finally(() => this.#requests--);
   }
 
   /** Asks the relay for the chat (again: requests are idempotent). */
@@ -313,20 +396,21 @@ export class ChatClient {
         this.save();
         return;
       }
-      case "delivered": {
-        const chat = this.chat(f.peerId);
-        const line = chat?.history.find((h) => h.kind === "out" && equalBytes(h.messageId, f.messageId));
-        if (!chat || !line) return;
-        line.status = "delivered";
-        this.#emit({ event: "delivered", chat: formatId(chat.peerId), id: line.textId });
-        this.save();
+      case "delivered":
+        // Only the relay's word, and sent only if we are connected then: ✓✓ comes from the peer's own
+        // end-to-end receipt instead (client/receive.ts), which waits in our queue if we are offline.
         return;
-      }
       case "deliver":
         return await this.#deliver(f);
-      case "chat-opened":
-        this.#opened(f);
+      case "chat-opened": {
+        const refused = this.#opened(f);
+        if (refused) {
+          // Acknowledged all the same, so a relay that insists cannot make the client fail at every login.
+          this.#emit({ event: "chat-refused", chat: formatId(f.peerId), reason: refused });
+          this.request({ type: "close-chat", peerId: f.peerId }, undefined, undefined, true);
+        }
         return this.outbox.ack(f.eventId);
+      }
       case "chat-closed": {
         const chat = this.chat(f.peerId);
         if (chat && chat.state !== "closed") {
@@ -363,21 +447,29 @@ export class ChatClient {
     return chat;
   }
 
-  #opened(f: Extract<ServerFrame, { type: "chat-opened" }>): void {
+  /**
+   * A chat opened at the relay. It is taken only if the user asked for it (the chat is "requested") or it
+   * was open already (a repeat), and never for a blocked ID: a relay cannot open chats nobody asked for,
+   * reopen closed or blocked ones, or grow the keystore past its limit. Returns why it was refused, or
+   * null.
+   */
+  #opened(f: Extract<ServerFrame, { type: "chat-opened" }>): "not-asked" | "closed" | "blocked" | null {
+    const chat = this.chat(f.peerId);
+    if (this.isBlocked(f.peerId)) return "blocked";
+    if (!chat) return "not-asked";
+    if (chat.state === "closed") return "closed";
     try {
       checkId(f.peerId, f.identity, "the identity keys the relay sent");
     } catch {
       const message = `The relay sent keys for ${
         formatId(f.peerId)
       } that are not theirs; the chat was not started.`;
-      return this.#emit({ event: "error", message });
+      this.#emit({ event: "error", message });
+      return null;
     }
-    let chat = this.chat(f.peerId);
-    if (!chat) {
-      chat = this.newChat(f.peerId, "", f.curve);
-      this.contents.chats.push(chat);
+    if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) {
+      return null;
     }
-    if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) return;
     chat.state = "open";
     chat.role = f.role;
     chat.curve = f.curve;
@@ -394,7 +486,8 @@ export class ChatClient {
       } catch (e) {
         chat.session = null;
         const message = `The chat could not start: ${(e as Error).message}.`;
-        return this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
       if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
@@ -403,6 +496,7 @@ export class ChatClient {
     addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
     this.#active ??= chat.peerId;
     this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+    return null;
   }
 
   async #deliver(f: Extract<ServerFrame, { type: "deliver" }>): Promise<void> {
@@ -421,7 +515,34 @@ export class ChatClient {
     }
     const now = this.#now();
     await this.#receiver.handle(chat, payload, f.queuedAt > 0 && f.queuedAt <= now ? f.queuedAt : now);
+    if (payload.type === "text" && payload.id !== 0) this.#receipt(chat, payload.id);
     this.outbox.ack(f.messageId);
+  }
+
+  /**
+   * Tells the peer, end to end, that its text `id` is here (stored before the receipt leaves): its ✓✓.
+   * Receipts for the messages of one burst go together, up to MAX_RECEIPT_IDS ids in one.
+   */
+  #receipt(chat: ChatRecord, id: number): void {
+    const key = bytesToHex(chat.peerId);
+    const ids = this.#receipts.get(key) ?? [];
+    ids.push(id);
+    this.#receipts.set(key, ids);
+    if (ids.length >= MAX_RECEIPT_IDS) this.#sendReceipts();
+    else this.#receiptTimer ??= setTimeout(() => this.run(() => this.#sendReceipts()).catch(() => {}), 0);
+  }
+
+  #sendReceipts(): void {
+    clearTimeout(this.#receiptTimer);
+    this.#receiptTimer = undefined;
+    for (const [key, ids] of this.#receipts) {
+      const chat = this.contents.chats.find((c) => bytesToHex(c.peerId) === key);
+      // A full queue drops the receipt: the peer's text stays at ✓, which is all that is lost.
+      if (chat?.state === "open" && chat.session && !this.outbox.full) {
+        this.outbox.add(chat, { type: "receipt", kind: "delivered", ids }, 0);
+      }
+    }
+    this.#receipts.clear();
   }
 
   /** Decrypts with the chat's session, or accepts a new session from an initial message. */
@@ -436,6 +557,12 @@ export class ChatClient {
     }
     if (m.prekey === null) {
       throw new ProtocolError("undecryptable", "there is no session to read it with yet");
+    }
+    // ID_A, the initiator named in the handshake, must be the relay's `from` and the chat's peer (the one
+    // ChatOpened named): checked before anything of the handshake is used, so a relay that passes one
+    // person's initial message off as another's changes nothing here (not even a one-time prekey).
+    if (!idMatches(chat.peerId, m.prekey.identity)) {
+      throw new ProtocolError("id-mismatch", "it was started by another identity than the sender's");
     }
     const r = respond(this.identity, this.contents.prekeys, body, { now: this.#now(), random: this.random });
     if (!equalBytes(r.peerId, chat.peerId)) {
@@ -453,7 +580,7 @@ export class ChatClient {
   async shutdown(): Promise<void> {
     this.outbox.stop();
     await this.transfers.stop();
-    await this.run(() => {});
+    await this.run(() => this.#sendReceipts());
     await this.options.store.save().catch(() => {});
   }
 }

@@ -18,6 +18,7 @@ export type Command =
   | { readonly name: "nick"; readonly nickname: string }
   | { readonly name: "verify" }
   | { readonly name: "file"; readonly path: string }
+  | { readonly name: "accept" | "decline"; readonly target: string }
   | { readonly name: "close" }
   | { readonly name: "block"; readonly peerId: Uint8Array }
   | { readonly name: "unblock"; readonly peerId: Uint8Array }
@@ -41,7 +42,9 @@ export const HELP: readonly string[] = [
   "/list               your chats, with unread counts",
   "/nick NAME          tell the active chat's peer what to call you",
   "/verify             the active chat's safety number: compare it with your peer's",
-  "/file PATH          send a file (at most 100 MiB) to the active chat",
+  "/file PATH          offer a file (at most 100 MiB) to the active chat; it is sent once they accept",
+  "/accept [FILE]      receive a file offered to you (its name or the start of its id; alone: the one waiting)",
+  "/decline [FILE]     refuse a file offered to you (nothing of it is ever written)",
   "/close              close the active chat (your peer is told)",
   "/block ID           never be matched with ID; /unblock ID undoes it",
   "/quit               leave (Ctrl-C and Ctrl-D too)",
@@ -125,6 +128,9 @@ export function parseLine(line: string): Command | null {
     case "file":
       if (rest === "") throw new CommandError("Usage: /file PATH.");
       return { name, path: rest };
+    case "accept":
+    case "decline":
+      return { name, target: rest };
     case "block":
     case "unblock":
       return { name, peerId: peer(rest, `/${name} ID`) };

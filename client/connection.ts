@@ -23,6 +23,7 @@ import {
   WIRE_VERSION,
 } from "../protocol/wire.ts";
 import { Backoff, type Clock } from "./backoff.ts";
+import { EXIT_LOGIN, EXIT_PIN } from "./exit.ts";
 import type { ConnectionState } from "./events.ts";
 import { checkPin, PinMismatchError, type PinStore } from "./pins.ts";
 
@@ -48,11 +49,13 @@ export const REPLY_TIMEOUT_MS = 30_000;
 /** How long closing may wait for the relay to take our close_notify. */
 const CLOSE_TIMEOUT_MS = 5_000;
 
-/** A failure that retrying will not fix; the client stops and shows the sentence. */
+/** A failure that retrying will not fix; the client stops, shows the sentence and exits with `exitCode`. */
 export class FatalConnectionError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number, options?: ErrorOptions) {
     super(message, options);
     this.name = "FatalConnectionError";
+    this.exitCode = exitCode;
   }
 }
 
@@ -82,8 +85,8 @@ export interface LinkOptions {
   pins: PinStore;
   clock: Clock;
   keyLog?: (line: string) => void;
-  /** Opens the byte stream (default: Deno.connect over TCP). */
-  dial?: (host: string, port: number) => Promise<Transport>;
+  /** Opens the byte stream (default: Deno.connect over TCP); `signal` aborts it. */
+  dial?: (host: string, port: number, signal?: AbortSignal) => Promise<Transport>;
 }
 
 /** A logged-in connection to the relay. */
@@ -120,27 +123,35 @@ export class RelayLink {
    * Connects, checks the pin, logs in and waits for Welcome. Throws FatalConnectionError for a wrong pin
    * or a refused login, and other errors (worth a retry) for everything else; closes what it opened.
    */
-  static async open(o: LinkOptions): Promise<RelayLink> {
-    const dial = o.dial ?? (async (hostname, port) => {
-      const conn = await Deno.connect({ hostname, port });
+  static async open(o: LinkOptions, signal?: AbortSignal): Promise<RelayLink> {
+    const dial = o.dial ?? (async (hostname, port, signal) => {
+      const conn = await Deno.connect({ hostname, port, signal });
       // Small frames go at once (Nagle's delay plus delayed ACKs would add 40 ms to a reply).
       conn.setNoDelay(true);
       return conn;
     });
     let transport: Transport | null = null;
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    // A timeout or a stop closes the byte stream under whatever step is waiting on it.
+    const cut = new AbortController();
+    const closeTransport = () => {
+      cut.abort();
       try {
         transport?.close();
       } catch {
         // already closed
       }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      closeTransport();
     }, CONNECT_TIMEOUT_MS);
+    signal?.addEventListener("abort", closeTransport, { once: true });
     let tls: TlsConnection | null = null;
     try {
-      transport = await dial(o.host, o.port);
-      if (timedOut) throw new Error("timed out");
+      if (signal?.aborted) throw new Error("stopped");
+      transport = await dial(o.host, o.port, cut.signal);
+      if (timedOut || signal?.aborted) throw new Error("stopped");
       let presented = "";
       tls = await TlsConnection.connect(transport, {
         serverName: o.host,
@@ -163,7 +174,7 @@ export class RelayLink {
         });
       } catch (e) {
         if (e instanceof PinMismatchError || e instanceof RangeError) {
-          throw new FatalConnectionError(e.message, { cause: e });
+          throw new FatalConnectionError(e.message, EXIT_PIN, { cause: e });
         }
         throw e;
       }
@@ -180,6 +191,7 @@ export class RelayLink {
       }));
       const welcome = await reader.next();
       if (welcome.done || welcome.value.type !== "welcome") throw unexpected(welcome.value);
+      if (signal?.aborted) throw new Error("stopped");
       return new RelayLink(tls, reader, o.clock, presented, check.trusted, welcome.value);
     } catch (e) {
       if (tls) tls.abort();
@@ -194,6 +206,7 @@ export class RelayLink {
       throw e;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", closeTransport);
     }
   }
 
@@ -296,7 +309,7 @@ function unexpected(frame: ServerFrame | void): Error {
   if (frame === undefined) return new Error("the relay closed the connection during login");
   if (frame.type === "error") {
     const message = `The relay refused the login: ${frame.message}.`;
-    return frame.code === "login-failed" ? new FatalConnectionError(message) : new Error(message);
+    return frame.code === "login-failed" ? new FatalConnectionError(message, EXIT_LOGIN) : new Error(message);
   }
   return new Error(`the relay sent ${frame.type} during login`);
 }
@@ -339,17 +352,22 @@ export class Connector {
       h.state("connecting", {});
       let reason: string;
       try {
-        this.#link = await RelayLink.open(this.#options);
+        this.#link = await RelayLink.open(this.#options, this.#stop.signal);
       } catch (e) {
+        if (this.#stop.signal.aborted) return;
         if (e instanceof FatalConnectionError) return h.fatal(e);
         reason = plain(e);
-        if (this.#stop.signal.aborted) return;
         const delay = this.#backoff.next();
         h.state("offline", { reason, retryInSeconds: Math.ceil(delay / 1000) });
         await clock.sleep(delay, this.#stop.signal);
         continue;
       }
       const link = this.#link;
+      if (this.#stop.signal.aborted) {
+        // Stopped while the link was coming up: nobody is left to use it.
+        this.#link = null;
+        return await link.close();
+      }
       try {
         this.#backoff.reset();
         await h.online(link);
@@ -372,7 +390,10 @@ export class Connector {
       if (this.#stop.signal.aborted) return;
       if (reason === "replaced") {
         return h.fatal(
-          new FatalConnectionError("Another client logged in with this identity, so this one stopped."),
+          new FatalConnectionError(
+            "Another client logged in with this identity, so this one stopped.",
+            EXIT_LOGIN,
+          ),
         );
       }
       const delay = this.#backoff.next();

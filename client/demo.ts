@@ -82,6 +82,10 @@ async function run(root: string): Promise<void> {
     await Deno.writeTextFile(notes, content);
     say("alice", `> /file ${notes}`);
     await alice.send(`/file ${notes}`);
+    const offer = await next(bob, "file-offer");
+    say("bob", `is offered "${offer.name}" (${offer.size} bytes); nothing is written until he accepts`);
+    say("bob", "> /accept");
+    await bob.send("/accept");
     const file = await next(bob, "file-received");
     const same = (await Deno.readTextFile(file.path)) === content;
     say(

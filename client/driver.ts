@@ -143,6 +143,7 @@ export function clientArgs(spec: ClientSpec, json: boolean): string[] {
     `--allow-write=${spec.dataDir}`,
     "--allow-net=127.0.0.1",
     "--allow-env=SOTTO_PASSPHRASE",
+    "--allow-sys=statfs",
     CLIENT,
     ...(json ? ["--json"] : []),
     "--data",

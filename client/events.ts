@@ -19,20 +19,56 @@ export type ClientEvent =
   | { event: "connection"; state: ConnectionState; retryInSeconds?: number; reason?: string }
   | { event: "chat-requested"; chat: string; nick?: string }
   | { event: "chat-open"; chat: string; nick?: string; role: "initiator" | "responder"; curve: string }
+  | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | { event: "message"; chat: string; nick?: string; id: number; text: string; time: string }
   | { event: "queued"; chat: string; id: number; at: "client" | "relay" }
   | { event: "delivered"; chat: string; id: number }
   | { event: "refused"; chat: string; id: number; reason: string }
   | {
+    event: "file-offer";
+    chat: string;
+    nick?: string;
+    direction: "send" | "receive";
+    /** The file's id (hex); /accept and /decline take it, or its first characters. */
+    file: string;
+    name: string;
+    size: number;
+  }
+  | {
+    event: "file-accepted";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    size: number;
+  }
+  | {
+    event: "file-declined";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    reason?: string;
+  }
+  | {
     event: "file-progress";
     chat: string;
     direction: "send" | "receive";
+    file: string;
     name: string;
     bytes: number;
     size: number;
   }
-  | { event: "file-sent"; chat: string; name: string; size: number }
-  | { event: "file-received"; chat: string; name: string; path: string; size: number }
+  | { event: "file-sent"; chat: string; file: string; name: string; size: number }
+  | { event: "file-received"; chat: string; file: string; name: string; path: string; size: number }
+  | {
+    event: "file-failed";
+    chat: string;
+    direction: "send" | "receive";
+    file: string;
+    name: string;
+    reason: string;
+  }
   | { event: "presence"; chat: string; online: boolean }
   | { event: "peer-closed"; chat: string; nick?: string }
   | { event: "nickname"; chat: string; name: string }
@@ -41,9 +77,22 @@ export type ClientEvent =
   | { event: "info"; text: string }
   | { event: "error"; message: string; chat?: string };
 
-/** The event as one line of JSON (no newline). */
+// What JSON.stringify leaves as it is but a terminal or a JavaScript reader may act on: DEL, the C1
+// controls, U+2028 and U+2029 (line breaks to JavaScript before ES2019), and format characters.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
+
+/**
+ * The event as one line of JSON (no newline), pure ASCII wherever a peer could hide something: every
+ * control character (C0, C1, DEL), U+2028/2029 and every format character (category Cf: bidi marks,
+ * overrides, invisible characters) is written as a \u escape, so a reader gets the text exactly while the
+ * line itself shows them.
+ */
 export function eventToJson(e: ClientEvent): string {
-  return JSON.stringify(e);
+  return JSON.stringify(e).replace(JSON_UNSAFE, (ch) => {
+    let out = "";
+    for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    return out;
+  });
 }
 
 /** "nick (k3v9-…)" or the ID alone. */
@@ -71,6 +120,14 @@ export function eventToText(e: ClientEvent): string | null {
       return `* asked for a chat with ${chatLabel(e.chat, e.nick)}; it opens when they ask for you too`;
     case "chat-open":
       return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve})`;
+    case "chat-refused":
+      return `* the relay opened a chat with ${e.chat} ${
+        e.reason === "blocked"
+          ? "whom you blocked"
+          : e.reason === "closed"
+          ? "that you closed"
+          : "that you did not ask for"
+      }; it was refused`;
     case "message":
       return `[${clock(e.time)}] ${e.nick ?? e.chat}: ${e.text}`;
     case "queued":
@@ -79,12 +136,30 @@ export function eventToText(e: ClientEvent): string | null {
       return null;
     case "refused":
       return `* message ${e.id} to ${e.chat} was refused: ${e.reason}`;
+    case "file-offer":
+      return e.direction === "receive"
+        ? `* ${chatLabel(e.chat, e.nick)} offers "${e.name}" (${e.size} bytes): /accept ${
+          e.file.slice(0, 8)
+        } or /decline ${e.file.slice(0, 8)}`
+        : `* offered "${e.name}" (${e.size} bytes) to ${e.chat}; it is sent once they accept`;
+    case "file-accepted":
+      return e.direction === "receive"
+        ? `* receiving "${e.name}" (${e.size} bytes) from ${e.chat}`
+        : `* ${e.chat} accepted "${e.name}"; sending it`;
+    case "file-declined":
+      return e.direction === "receive"
+        ? `* declined "${e.name}" from ${e.chat}${e.reason ? `: ${e.reason}` : ""}`
+        : `* ${e.chat} declined "${e.name}"`;
     case "file-progress":
       return null;
     case "file-sent":
       return `* sent "${e.name}" (${e.size} bytes) to ${e.chat}`;
     case "file-received":
       return `* received "${e.name}" (${e.size} bytes) from ${e.chat}, saved as ${e.path} (not opened)`;
+    case "file-failed":
+      return e.direction === "receive"
+        ? `* "${e.name}" from ${e.chat} was not received: ${e.reason}`
+        : `* "${e.name}" was not sent to ${e.chat}: ${e.reason}`;
     case "presence":
       return `* ${e.chat} is ${e.online ? "online" : "offline"}`;
     case "peer-closed":

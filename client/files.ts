@@ -1,9 +1,11 @@
 // Files on disk for the client: checking and hashing a file before it is offered, reading it in chunks,
-// and receiving one: chunks go into a partial file in `<data>/files/`, which on completion is checked
-// against the offered size and SHA-256 and renamed to a sanitised, unique name. A received file is
-// never opened, executed or given an execute bit (mode 0600): the original's shell `open` of
-// peer-supplied names (ORIGINAL.md §6.10) has no counterpart here.
+// and receiving one: once accepted, chunks go into a partial file in `<data>/files/`, which on completion
+// is checked against the offered size and SHA-256 and renamed to a sanitised, unique name. A received file
+// is never opened, executed or given an execute bit (mode 0600): the original's shell `open` of
+// peer-supplied names (ORIGINAL.md §6.10) has no counterpart here. What may be accepted is bounded here
+// too: the quotas, and the free space of the data folder's file system.
 
+import { statfs } from "node:fs";
 import { join } from "node:path";
 import { bytesToHex, equalBytes } from "../crypto/bytes.ts";
 import { createHash } from "../crypto/sha2.ts";
@@ -16,12 +18,19 @@ export const MAX_FILE_BYTES = 100 * 1024 * 1024;
 export const FILES_DIR = "files";
 /** Bytes of file data per chunk payload. */
 export const CHUNK_BYTES = MAX_CHUNK_BYTES;
+/** Most bytes being received from one chat at once (accepted transfers not yet complete). */
+export const CHAT_QUOTA_BYTES = 256 * 1024 * 1024;
+/** Default of --files-quota: most bytes in the files folder, counting what accepted transfers will add. */
+export const DEFAULT_FILES_QUOTA = 2 * 1024 * 1024 * 1024;
+/** Bytes that must stay free on the data folder's file system once an accepted file has arrived. */
+export const FREE_SPACE_MARGIN = 256 * 1024 * 1024;
 
 const MAX_NAME_CHARS = 120;
 const MAX_EXTENSION_CHARS = 16;
-// Controls, DEL, bidirectional overrides and the characters some file systems refuse.
+// Controls, DEL, format characters (bidirectional marks, overrides and isolates, zero-width and invisible
+// characters, tags) and the characters some file systems refuse.
 // deno-lint-ignore no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069<>:"/\\|?*]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\p{Cf}<>:"/\\|?*]/gu;
 const RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)$/i;
 
 /** A file problem, said in one sentence for the user. */
@@ -34,7 +43,8 @@ export class FileError extends Error {
 
 /**
  * A name that is safe to create in the files folder, whatever the peer offered: only the last path
- * component, no control or direction-override characters, nothing a file system refuses, no leading
+ * component, no control or format characters (direction marks and overrides, invisible characters),
+ * nothing a file system refuses, no leading
  * dot (no hidden files, no ".."), no trailing dot or space, not a reserved device name, at most 120
  * characters with the extension kept; "file" if nothing is left.
  */
@@ -238,6 +248,52 @@ export class IncomingFiles {
     }
     throw new FileError(`There are too many files named "${name}" in the files folder.`);
   }
+}
+
+/**
+ * Bytes free for us on the file system holding `dir` (node:fs statfs: needs --allow-sys=statfs and read
+ * access to `dir`). FileError in one sentence if it cannot be known.
+ */
+export async function freeBytes(dir: string): Promise<number> {
+  try {
+    const s = await new Promise<{ bavail: number; bsize: number }>((resolve, reject) =>
+      statfs(dir, (e, stats) => (e ? reject(e) : resolve(stats)))
+    );
+    return s.bavail * s.bsize;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new FileError(
+        "Deno's permissions stop the free-space check: run the client with --allow-sys=statfs.",
+        {
+          cause: e,
+        },
+      );
+    }
+    throw new FileError(`The free space of ${dir} cannot be known: ${reason(e)}.`, { cause: e });
+  }
+}
+
+/** Bytes of the regular files in a folder (0 if it does not exist). */
+export async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile) continue;
+      total += await Deno.stat(join(dir, entry.name)).then((i) => i.size, () => 0);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return total;
+}
+
+/** A size as typed on the command line: bytes, or a number with K, M or G (binary units: 10M = 10 MiB). */
+export function parseSize(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) return null;
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
+  const bytes = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : null;
 }
 
 /** A size in MiB with one decimal, for messages. */

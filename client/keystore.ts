@@ -62,8 +62,8 @@ export class KeystoreFile {
 
   /**
    * Opens the keystore in `dataDir` (created with mode 0700 if missing), or creates one with a new
-   * identity: `onNewIdentity` is told the identity before the passphrase is asked for, so the user sees
-   * their ID first. Throws WrongPassphraseError, KeystoreFormatError or KeystoreFileError (one sentence).
+   * identity: `onNewIdentity` is told the identity once its keystore is written (never for an identity
+   * that was not kept: no passphrase, too short a one). Throws WrongPassphraseError, KeystoreFormatError or KeystoreFileError (one sentence).
    */
   static async open(options: {
     dataDir: string;
@@ -93,7 +93,6 @@ export class KeystoreFile {
         }
       }
       const identity = generateIdentity();
-      options.onNewIdentity?.(identity.id);
       const passphrase = await options.passphrase(true);
       if ([...passphrase].length < MIN_PASSPHRASE_CHARS) {
         throw new KeystoreFileError(`Choose a passphrase of at least ${MIN_PASSPHRASE_CHARS} characters.`);
@@ -111,9 +110,12 @@ export class KeystoreFile {
         registered: new Set(),
         chats: [],
         outbox: [],
+        blocked: [],
       };
       const store = new KeystoreFile(dataDir, contents, key, lock);
       await store.save();
+      // Only now does the identity exist: an ID announced before would be lost with a missing passphrase.
+      options.onNewIdentity?.(identity.id);
       return { store, created: true };
     } catch (e) {
       lock.close();

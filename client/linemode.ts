@@ -33,7 +33,10 @@ export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGener
   if (buffer !== "") yield buffer.replace(/\r$/, "");
 }
 
-/** Feeds lines to the app until /quit, the end of the input, or a fatal error. */
+/**
+ * Feeds lines to the app until /quit, the end of the input, or a fatal error; resolves once the app is
+ * done (after /quit or the end of input it may first let what was typed reach the relay).
+ */
 export async function runLineMode(app: AppHandle, lines: AsyncIterable<string>): Promise<void> {
   const iterator = lines[Symbol.asyncIterator]();
   const stopped = app.done.then(() => null);
@@ -46,4 +49,5 @@ export async function runLineMode(app: AppHandle, lines: AsyncIterable<string>):
     }
     if (await app.line(next.value)) break;
   }
+  await app.done;
 }

@@ -6,6 +6,8 @@ import { App, type AppOptions, sentence } from "./app.ts";
 import type { ClientEvent } from "./events.ts";
 import { lineSink, readLines, runLineMode } from "./linemode.ts";
 import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
+import { quitOnSignals } from "./signals.ts";
+import { EXIT_ERROR, EXIT_PERMISSIONS } from "./exit.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
 
 /** The command line's settings. */
@@ -41,7 +43,7 @@ const prompt: PromptTerminal = {
   setRaw: (raw) => Deno.stdin.setRaw(raw),
 };
 
-/** Runs the client; resolves with the exit code (0 after /quit, Ctrl-C or Ctrl-D; 1 after an error). */
+/** Runs the client; resolves with the exit code (client/exit.ts: 0 after /quit, Ctrl-C or Ctrl-D). */
 export async function main(options: MainOptions): Promise<number> {
   const guard = (e: Event) => {
     e.preventDefault();
@@ -69,23 +71,26 @@ export async function main(options: MainOptions): Promise<number> {
   };
   let app: App;
   try {
-    app = await App.start(options, sink, passphrase, announce);
+    app = await App.start({ ...options, lingerOnQuit: !tui }, sink, passphrase, announce);
   } catch (e) {
     if (options.json) sink({ event: "error", message: sentence(e) });
     else err(`sotto: ${sentence(e)}\n`);
-    return 1;
+    return e instanceof Deno.errors.NotCapable ? EXIT_PERMISSIONS : EXIT_ERROR;
   }
-  const quit = () => app.quit();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, quit);
+  const unlisten = quitOnSignals(() => app.quitNow(), (code) => {
+    tui?.close();
+    err("sotto: forced to quit.\n");
+    Deno.exit(code);
+  });
   try {
     if (tui) await tui.run(app);
     else await runLineMode(app, readLines(Deno.stdin.readable));
+    await app.done;
   } finally {
     await app.stop();
-    for (const s of signals) Deno.removeSignalListener(s, quit);
+    unlisten();
   }
-  const code = await app.done;
+  const code = app.exitCode;
   if (tui && code !== 0 && lastError) err(`sotto: ${lastError}\n`);
   return code;
 }

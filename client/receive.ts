@@ -1,17 +1,30 @@
 // What a decrypted payload from a peer does: a text joins the chat's history (and its unread count), a
-// nickname is remembered as theirs (shown with a "~", never in place of ours), a file offer starts a
-// partial file, chunks are written in order, and the file end checks and saves it (client/files.ts).
-// Nothing a peer sends is ever interpreted beyond its payload type: no text is a command.
+// nickname is remembered as theirs (shown with a "~", never in place of ours), a receipt marks our texts
+// ✓✓, and files go through an answer: an offer waits for the user (/accept or /decline, or --accept-files
+// within its limit) and nothing of it touches the disk until it is accepted; then chunks are written in
+// order and the file end checks and saves it (client/files.ts). The sender streams only after our
+// acceptance (docs/protocol.md §8). Nothing a peer sends is ever interpreted beyond its payload type: no
+// text is a command.
 
 import { bytesToHex, equalBytes } from "../crypto/bytes.ts";
 import type { ChatRecord, IncomingFile } from "../protocol/keystore.ts";
 import type { Payload } from "../protocol/payload.ts";
 import type { Clock } from "./backoff.ts";
 import type { ClientEvent } from "./events.ts";
-import { FileError, IncomingFiles, MAX_FILE_BYTES, mib } from "./files.ts";
+import {
+  CHAT_QUOTA_BYTES,
+  FileError,
+  FILES_DIR,
+  folderBytes,
+  FREE_SPACE_MARGIN,
+  freeBytes,
+  IncomingFiles,
+  MAX_FILE_BYTES,
+  mib,
+} from "./files.ts";
 import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
 
-/** File transfers one chat runs at once in each direction. */
+/** File transfers one chat runs at once in each direction (offers waiting for an answer included). */
 export const MAX_INCOMING_FILES = 4;
 
 /** What the receiver needs. */
@@ -24,6 +37,29 @@ export interface ReceiverOptions {
   isActive(chat: ChatRecord): boolean;
   /** Closes the chat (the peer said so). */
   close(chat: ChatRecord): void;
+  /** Queues a payload for the chat's peer (our answers to its offers). */
+  send(chat: ChatRecord, payload: Payload): void;
+  /** The peer answered one of our offers; false if no such transfer runs here. */
+  answered(chat: ChatRecord, fileId: Uint8Array, accept: boolean): boolean;
+  /** Files of at most this many bytes are accepted without asking (--accept-files; 0: always ask). */
+  autoAccept: number;
+  /** Most bytes in the files folder, counting what accepted transfers will add (--files-quota). */
+  filesQuota: number;
+  /** Every chat's incoming files (for the quota over all of them). */
+  incoming(): IncomingFile[];
+  /** Bytes free on the data folder's file system (client/files.ts freeBytes; replaced in tests). */
+  freeBytes?(dir: string): Promise<number>;
+}
+
+/** A file offered to us that waits for an answer, with its chat. */
+export interface Offer {
+  chat: ChatRecord;
+  file: IncomingFile;
+}
+
+/** The hex id by which events and /accept name a file. */
+export function fileKey(fileId: Uint8Array): string {
+  return bytesToHex(fileId);
 }
 
 /** Applies payloads from peers to their chats. */
@@ -63,9 +99,16 @@ export class Receiver {
       case "file-chunk":
         return await this.#chunk(chat, p);
       case "file-end": {
-        const record = chat.incoming.find((r) => equalBytes(r.fileId, p.fileId));
+        const record = this.#find(chat, p.fileId);
         if (!record) return;
-        if (p.status === "cancelled") return await this.#drop(chat, record, "the sender cancelled it");
+        if (p.status === "cancelled") {
+          return await this.#drop(
+            chat,
+            record,
+            record.accepted ? "the sender cancelled it" : "the sender withdrew it",
+          );
+        }
+        if (!record.accepted) return await this.#drop(chat, record, "it was sent without being accepted");
         this.#forget(chat, record);
         try {
           const full = `${o.dataDir}/${await o.files.finish(record)}`;
@@ -73,19 +116,25 @@ export class Receiver {
           o.emit({
             event: "file-received",
             chat: ref.chat,
+            file: fileKey(record.fileId),
             name: record.name,
             path: full,
             size: record.size,
           });
         } catch (e) {
-          const message = e instanceof FileError
-            ? e.message
-            : `Saving "${record.name}" failed: ${(e as Error).message}.`;
-          addSystemLine(chat, message, now);
-          o.emit({ event: "error", chat: ref.chat, message });
+          const why = e instanceof FileError
+            ? e.message.replace(/\.$/, "")
+            : `saving it failed: ${(e as Error).message.replace(/\.$/, "")}`;
+          this.#failed(chat, record, why);
         }
         return;
       }
+      case "file-answer":
+        // For a transfer we no longer run (we restarted), the answer is told so: it must not wait forever.
+        if (!o.answered(chat, p.fileId, p.accept) && p.accept) {
+          o.send(chat, { type: "file-end", fileId: p.fileId, status: "cancelled" });
+        }
+        return;
       case "close":
         if (chat.state === "closed") return;
         o.close(chat);
@@ -93,22 +142,24 @@ export class Receiver {
         o.emit({ event: "peer-closed", ...ref });
         return;
       case "receipt":
+        if (p.kind !== "delivered") return; // read receipts are not sent; they would say more than needed
+        for (const id of p.ids) {
+          const line = chat.history.find((h) => h.kind === "out" && h.textId === id && id > 0);
+          if (!line || line.status === "delivered") continue;
+          line.status = "delivered";
+          o.emit({ event: "delivered", chat: ref.chat, id });
+        }
         return;
     }
   }
 
+  #find(chat: ChatRecord, fileId: Uint8Array): IncomingFile | undefined {
+    return chat.incoming.find((r) => equalBytes(r.fileId, fileId));
+  }
+
   async #offer(chat: ChatRecord, p: Extract<Payload, { type: "file-offer" }>): Promise<void> {
     const o = this.#o;
-    if (p.size > MAX_FILE_BYTES) {
-      const message = `${chatName(chat)} offered "${p.name}" of ${
-        mib(p.size)
-      }; files over 100 MiB are refused.`;
-      o.emit({ event: "error", chat: chatRef(chat).chat, message });
-      return;
-    }
-    // A sender runs at most MAX_INCOMING_FILES transfers at once, so the oldest one here has stalled
-    // (its sender stopped without saying so): it makes room.
-    if (chat.incoming.length >= MAX_INCOMING_FILES) await this.#drop(chat, chat.incoming[0], "it stalled");
+    if (this.#find(chat, p.fileId)) return; // a repeat
     const record: IncomingFile = {
       fileId: p.fileId,
       name: p.name,
@@ -117,23 +168,134 @@ export class Receiver {
       sha256: p.sha256,
       received: 0,
       nextIndex: 0,
+      accepted: false,
     };
-    await o.files.start(record);
+    if (p.size > MAX_FILE_BYTES) {
+      return this.#decline(chat, record, `it is ${mib(p.size)}, and files over 100 MiB are refused`);
+    }
+    if (chat.incoming.length >= MAX_INCOMING_FILES) {
+      // A sender runs at most MAX_INCOMING_FILES transfers at once, so if one of ours is running the
+      // oldest has stalled (its sender stopped without saying so): it makes room. Offers that wait for
+      // the user do not: the new one is declined.
+      const stalled = chat.incoming.find((r) => r.accepted);
+      if (!stalled) {
+        return this.#decline(
+          chat,
+          record,
+          `${MAX_INCOMING_FILES} files from them already wait for an answer`,
+        );
+      }
+      await this.#drop(chat, stalled, "it stalled");
+    }
     chat.incoming.push(record);
-    addSystemLine(chat, `receiving "${p.name}" (${mib(p.size)})`, o.clock.now());
+    const file = fileKey(record.fileId);
+    if (o.autoAccept > 0 && p.size <= o.autoAccept) {
+      try {
+        return await this.accept(chat, record);
+      } catch (e) {
+        if (!(e instanceof FileError)) throw e;
+        // Beyond a quota or the free space: the user decides.
+        addSystemLine(chat, `"${p.name}" was not accepted automatically: ${e.message}`, o.clock.now());
+      }
+    }
+    addSystemLine(
+      chat,
+      `offers "${p.name}" (${mib(p.size)}): /accept ${file.slice(0, 8)} or /decline ${file.slice(0, 8)}`,
+      o.clock.now(),
+    );
+    o.emit({ event: "file-offer", ...chatRef(chat), direction: "receive", file, name: p.name, size: p.size });
+  }
+
+  /** Offers waiting for an answer, chat by chat in the order they came. */
+  offers(chats: readonly ChatRecord[]): Offer[] {
+    return chats.flatMap((chat) => chat.incoming.filter((f) => !f.accepted).map((file) => ({ chat, file })));
+  }
+
+  /**
+   * Accepts an offer: checks the quotas and the free space (FileError in one sentence if it does not fit;
+   * it then still waits), creates its partial file and tells the sender to go ahead.
+   */
+  async accept(chat: ChatRecord, record: IncomingFile): Promise<void> {
+    const o = this.#o;
+    if (record.accepted || !chat.incoming.includes(record)) return;
+    await this.#checkRoom(chat, record);
+    record.accepted = true;
+    await o.files.start(record);
+    o.send(chat, { type: "file-answer", fileId: record.fileId, accept: true });
+    addSystemLine(chat, `receiving "${record.name}" (${mib(record.size)})`, o.clock.now());
+    const ref = chatRef(chat), file = fileKey(record.fileId);
+    o.emit({
+      event: "file-accepted",
+      chat: ref.chat,
+      direction: "receive",
+      file,
+      name: record.name,
+      size: record.size,
+    });
     o.emit({
       event: "file-progress",
-      chat: chatRef(chat).chat,
+      chat: ref.chat,
       direction: "receive",
-      name: p.name,
+      file,
+      name: record.name,
       bytes: 0,
-      size: p.size,
+      size: record.size,
     });
   }
 
+  /** Declines an offer: the sender is told, and nothing of it was ever written. */
+  decline(chat: ChatRecord, record: IncomingFile): void {
+    if (record.accepted || !chat.incoming.includes(record)) return;
+    this.#forget(chat, record);
+    this.#decline(chat, record);
+  }
+
+  #decline(chat: ChatRecord, record: IncomingFile, reason?: string): void {
+    const o = this.#o;
+    o.send(chat, { type: "file-answer", fileId: record.fileId, accept: false });
+    addSystemLine(chat, `declined "${record.name}"${reason ? `: ${reason}` : ""}`, o.clock.now());
+    o.emit({
+      event: "file-declined",
+      chat: chatRef(chat).chat,
+      direction: "receive",
+      file: fileKey(record.fileId),
+      name: record.name,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  /** FileError unless the file fits the chat's quota, the files quota and the free space. */
+  async #checkRoom(chat: ChatRecord, record: IncomingFile): Promise<void> {
+    const o = this.#o;
+    const left = (r: IncomingFile) => (r.accepted ? r.size - r.received : 0);
+    const chatBytes = chat.incoming.reduce((n, r) => n + left(r), 0);
+    if (chatBytes + record.size > CHAT_QUOTA_BYTES) {
+      throw new FileError(
+        `${mib(chatBytes)} are on their way from ${chatName(chat)} already, and one chat may send at most ` +
+          `${mib(CHAT_QUOTA_BYTES)} at once; accept it once those have arrived.`,
+      );
+    }
+    const coming = o.incoming().reduce((n, r) => n + left(r), 0);
+    const stored = await folderBytes(`${o.dataDir}/${FILES_DIR}`);
+    if (stored + coming + record.size > o.filesQuota) {
+      throw new FileError(
+        `The files folder would hold more than its quota of ${mib(o.filesQuota)} (it holds ${mib(stored)}, ` +
+          `${mib(coming)} more are coming); make room in it, or raise --files-quota.`,
+      );
+    }
+    const free = await (o.freeBytes ?? freeBytes)(o.dataDir);
+    if (free - coming - record.size < FREE_SPACE_MARGIN) {
+      throw new FileError(
+        `There is not enough free space for "${record.name}" (${mib(free)} free, ` +
+          `${mib(FREE_SPACE_MARGIN)} must stay free).`,
+      );
+    }
+  }
+
   async #chunk(chat: ChatRecord, p: Extract<Payload, { type: "file-chunk" }>): Promise<void> {
-    const record = chat.incoming.find((r) => equalBytes(r.fileId, p.fileId));
-    if (!record || p.index < record.nextIndex) return; // unknown, refused, or a repeat
+    const record = this.#find(chat, p.fileId);
+    // Unknown, declined, not accepted (never written), or a repeat.
+    if (!record || !record.accepted || p.index < record.nextIndex) return;
     if (p.index > record.nextIndex) return await this.#drop(chat, record, "chunks went missing");
     try {
       await this.#o.files.write(record, p.index, p.data);
@@ -142,13 +304,14 @@ export class Receiver {
     }
     record.received += p.data.length;
     record.nextIndex++;
-    const key = bytesToHex(record.fileId), last = this.#reported.get(key) ?? 0;
+    const key = fileKey(record.fileId), last = this.#reported.get(key) ?? 0;
     if (record.received - last >= record.size / 20 || record.received === record.size) {
       this.#reported.set(key, record.received);
       this.#o.emit({
         event: "file-progress",
         chat: chatRef(chat).chat,
         direction: "receive",
+        file: key,
         name: record.name,
         bytes: record.received,
         size: record.size,
@@ -158,22 +321,34 @@ export class Receiver {
 
   #forget(chat: ChatRecord, record: IncomingFile): void {
     chat.incoming.splice(chat.incoming.indexOf(record), 1);
-    this.#reported.delete(bytesToHex(record.fileId));
+    this.#reported.delete(fileKey(record.fileId));
   }
 
   async #drop(chat: ChatRecord, record: IncomingFile, why: string): Promise<void> {
     this.#forget(chat, record);
-    await this.#o.files.discard(record);
-    const message = `The file "${record.name}" from ${chatName(chat)} was not received: ${why}.`;
-    addSystemLine(chat, message, this.#o.clock.now());
-    this.#o.emit({ event: "error", chat: chatRef(chat).chat, message });
+    if (record.accepted) await this.#o.files.discard(record);
+    this.#failed(chat, record, why);
   }
 
-  /** Deletes the partial files of a closed chat's transfers. */
+  /** Says once (a history line and one event) that a file did not arrive. */
+  #failed(chat: ChatRecord, record: IncomingFile, why: string): void {
+    const message = `"${record.name}" from ${chatName(chat)} was not received: ${why}`;
+    addSystemLine(chat, message, this.#o.clock.now());
+    this.#o.emit({
+      event: "file-failed",
+      chat: chatRef(chat).chat,
+      direction: "receive",
+      file: fileKey(record.fileId),
+      name: record.name,
+      reason: why,
+    });
+  }
+
+  /** Deletes the partial files of a closed chat's transfers and forgets its offers. */
   async dropAll(chat: ChatRecord): Promise<void> {
     for (const record of [...chat.incoming]) {
       this.#forget(chat, record);
-      await this.#o.files.discard(record);
+      if (record.accepted) await this.#o.files.discard(record);
     }
   }
 }

@@ -1,11 +1,11 @@
 // Sending files: each transfer is a background task that hashes the file, offers it (name, size,
-// SHA-256), then sends it in chunks as ratchet messages, with at most WINDOW chunks not yet stored by the
-// relay (so a large file neither fills the keystore's queue nor the relay's), and ends with a file-end.
-// Progress counts the bytes the relay has stored. A transfer stops, telling the peer, when the chat
-// closes, the relay refuses a chunk, the file changes underneath, or the client quits; an interrupted
-// transfer is not resumed.
+// SHA-256), waits for the peer's answer (nothing is streamed to someone who did not accept), then sends it
+// in chunks as ratchet messages, with at most WINDOW chunks not yet stored by the relay (so a large file
+// neither fills the keystore's queue nor the relay's), and ends with a file-end. Progress counts the bytes
+// the relay has stored. A transfer stops, telling the peer, when the chat closes, the relay refuses a
+// chunk, the file changes underneath, or the client quits; an interrupted transfer is not resumed.
 
-import { bytesToHex, type RandomSource } from "../crypto/bytes.ts";
+import { bytesToHex, equalBytes, type RandomSource } from "../crypto/bytes.ts";
 import { FILE_ID_BYTES, type Payload } from "../protocol/payload.ts";
 import type { ClientEvent } from "./events.ts";
 import { FileError, inspectFile, readChunks } from "./files.ts";
@@ -22,6 +22,8 @@ export interface TransferHooks {
   emit(event: ClientEvent): void;
   /** The peer's formatted ID. */
   label(peerId: Uint8Array): string;
+  /** Adds a line to the chat's history (what became of a file). */
+  note(peerId: Uint8Array, text: string): void;
 }
 
 interface Transfer {
@@ -34,6 +36,8 @@ interface Transfer {
   /** Message ids not yet stored by the relay → the file bytes they carry. */
   pending: Map<string, number>;
   cancelled: string | null;
+  /** The peer's answer to the offer. */
+  answer: "waiting" | "accepted" | "declined";
   wake: (() => void) | null;
   reported: number;
   done: Promise<void>;
@@ -48,9 +52,9 @@ export class Transfers {
     this.#hooks = hooks;
   }
 
-  /** What is being sent, for progress bars. */
+  /** What is being sent (accepted by the peer), for progress bars. */
   get active(): { name: string; bytes: number; size: number }[] {
-    return [...this.#running].filter((t) => t.size > 0).map((t) => ({
+    return [...this.#running].filter((t) => t.size > 0 && t.answer === "accepted").map((t) => ({
       name: t.name,
       bytes: t.queuedBytes,
       size: t.size,
@@ -73,6 +77,7 @@ export class Transfers {
       queuedBytes: 0,
       pending: new Map(),
       cancelled: null,
+      answer: "waiting",
       wake: null,
       reported: 0,
       done: Promise.resolve(),
@@ -88,7 +93,6 @@ export class Transfers {
       if (t.cancelled) return;
       t.name = info.name;
       t.size = info.size;
-      this.#hooks.emit({ event: "info", text: `Sending "${info.name}" (${info.size} bytes) to ${chat}.` });
       const offer: Payload = {
         type: "file-offer",
         fileId: t.fileId,
@@ -97,8 +101,29 @@ export class Transfers {
         sha256: info.sha256,
       };
       if (!(await this.#enqueue(t, offer, 0))) return this.#failed(t);
+      const file = bytesToHex(t.fileId);
+      this.#hooks.note(t.peerId, `you offered "${t.name}"; it is sent once they accept`);
+      this.#hooks.emit({ event: "file-offer", chat, direction: "send", file, name: t.name, size: t.size });
+      while (t.answer === "waiting" && !t.cancelled) await new Promise<void>((resolve) => (t.wake = resolve));
+      if (t.answer === "declined") {
+        this.#hooks.note(t.peerId, `they declined "${t.name}"`);
+        this.#hooks.emit({ event: "file-declined", chat, direction: "send", file, name: t.name });
+        return;
+      }
+      if (!t.cancelled) {
+        this.#hooks.emit({
+          event: "file-accepted",
+          chat,
+          direction: "send",
+          file,
+          name: t.name,
+          size: t.size,
+        });
+      }
       let index = 0, read = 0;
-      for await (const data of readChunks(path)) {
+      // A transfer cancelled while it waited for the answer sends no chunk, only the end that withdraws it.
+      const chunks = t.cancelled ? [] : readChunks(path);
+      for await (const data of chunks) {
         await this.#window(t, WINDOW);
         read += data.length;
         if (read > t.size) t.cancelled ??= "the file changed while it was being sent";
@@ -109,24 +134,44 @@ export class Transfers {
         index++;
       }
       if (!t.cancelled && read !== t.size) t.cancelled = "the file changed while it was being sent";
+      // Accepted, the peer holds a partial file; waiting, it holds an offer: either way it is told.
       const status = t.cancelled ? "cancelled" : "complete";
       await this.#enqueue(t, { type: "file-end", fileId: t.fileId, status }, 0);
       if (t.cancelled) return this.#failed(t);
       await this.#window(t, 0);
       if (t.cancelled) return this.#failed(t);
-      this.#hooks.emit({ event: "file-sent", chat, name: t.name, size: t.size });
+      this.#hooks.note(t.peerId, `sent "${t.name}"`);
+      this.#hooks.emit({ event: "file-sent", chat, file: bytesToHex(t.fileId), name: t.name, size: t.size });
     } catch (e) {
       const message = e instanceof FileError ? e.message : `Sending ${path} failed: ${(e as Error).message}.`;
       this.#hooks.emit({ event: "error", chat, message });
     }
   }
 
+  /** Says once (a history line and one event) that a file was not sent. */
   #failed(t: Transfer): void {
+    const reason = t.cancelled ?? "the chat is not open";
+    this.#hooks.note(t.peerId, `"${t.name}" was not sent: ${reason}`);
     this.#hooks.emit({
-      event: "error",
+      event: "file-failed",
       chat: this.#hooks.label(t.peerId),
-      message: `"${t.name}" was not sent: ${t.cancelled ?? "the chat is not open"}.`,
+      direction: "send",
+      file: bytesToHex(t.fileId),
+      name: t.name,
+      reason,
     });
+  }
+
+  /** The peer answered our offer of `fileId`; false if no transfer of ours waits for that answer. */
+  answered(peerId: Uint8Array, fileId: Uint8Array, accept: boolean): boolean {
+    for (const t of this.#running) {
+      if (!equalBytes(t.peerId, peerId) || !equalBytes(t.fileId, fileId)) continue;
+      if (t.answer !== "waiting") return true;
+      t.answer = accept ? "accepted" : "declined";
+      this.#wake(t);
+      return true;
+    }
+    return false;
   }
 
   async #enqueue(t: Transfer, payload: Payload, bytes: number): Promise<boolean> {
@@ -163,6 +208,7 @@ export class Transfers {
           event: "file-progress",
           chat: this.#hooks.label(t.peerId),
           direction: "send",
+          file: bytesToHex(t.fileId),
           name: t.name,
           bytes: t.queuedBytes,
           size: t.size,

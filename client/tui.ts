@@ -8,6 +8,7 @@ import type { DeliveryStatus } from "../protocol/keystore.ts";
 import { cycle } from "./actions.ts";
 import type { AppHandle } from "./app.ts";
 import type { ClientEvent } from "./events.ts";
+import { mib } from "./files.ts";
 import { chatName } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
 import { type ChatLine, ENTER_SCREEN, LEAVE_SCREEN, render, type ScreenModel } from "./screen.ts";
@@ -100,11 +101,24 @@ export class Tui {
         this.#notice = { text: `A message was refused: ${e.reason}.`, error: true };
         break;
       case "file-progress":
-        if (e.direction === "receive") this.#receiving.set(`${e.chat}/${e.name}`, e);
+        if (e.direction === "receive") this.#receiving.set(e.file, e);
         break;
       case "file-received":
-        this.#receiving.delete(`${e.chat}/${e.name}`);
+        this.#receiving.delete(e.file);
         this.#notice = { text: `Received "${e.name}": ${e.path} (not opened).`, error: false };
+        break;
+      // What became of a file is in its chat's history already: here only the notice, and the progress
+      // bar goes (B5: a cancelled transfer was shown twice and its bar stayed).
+      case "file-failed":
+        this.#receiving.delete(e.file);
+        this.#notice = {
+          text: `"${e.name}" was not ${e.direction === "receive" ? "received" : "sent"} (the chat says why).`,
+          error: true,
+        };
+        break;
+      case "file-declined":
+        this.#receiving.delete(e.file);
+        if (e.direction === "send") this.#notice = { text: `"${e.name}" was declined.`, error: false };
         break;
       case "switched":
         this.#scroll = 0;
@@ -217,6 +231,16 @@ export class Tui {
     lines.sort((a, b) => a.time - b.time);
     const sending = client.transfers.active[0];
     const receiving = [...this.#receiving.values()].find((r) => r.bytes < r.size);
+    // A file offered to us waits for an answer: the prompt stays until it is given.
+    const offer = client.offers.find((o) => o.chat === active) ?? client.offers[0];
+    const prompt = offer
+      ? {
+        text: `${chatName(offer.chat)} offers "${offer.file.name}" (${
+          mib(offer.file.size)
+        }): /accept or /decline`,
+        error: false,
+      }
+      : null;
     const { connection, pin } = app.status;
     return {
       width: columns,
@@ -231,8 +255,10 @@ export class Tui {
       active: active ? client.chats.indexOf(active) : -1,
       lines,
       scroll: this.#scroll,
-      notice: this.#notice,
-      progress: sending
+      notice: this.#notice ?? prompt,
+      progress: prompt && !this.#notice
+        ? null
+        : sending
         ? { ...sending, direction: "send" }
         : receiving
         ? { ...receiving, direction: "receive" }

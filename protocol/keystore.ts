@@ -39,8 +39,8 @@ import { isPin } from "./tls13/x509.ts";
 export const KEYSTORE_MAGIC = utf8("SOTTOKS\n");
 /** Version of the sealed container (header layout). */
 export const KEYSTORE_VERSION = 0x01;
-/** Version of the plaintext contents encoding. */
-export const CONTENTS_VERSION = 0x01;
+/** Version of the plaintext contents encoding (version 1, without the block list and file answers, is read too). */
+export const CONTENTS_VERSION = 0x02;
 /** The fewest PBKDF2 iterations accepted when sealing or unsealing (OWASP's figure for HMAC-SHA-512). */
 export const MIN_ITERATIONS = 210_000;
 /** The iterations new keystores use. */
@@ -53,6 +53,8 @@ export const MAX_HISTORY = 200;
 export const MAX_CHATS = 1000;
 /** Most entries in the outgoing queue. */
 export const MAX_OUTBOX = 4096;
+/** Most IDs in the local block list. */
+export const MAX_BLOCKED = 1000;
 
 const KDF_PBKDF2_SHA512 = 0x01;
 const AEAD_XCHACHA20_POLY1305 = 0x01;
@@ -110,7 +112,10 @@ export interface HistoryEntry {
   text: string;
 }
 
-/** A file being received: its chunks are written to `path` (relative to the data folder) as they come. */
+/**
+ * A file offered to us: until it is accepted nothing of it is on disk; once accepted its chunks are
+ * written to `path` (relative to the data folder) as they come.
+ */
 export interface IncomingFile {
   fileId: Uint8Array;
   /** The name the sender offered (already checked by the payload decoder). */
@@ -123,6 +128,8 @@ export interface IncomingFile {
   received: number;
   /** The index of the next chunk expected. */
   nextIndex: number;
+  /** True once the user (or --accept-files) accepted it; until then it only waits for an answer. */
+  accepted: boolean;
 }
 
 /** A chat with one peer. */
@@ -173,6 +180,8 @@ export interface KeystoreContents {
   registered: Set<string>;
   chats: ChatRecord[];
   outbox: OutboxEntry[];
+  /** IDs the user blocked: no chat with them opens, whatever the relay says. */
+  blocked: Uint8Array[];
 }
 
 const STATES: readonly ChatState[] = ["requested", "open", "closed"];
@@ -202,6 +211,7 @@ function flag(r: Reader, field: string): boolean {
 export function encodeContents(c: KeystoreContents): Uint8Array {
   if (c.chats.length > MAX_CHATS) throw new RangeError(`a keystore holds at most ${MAX_CHATS} chats`);
   if (c.outbox.length > MAX_OUTBOX) throw new RangeError(`the outgoing queue holds at most ${MAX_OUTBOX}`);
+  if (c.blocked.length > MAX_BLOCKED) throw new RangeError(`the block list holds at most ${MAX_BLOCKED}`);
   const w = new Writer(1 << 16).u8(CONTENTS_VERSION);
   w.vec16(encodeIdentity(c.identity)).u64(c.createdAt).vec32(c.prekeys.serialize());
   w.u16(c.pins.size);
@@ -216,6 +226,11 @@ export function encodeContents(c: KeystoreContents): Uint8Array {
     checkBytes(e.peerId, "peerId", ID_BYTES);
     w.bytes(e.messageId).bytes(e.peerId).u8(e.kind === "payload" ? 0 : 1).vec32(e.bytes);
     w.u32(e.textId).u64(e.createdAt);
+  }
+  w.u16(c.blocked.length);
+  for (const id of c.blocked) {
+    checkBytes(id, "blocked ID", ID_BYTES);
+    w.bytes(id);
   }
   return w.finish();
 }
@@ -241,7 +256,7 @@ function writeChat(w: Writer, chat: ChatRecord): void {
     checkBytes(f.fileId, "fileId", 16);
     checkBytes(f.sha256, "sha256", 32);
     w.bytes(f.fileId).vec16(utf8(f.name)).vec16(utf8(f.path)).u64(f.size).bytes(f.sha256);
-    w.u64(f.received).u32(f.nextIndex);
+    w.u64(f.received).u32(f.nextIndex).u8(f.accepted ? 1 : 0);
   }
 }
 
@@ -249,7 +264,9 @@ function writeChat(w: Writer, chat: ChatRecord): void {
 export function decodeContents(bytes: Uint8Array): KeystoreContents {
   const r = new Reader(bytes, "keystore contents");
   const version = r.u8("version");
-  if (version !== CONTENTS_VERSION) r.fail(`version ${version} is not supported`, "unsupported");
+  if (version !== 1 && version !== CONTENTS_VERSION) {
+    r.fail(`version ${version} is not supported`, "unsupported");
+  }
   const identity = decodeIdentity(r.vec16("identity"));
   const createdAt = r.u64("creation time");
   const prekeys = PrekeyStore.deserialize(r.vec32("prekeys", MAX_PREKEY_BYTES));
@@ -272,7 +289,7 @@ export function decodeContents(bytes: Uint8Array): KeystoreContents {
   if (chatCount > MAX_CHATS) r.fail(`${chatCount} chats, more than ${MAX_CHATS}`);
   const chats: ChatRecord[] = [];
   for (let i = 0; i < chatCount; i++) {
-    const chat = readChat(r);
+    const chat = readChat(r, version);
     if (chats.some((c) => equalBytes(c.peerId, chat.peerId))) r.fail("a peer has two chats");
     chats.push(chat);
   }
@@ -285,11 +302,19 @@ export function decodeContents(bytes: Uint8Array): KeystoreContents {
     const body = r.vec32("entry", MAX_MESSAGE_BYTES);
     outbox.push({ messageId, peerId, kind, bytes: body, textId: r.u32("text id"), createdAt: r.u64("time") });
   }
+  const blocked: Uint8Array[] = [];
+  const blockedCount = version === 1 ? 0 : r.u16("blocked count");
+  if (blockedCount > MAX_BLOCKED) r.fail(`${blockedCount} blocked IDs, more than ${MAX_BLOCKED}`);
+  for (let i = 0; i < blockedCount; i++) {
+    const id = r.bytes(ID_BYTES, "blocked ID");
+    if (blocked.some((b) => equalBytes(b, id))) r.fail("an ID is blocked twice");
+    blocked.push(id);
+  }
   r.end();
-  return { identity, prekeys, createdAt, pins, registered, chats, outbox };
+  return { identity, prekeys, createdAt, pins, registered, chats, outbox, blocked };
 }
 
-function readChat(r: Reader): ChatRecord {
+function readChat(r: Reader, version: number): ChatRecord {
   const peerId = r.bytes(ID_BYTES, "peer ID");
   const state = pick(r, STATES, "chat state"), role = pick(r, ROLES, "chat role");
   const cid = r.u8("curve");
@@ -330,6 +355,8 @@ function readChat(r: Reader): ChatRecord {
       sha256,
       received: r.u64("received"),
       nextIndex: r.u32("index"),
+      // Version 1 had no offers waiting for an answer: every transfer it holds was running.
+      accepted: version === 1 ? true : flag(r, "accepted flag"),
     });
   }
   return {

@@ -1,5 +1,5 @@
 // Typed payloads carried inside ratchet messages: text, nickname, file offer, file chunk, file end,
-// receipt and close. Every payload starts with a version byte and a type byte and every field has a fixed
+// receipt, close and file answer. Every payload starts with a version byte and a type byte and every field has a fixed
 // size or a length prefix, so no text can ever be read as a control message (the original's in-band
 // "KILLCONNECTION" and "<STARTFILENAME>" flaw). Layout: docs/protocol.md §8.
 
@@ -40,9 +40,20 @@ export type Payload =
   }
   | { readonly type: "file-end"; readonly fileId: Uint8Array; readonly status: "complete" | "cancelled" }
   | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly ids: readonly number[] }
-  | { readonly type: "close" };
+  | { readonly type: "close" }
+  /** The receiver's answer to a file offer: chunks follow only an acceptance. */
+  | { readonly type: "file-answer"; readonly fileId: Uint8Array; readonly accept: boolean };
 
-const TYPES = ["text", "nickname", "file-offer", "file-chunk", "file-end", "receipt", "close"] as const;
+const TYPES = [
+  "text",
+  "nickname",
+  "file-offer",
+  "file-chunk",
+  "file-end",
+  "receipt",
+  "close",
+  "file-answer",
+] as const;
 
 /** The wire byte of each payload type: its position in TYPES, plus one. */
 function typeByte(type: Payload["type"]): number {
@@ -116,6 +127,10 @@ export function encodePayload(p: Payload): Uint8Array {
     }
     case "close":
       return w.u8(typeByte(p.type)).finish();
+    case "file-answer":
+      checkBytes(p.fileId, "fileId", FILE_ID_BYTES);
+      if (typeof p.accept !== "boolean") throw new TypeError("accept must be a boolean");
+      return w.u8(typeByte(p.type)).bytes(p.fileId).u8(p.accept ? 1 : 2).finish();
     default:
       throw new TypeError(`unknown payload type ${String((p as { type: unknown }).type)}`);
   }
@@ -177,6 +192,13 @@ export function decodePayload(bytes: Uint8Array): Payload {
     case "close":
       p = { type };
       break;
+    case "file-answer": {
+      const fileId = r.bytes(FILE_ID_BYTES, "file id");
+      const answer = r.u8("answer");
+      if (answer !== 1 && answer !== 2) r.fail(`file answer ${answer} is not known`, "unsupported");
+      p = { type, fileId, accept: answer === 1 };
+      break;
+    }
     default:
       return r.fail(`type ${code} is not supported`, "unsupported");
   }

@@ -11,7 +11,7 @@ import type { KeystoreContents } from "../../protocol/keystore.ts";
 import { PrekeyStore } from "../../protocol/prekeys.ts";
 import type { CurveName } from "../../protocol/suite.ts";
 import type { ServerFrame } from "../../protocol/wire.ts";
-import { ChatClient, type Link, type Store } from "../../client/chats.ts";
+import { ChatClient, type ChatClientOptions, type Link, type Store } from "../../client/chats.ts";
 import type { Reply, Request } from "../../client/connection.ts";
 import type { ClientEvent } from "../../client/events.ts";
 import { IncomingFiles } from "../../client/files.ts";
@@ -32,6 +32,7 @@ export function newContents(oneTime = 3): KeystoreContents {
     registered: new Set([PIN]),
     chats: [],
     outbox: [],
+    blocked: [],
   };
 }
 
@@ -84,15 +85,25 @@ export class User {
   /** Also receives every event (a user interface under test). */
   show: (e: ClientEvent) => void = () => {};
 
-  constructor(name: string, dataDir: string, contents: KeystoreContents, curve: CurveName = "P-256") {
+  constructor(
+    name: string,
+    dataDir: string,
+    contents: KeystoreContents,
+    curve: CurveName = "P-256",
+    options: Partial<ChatClientOptions> = {},
+  ) {
     this.name = name;
+    Deno.mkdirSync(dataDir, { recursive: true }); // as the keystore would
     this.store = new FakeStore(dataDir, contents);
     this.files = new IncomingFiles(dataDir);
-    this.client = this.#newClient(curve);
+    this.client = this.#newClient(curve, options);
   }
 
-  #newClient(curve: CurveName): ChatClient {
+  #newClient(curve: CurveName, options: Partial<ChatClientOptions>): ChatClient {
     return new ChatClient({
+      // A disk with room to spare (the real check needs --allow-sys=statfs, which the test task lacks).
+      freeBytes: () => Promise.resolve(2 ** 40),
+      ...options,
       store: this.store,
       files: this.files,
       curve,
@@ -155,6 +166,8 @@ export class FakeRelay {
   /** Errors thrown while handling frames (a test fails if any). */
   readonly errors: unknown[] = [];
   readonly #asked = new Set<string>();
+  /** "a>b": a blocked b. */
+  readonly #blocks = new Set<string>();
   readonly #open = new Set<string>();
   readonly #queues = new Map<User, Item[]>();
   readonly #sentTo = new Map<User, Set<string>>();
@@ -215,11 +228,20 @@ export class FakeRelay {
   }
 
   answer(user: User, req: Request): Reply {
+    const edge = (a: Uint8Array, b: Uint8Array) => `${bytesToHex(a)}>${bytesToHex(b)}`;
+    if (req.type === "block" || req.type === "unblock") {
+      if (req.type === "block") this.#blocks.add(edge(user.id, req.peerId));
+      else this.#blocks.delete(edge(user.id, req.peerId));
+      return { code: "ok", detail: "" };
+    }
     if (req.type !== "request-chat") return { code: "ok", detail: "" };
+    if (this.#blocks.has(edge(user.id, req.peerId))) {
+      return { code: "not-allowed", detail: "you have blocked this ID; unblock it first" };
+    }
     const peer = this.#user(req.peerId)!;
     const pair = this.#pair(user.id, peer.id);
     if (this.#open.has(pair)) return { code: "ok", detail: "already open" };
-    if (!this.#asked.has(`${bytesToHex(peer.id)}>${bytesToHex(user.id)}`)) {
+    if (!this.#asked.has(edge(peer.id, user.id)) || this.#blocks.has(edge(peer.id, user.id))) {
       this.#asked.add(`${bytesToHex(user.id)}>${bytesToHex(peer.id)}`);
       return { code: "ok", detail: "pending" };
     }

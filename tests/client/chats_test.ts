@@ -125,6 +125,45 @@ Deno.test("chats: typed while offline goes out on reconnect, even after a restar
   });
 });
 
+Deno.test("B4: ✓✓ reaches a sender who was offline when the message was delivered", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await open(relay, alice, bob);
+    relay.disconnect(bob);
+    await type(alice, "while you were away");
+    await relay.settle();
+    assert.deepEqual(alice.of("queued").map((e) => [e.id, e.at]), [[1, "relay"]]);
+    relay.disconnect(alice);
+    await relay.connect(bob); // bob reads and acknowledges it while alice is offline
+    await relay.settle();
+    assert.deepEqual(bob.of("message").map((m) => m.text), ["while you were away"]);
+    assert.equal(relay.queued(bob), 0);
+    await relay.connect(alice);
+    await relay.settle();
+    assert.deepEqual(alice.of("delivered").map((e) => e.id), [1]);
+    const line = alice.client.chat(bob.id)!.history.find((h) => h.kind === "out")!;
+    assert.equal(line.status, "delivered");
+  });
+});
+
+Deno.test("B4: ✓✓ is the peer's end-to-end receipt, not the relay's word", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await open(relay, alice, bob);
+    relay.disconnect(bob);
+    await type(alice, "not read yet");
+    await relay.settle();
+    const line = alice.client.chat(bob.id)!.history.find((h) => h.kind === "out")!;
+    // A relay claiming delivery of a message bob never got changes nothing.
+    await alice.client.frame({ type: "delivered", peerId: bob.id, messageId: line.messageId });
+    assert.equal(line.status, "queued");
+    assert.equal(alice.of("delivered").length, 0);
+    // Nor can it forge the receipt: it would have to be a ratchet message from bob.
+    await relay.connect(bob);
+    await relay.settle();
+    assert.equal(line.status, "delivered");
+    assert.ok(bob.link!.sent.some((f) => f.type === "send"), "bob's receipt went through the relay");
+  });
+});
+
 Deno.test("chats: texts typed before the chat opens are kept and sent first", async () => {
   await withWorld(async (relay, alice, bob) => {
     await relay.connect(alice);
@@ -183,6 +222,8 @@ Deno.test("chats: a file arrives intact, saved under a safe name, never opened",
     const path = join(dir, "a photo.jpg");
     await Deno.writeFile(path, data);
     await type(alice, `/file ${path}`);
+    for (let i = 0; i < 200 && bob.of("file-offer").length === 0; i++) await relay.settle();
+    await type(bob, "/accept");
     for (let i = 0; i < 200 && alice.of("file-sent").length === 0; i++) await relay.settle();
     const received = bob.of("file-received");
     assert.equal(received.length, 1);
@@ -192,6 +233,30 @@ Deno.test("chats: a file arrives intact, saved under a safe name, never opened",
     assert.ok(bob.of("file-progress").at(-1)!.bytes === data.length);
     assert.ok(alice.of("file-progress").some((e) => e.direction === "send" && e.bytes === data.length));
     assert.equal(bob.client.chat(alice.id)!.incoming.length, 0);
+  });
+});
+
+Deno.test("files: nothing is streamed before the peer accepts; a declined file ends the transfer", async () => {
+  await withWorld(async (relay, alice, bob, dir) => {
+    await open(relay, alice, bob);
+    const path = join(dir, "big.bin");
+    await Deno.writeFile(path, systemRandom(300_000));
+    const sends = () => alice.link!.sent.filter((f) => f.type === "send").length;
+    const before = sends();
+    await type(alice, `/file ${path}`);
+    for (let i = 0; i < 200 && bob.of("file-offer").length === 0; i++) await relay.settle();
+    await relay.settle();
+    assert.equal(sends() - before, 1, "only the offer left");
+    assert.deepEqual(alice.of("file-offer").map((e) => e.direction), ["send"]);
+    assert.equal(alice.client.transfers.active.length, 0, "no progress bar before an answer");
+    await assert.rejects(() => Deno.stat(join(dir, "bob", "files")), Deno.errors.NotFound);
+    await type(bob, "/decline big.bin");
+    for (let i = 0; i < 200 && alice.of("file-declined").length === 0; i++) await relay.settle();
+    assert.deepEqual(alice.of("file-declined").map((e) => [e.direction, e.name]), [["send", "big.bin"]]);
+    assert.equal(alice.client.transfers.count(bob.id), 0);
+    assert.equal(sends() - before, 1, "still only the offer: a declined file is never streamed");
+    await assert.rejects(() => Deno.stat(join(dir, "bob", "files")), Deno.errors.NotFound);
+    await assert.rejects(() => type(bob, "/accept"), /No file waits for an answer/);
   });
 });
 

@@ -186,3 +186,72 @@ Deno.test("connection: a wrong --pin is fatal, and so is another client taking o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Resolves with "hung" if `p` has not settled after `ms` (a hang detector, not a timing assertion). */
+async function orHang<T>(p: Promise<T>, ms = 15_000): Promise<T | "hung"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<"hung">((r) => (timer = setTimeout(() => r("hung"), ms)));
+  try {
+    return await Promise.race([p, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("connection: stopping while the link comes up ends the connector (B1: /quit before online)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-conn-" });
+  const relay = await startApp({ host: "127.0.0.1", port: 0, dataDir: dir, log: () => {} });
+  const w = watch();
+  // The TCP connection opens only once the test lets it: the client is stopped before that.
+  let open = () => {};
+  const gate = new Promise<void>((r) => (open = r));
+  const connector = new Connector({
+    ...options(relay.addr.port, generateIdentity(), new Map(), fastClock()),
+    dial: async (hostname, port) => {
+      await gate;
+      return await Deno.connect({ hostname, port });
+    },
+  }, w.handlers);
+  try {
+    connector.start();
+    await w.until(() => w.states.some((s) => s.state === "connecting"));
+    const stopped = connector.stop();
+    open();
+    assert.notEqual(await orHang(stopped), "hung", "stop() must return");
+    assert.equal(w.links.length, 0, "no link was handed over after the stop");
+    assert.equal(w.fatal.length, 0);
+  } finally {
+    open();
+    await connector.stop();
+    await relay.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("connection: a stop aborts a TLS handshake the relay never answers", async () => {
+  // A listener that accepts and says nothing: the handshake waits for bytes that never come.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of silent) accepted.push(c);
+  })();
+  const w = watch();
+  const connector = new Connector(
+    options((silent.addr as Deno.NetAddr).port, generateIdentity(), new Map(), fastClock()),
+    w.handlers,
+  );
+  try {
+    connector.start();
+    await w.until(() => accepted.length > 0);
+    assert.notEqual(
+      await orHang(connector.stop(), 5_000),
+      "hung",
+      "stop() did not wait for the 15 s deadline",
+    );
+  } finally {
+    await connector.stop();
+    silent.close();
+    await accepting.catch(() => {});
+    for (const c of accepted) c.close();
+  }
+});

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { systemRandom } from "../../crypto/bytes.ts";
 import { ClientProcess, type ClientSpec, RelayProcess } from "../../client/driver.ts";
 import type { ClientEvent } from "../../client/events.ts";
+import { EXIT_PIN } from "../../client/exit.ts";
 
 type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
 
@@ -91,6 +92,9 @@ Deno.test("e2e: chat both ways, a file, and offline messages delivered on return
     const path = join(w.root, "payload.bin");
     await Deno.writeFile(path, data);
     await alice.send(`/file ${path}`);
+    const offer = await next(bob, "file-offer");
+    assert.equal(offer.name, "payload.bin");
+    await bob.send(`/accept ${offer.file.slice(0, 8)}`);
     const got = await next(bob, "file-received");
     assert.equal(got.name, "payload.bin");
     assert.deepEqual(await Deno.readFile(got.path), data);
@@ -147,7 +151,7 @@ Deno.test("e2e: a wrong passphrase and a wrong or changed pin are refused in one
       (await next(pinned, "error")).message,
       /^Refused to connect: .* not the pin A{43} given with --pin/,
     );
-    assert.equal((await pinned.end()).code, 1);
+    assert.equal((await pinned.end()).code, EXIT_PIN);
 
     await w.restartRelay("SIGTERM", ["--refreshkeys"]);
     const changed = w.client("carol", { pin: undefined });
@@ -155,7 +159,7 @@ Deno.test("e2e: a wrong passphrase and a wrong or changed pin are refused in one
       (await next(changed, "error")).message,
       /^Refused to connect: .* but your keystore records pin/,
     );
-    assert.equal((await changed.end()).code, 1);
+    assert.equal((await changed.end()).code, EXIT_PIN);
   });
 });
 
@@ -170,7 +174,7 @@ Deno.test("e2e: a blocked ID is never matched, until unblocked", async () => {
     await alice.send(`/chat ${m.id}`);
     assert.match(
       (await next(alice, "error")).message,
-      /^Asking for the chat failed: you have blocked this ID; unblock it first\.$/,
+      /^You have blocked [0-9a-z-]+; \/unblock it first\.$/,
     );
     await alice.send(`/unblock ${m.id}`);
     await next(alice, "info", (e) => e.text.startsWith("Unblocked"));

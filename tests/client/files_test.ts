@@ -11,9 +11,11 @@ import {
   CHUNK_BYTES,
   FileError,
   FILES_DIR,
+  freeBytes,
   IncomingFiles,
   inspectFile,
   MAX_FILE_BYTES,
+  parseSize,
   readChunks,
   sanitizeFileName,
 } from "../../client/files.ts";
@@ -39,6 +41,8 @@ Deno.test("files: offered names are sanitised", () => {
     ["", "file"],
     ["a\x1b[31mred", "a_[31mred"],
     ["evil\u202etxt.exe", "evil_txt.exe"],
+    ["invoice\u200fgpj.exe", "invoice_gpj.exe"],
+    ["a\u200bb\u2060c\u{e0041}.txt", "a_b_c_.txt"],
     ['what?<>:"|*.txt', "what_______.txt"],
     ["trailing. . ", "trailing"],
     ["CON", "_CON"],
@@ -64,6 +68,7 @@ function record(fileId: number, data: Uint8Array, name = "report.pdf"): Incoming
     sha256: sha256(data),
     received: 0,
     nextIndex: 0,
+    accepted: true,
   };
 }
 
@@ -139,5 +144,30 @@ Deno.test("files: inspectFile hashes, and refuses folders, missing and over-100-
     await f.truncate(MAX_FILE_BYTES + 1); // sparse: no 100 MiB written
     f.close();
     await assert.rejects(() => inspectFile(huge), /100\.0 MiB, and files can be at most 100 MiB/);
+  });
+});
+
+Deno.test("files: sizes on the command line, and the free space of a folder", async () => {
+  assert.equal(parseSize("1000"), 1000);
+  assert.equal(parseSize("10M"), 10 * 1024 * 1024);
+  assert.equal(parseSize("1.5k"), 1536);
+  assert.equal(parseSize("2G"), 2 * 1024 ** 3);
+  assert.equal(parseSize("10MiB"), 10 * 1024 * 1024);
+  for (const bad of ["", "ten", "-1", "1T", "1e9"]) assert.equal(parseSize(bad), null, bad);
+  await withDir(async (dir) => {
+    if (Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state === "granted") {
+      assert.ok((await freeBytes(dir)) > 0);
+      await assert.rejects(() => freeBytes(join(dir, "nope")), FileError);
+    } else {
+      // `deno task test` does not grant it: the client then says which flag it needs.
+      await assert.rejects(() => freeBytes(dir), (e) => {
+        assert.ok(e instanceof FileError);
+        assert.equal(
+          e.message,
+          "Deno's permissions stop the free-space check: run the client with --allow-sys=statfs.",
+        );
+        return true;
+      });
+    }
   });
 });

@@ -106,6 +106,37 @@ function fakeTerminal(input: string | Uint8Array): PromptTerminal & { out: strin
   return t;
 }
 
+Deno.test("keystore file: a new identity is announced only once its keystore is written (B3)", async () => {
+  const root = await Deno.makeTempDir({ prefix: "sotto-ks-" });
+  const dataDir = join(root, "me");
+  try {
+    const announced: Uint8Array[] = [];
+    // No passphrase to be had (no terminal, no file, no SOTTO_PASSPHRASE), then one that is too short.
+    const none = () => Promise.reject(new PassphraseError("No passphrase."));
+    await assert.rejects(
+      () =>
+        KeystoreFile.open({
+          dataDir,
+          passphrase: none,
+          now: Date.now(),
+          oneTimePrekeys: 2,
+          onNewIdentity: (id) => announced.push(id),
+        }),
+      PassphraseError,
+    );
+    await assert.rejects(() => open(dataDir, "short", (id) => announced.push(id)), KeystoreFileError);
+    assert.equal(announced.length, 0, "no identity was announced");
+    await assert.rejects(() => Deno.stat(join(dataDir, KEYSTORE_FILE)), Deno.errors.NotFound);
+    const { store } = await open(dataDir, PASS, (id) => {
+      announced.push(id);
+    });
+    assert.deepEqual(announced, [store.contents.identity.id]);
+    await store.close();
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("passphrase: the prompt echoes nothing, edits, and can be cancelled", async () => {
   const t = fakeTerminal("sekr\x7fret é\x7fe\r");
   assert.equal(await promptHidden(t, "Passphrase: "), "sekret e");

@@ -16,11 +16,26 @@ import { VirtualTerminal } from "./_vt.ts";
 
 Deno.test("screen: clean removes every control and direction override", () => {
   assert.equal(clean("a\x1b[2J\x1b]0;title\x07b"), "a\ufffd[2J\ufffd]0;title\ufffdb");
-  assert.equal(clean("x\u009b31my"), "x\ufffd31my");
-  assert.equal(clean("abc\u202edef\u2066"), "abc\ufffddef\ufffd");
-  assert.equal(clean("line\nbreak\r\u2028"), "line\ufffdbreak\ufffd\ufffd");
+  assert.equal(clean("x\u009b31my\x7f"), "x\ufffd31my\ufffd");
+  assert.equal(clean("line\nbreak\r\u2028\u2029"), "line\ufffdbreak\ufffd\ufffd\ufffd");
   assert.equal(clean("tab\there"), "tab here");
   assert.equal(clean("plain ✓ 日本"), "plain ✓ 日本");
+});
+
+Deno.test("screen: format characters (category Cf) are shown as escapes, never applied", () => {
+  // Direction overrides and isolates, the bidi marks U+200E, U+200F and U+061C.
+  assert.equal(clean("abc\u202edef\u2066"), "abc<U+202E>def<U+2066>");
+  assert.equal(clean("invoice\u200fgpj.exe"), "invoice<U+200F>gpj.exe");
+  assert.equal(clean("\u200eleft \u061carabic"), "<U+200E>left <U+061C>arabic");
+  // The rest of Cf: zero-width space and joiners, word joiner, soft hyphen, BOM, tag characters.
+  assert.equal(clean("a\u200bb\u200cc\u2060d\u00ade\ufeff"), "a<U+200B>b<U+200C>c<U+2060>d<U+00AD>e<U+FEFF>");
+  assert.equal(clean("hi\u{e0041}\u{e007f}"), "hi<U+E0041><U+E007F>");
+  assert.equal(clean("a\u200db"), "a<U+200D>b");
+  // A zero-width joiner inside an emoji sequence is what draws it: kept.
+  assert.equal(clean("👩\u200d💻 👨\u200d👩\u200d👧 👩🏽\u200d🚀"), "👩\u200d💻 👨\u200d👩\u200d👧 👩🏽\u200d🚀");
+  for (const ch of ["\u200e", "\u200f", "\u061c", "\u2067", "\u{e0020}"]) {
+    assert.doesNotMatch(clean(`x${ch}y`), /\p{Cf}/u, JSON.stringify(ch));
+  }
 });
 
 Deno.test("screen: widths and wrapping", () => {

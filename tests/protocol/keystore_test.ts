@@ -50,6 +50,16 @@ function sampleContents(): KeystoreContents {
       sha256: random(32),
       received: 32704,
       nextIndex: 1,
+      accepted: true,
+    }, {
+      fileId: random(16),
+      name: "offered.pdf",
+      path: "files/.partial-2",
+      size: 9000,
+      sha256: random(32),
+      received: 0,
+      nextIndex: 0,
+      accepted: false,
     }],
   };
   const requested: ChatRecord = {
@@ -90,6 +100,7 @@ function sampleContents(): KeystoreContents {
         createdAt: 1,
       },
     ],
+    blocked: [random(20), random(20)],
   };
 }
 
@@ -111,6 +122,18 @@ Deno.test("keystore: contents round-trip through seal and unlock (passphrase com
   const resealed = sealKeystore(again, back, random);
   assert.ok(equalBytes(encodeContents(openKeystore(key, resealed)), encodeContents(contents)));
   again.wipe();
+});
+
+Deno.test("keystore: version 1 contents (no block list, no file answers) still decode", () => {
+  const c = sampleContents();
+  for (const chat of c.chats) chat.incoming = [];
+  c.blocked = [];
+  const v2 = encodeContents(c);
+  assert.equal(v2[0], 2);
+  // Version 1 is version 2 without the trailing u16 count of blocked IDs (and no per-file answer byte).
+  const v1 = Uint8Array.of(1, ...v2.subarray(1, v2.length - 2));
+  assert.ok(equalBytes(encodeContents(decodeContents(v1)), v2));
+  assert.deepEqual(decodeContents(v1).blocked, []);
 });
 
 Deno.test("keystore: a wrong passphrase is reported as such, in one sentence", () => {
@@ -180,7 +203,9 @@ Deno.test("keystore: malformed contents are refused", () => {
   const good = encodeContents(contents);
   assert.throws(() => decodeContents(new Uint8Array([...good, 0])), /trailing/);
   assert.throws(() => decodeContents(good.subarray(0, good.length - 1)), /truncated/);
-  assert.throws(() => decodeContents(new Uint8Array([2, ...good.subarray(1)])), /not supported/);
+  assert.throws(() => decodeContents(new Uint8Array([3, ...good.subarray(1)])), /not supported/);
+  const blockedTwice = { ...contents, blocked: [contents.blocked[0], contents.blocked[0]] };
+  assert.throws(() => decodeContents(encodeContents(blockedTwice)), /blocked twice/);
   const twice = { ...contents, chats: [contents.chats[0], contents.chats[0]] };
   assert.throws(() => decodeContents(encodeContents(twice)), /two chats/);
   const badPin = { ...contents, pins: new Map([["host:1", "not a pin"]]) };

@@ -34,6 +34,8 @@ const samples: [Payload, string][] = [
   [{ type: "receipt", kind: "read", ids: [1, 0xffffffff] }, "0106" + "02" + "0002" + "00000001" + "ffffffff"],
   [{ type: "receipt", kind: "delivered", ids: [5] }, "0106" + "01" + "0001" + "00000005"],
   [{ type: "close" }, "0107"],
+  [{ type: "file-answer", fileId, accept: true }, "0108" + bytesToHex(fileId) + "01"],
+  [{ type: "file-answer", fileId, accept: false }, "0108" + bytesToHex(fileId) + "02"],
 ];
 
 Deno.test("every payload type has the documented byte layout and round-trips", () => {
@@ -113,7 +115,8 @@ Deno.test("damaged payloads are ProtocolErrors", () => {
   throwsCode(() => decodePayload(new Uint8Array(0)), "malformed");
   throwsCode(() => decodePayload(Uint8Array.of(2, 1)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 0)), "unsupported");
-  throwsCode(() => decodePayload(Uint8Array.of(1, 8)), "unsupported");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 9)), "unsupported");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 8, ...fileId, 3)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 7, 0)), "malformed");
   throwsCode(() => decodePayload(Uint8Array.of(1, 5, ...fileId, 2)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 6, 3, 0, 1, 0, 0, 0, 1)), "unsupported");

@@ -130,7 +130,7 @@ Deno.test("trust: an initial message whose handshake names another identity than
       ...bundle,
       oneTimePrekeys: { "P-256": bundle.oneTimePrekeys["P-256"].slice(0, 1), "P-384": [], "P-521": [] },
     };
-    const forged = initiate(mallory, bob.id, one, { curve: "P-256" })
+    const forged = initiate(mallory, bob.id, one, { curve: "P-256", now: Date.now() })
       .encrypt(encodePayload({ type: "text", id: 1, text: "it is me, alice" }));
     const prekeysBefore = bob.store.contents.prekeys.serialize();
     await bob.client.frame({

@@ -7,7 +7,8 @@ import { probe } from "./client/probe.ts";
 import type { CurveName } from "./protocol/suite.ts";
 
 const USAGE =
-  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F] [--probe] host
+  `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F] [--probe]
+                 [--web[=PORT]] [--open] host
 
   host                 the relay's host name or IP address
   -p, --port PORT      the relay's port (default 6174)
@@ -17,6 +18,9 @@ const USAGE =
   --data DIR           the folder of your keystore and received files (default ~/.sotto)
   --json               print every event as one JSON object per line (for scripts)
   --passphrase-file F  read the keystore passphrase from F (or set SOTTO_PASSPHRASE)
+  --web[=PORT]         also serve the web UI on 127.0.0.1 (default: a free port) and print its address,
+                       which carries a one-time key; the terminal stays in line mode beside it
+  --open               with --web: open the web UI in the default browser (needs --allow-run=xdg-open)
   --probe              only do a TLS handshake with the relay and print one line: the suite, the group
                        and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing
   -h, --help           this help`;
@@ -30,6 +34,8 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   "passphrase-file": { type: "string" },
   probe: { type: "boolean", default: false },
+  web: { type: "boolean", default: false },
+  open: { type: "boolean", default: false },
 } as const;
 
 function usage(problem: string): never {
@@ -59,10 +65,22 @@ function joinPinValues(args: string[]): string[] {
   return out;
 }
 
+/** `--web=PORT` is taken out before parsing (`--web` alone is a flag): its port, or undefined. */
+function webPort(args: string[]): { args: string[]; port?: string } {
+  let port: string | undefined;
+  const rest = args.filter((a) => {
+    const m = /^--web=(.*)$/.exec(a);
+    if (m) port = m[1];
+    return !m;
+  });
+  return { args: port === undefined ? rest : [...rest, "--web"], port };
+}
+
+const web = webPort(Deno.args);
 let parsed;
 try {
   parsed = parseArgs({
-    args: joinPinValues(Deno.args),
+    args: joinPinValues(web.args),
     options: OPTIONS,
     allowPositionals: true,
     strict: true,
@@ -92,6 +110,12 @@ const curve = ({
 } as Record<string, CurveName>)[values.curve.toUpperCase()];
 if (curve === undefined) usage(`curve must be P-521, P-384 or P-256, got ${values.curve}`);
 
+const webAt = web.port === undefined ? 0 : Number(web.port);
+if (web.port !== undefined && (!/^\d+$/.test(web.port) || webAt > 65535)) {
+  usage(`--web port must be 0 to 65535, got ${web.port}`);
+}
+if (values.open && !values.web) usage("--open needs --web");
+
 if (values.probe) {
   const { line, code } = await probe({ host: positionals[0], port, curve, pin: values.pin });
   console.log(line);
@@ -107,5 +131,7 @@ Deno.exit(
     dataDir: values.data ?? homeFolder(),
     json: values.json,
     passphraseFile: values["passphrase-file"],
+    web: values.web ? webAt : undefined,
+    open: values.open,
   }),
 );

@@ -39,6 +39,8 @@ export type ClientEvent =
   | { event: "switched"; chat: string; nick?: string }
   | { event: "safety-number"; chat: string; number: string }
   | { event: "info"; text: string }
+  /** The web UI is served at `url` (with its token): --web. */
+  | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string };
 
 /** The event as one line of JSON (no newline). */
@@ -97,6 +99,8 @@ export function eventToText(e: ClientEvent): string | null {
       return `* safety number with ${e.chat}: ${e.number}`;
     case "info":
       return e.text;
+    case "web":
+      return `web UI: ${e.url}`;
     case "error":
       return `error: ${e.message}`;
   }

@@ -7,11 +7,16 @@ import type { ClientEvent } from "./events.ts";
 import { lineSink, readLines, runLineMode } from "./linemode.ts";
 import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
+import { keepOpen, openBrowser, RetryClock, WebApp } from "./webapp.ts";
 
 /** The command line's settings. */
 export interface MainOptions extends AppOptions {
   json: boolean;
   passphraseFile?: string;
+  /** --web[=PORT]: serve the web UI on 127.0.0.1 (0: a free port); the terminal stays in line mode. */
+  web?: number;
+  /** --open: open the web UI in the default browser. */
+  open?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -50,7 +55,18 @@ export async function main(options: MainOptions): Promise<number> {
   };
   globalThis.addEventListener("unhandledrejection", guard);
   globalThis.addEventListener("error", guard);
-  const tty = !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  let web: WebApp | null = null;
+  if (options.web !== undefined) {
+    const clock = new RetryClock(), port = options.web;
+    options = { ...options, clock };
+    try {
+      web = new WebApp({ ...options, port, server: `${options.host}:${options.port}`, clock });
+    } catch (e) {
+      err(`sotto: The web UI cannot listen on 127.0.0.1:${port}: ${sentence(e)}\n`);
+      return 1;
+    }
+  }
+  const tty = !web && !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   const server = `${options.host}:${options.port}`;
   const tui = tty ? new Tui(terminal, { server, curve: options.curve }) : null;
   const show = tui ? tui.event : lineSink(options.json, out);
@@ -58,31 +74,49 @@ export async function main(options: MainOptions): Promise<number> {
   const sink = (e: ClientEvent) => {
     if (e.event === "error") lastError = e.message;
     show(e);
+    web?.event(e);
   };
-  const passphrase = passphraseSource({
+  if (web) {
+    sink({ event: "web", url: web.url });
+    if (options.open) {
+      openBrowser(web.url).then((problem) => problem && sink({ event: "error", message: problem }));
+    }
+  }
+  const passphrase = web?.passphrase ?? passphraseSource({
     file: options.passphraseFile,
     terminal: Deno.stdin.isTerminal() ? prompt : null,
   });
   const announce = (id: string) => {
+    web?.newIdentity(id);
     if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
     else err(`Created a new identity. Your ID is ${id}\n`);
   };
   let app: App;
-  try {
-    app = await App.start(options, sink, passphrase, announce);
-  } catch (e) {
-    if (options.json) sink({ event: "error", message: sentence(e) });
-    else err(`sotto: ${sentence(e)}\n`);
-    return 1;
+  for (;;) {
+    try {
+      app = await App.start(options, sink, passphrase, announce);
+      break;
+    } catch (e) {
+      if (web?.retryUnlock(e)) continue;
+      if (options.json) sink({ event: "error", message: sentence(e) });
+      else err(`sotto: ${sentence(e)}\n`);
+      await web?.stop();
+      return 1;
+    }
   }
+  web?.attach(app);
   const quit = () => app.quit();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, quit);
   try {
     if (tui) await tui.run(app);
-    else await runLineMode(app, readLines(Deno.stdin.readable));
+    else {await runLineMode(
+        app,
+        web ? keepOpen(readLines(Deno.stdin.readable)) : readLines(Deno.stdin.readable),
+      );}
   } finally {
     await app.stop();
+    await web?.stop();
     for (const s of signals) Deno.removeSignalListener(s, quit);
   }
   const code = await app.done;

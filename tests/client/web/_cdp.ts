@@ -51,7 +51,9 @@ class Session {
   async close(): Promise<void> {
     for (const p of this.#pending.values()) p.reject(new Error("the session closed"));
     this.#pending.clear();
-    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) this.#ws.close();
+    if (this.#ws.readyState === WebSocket.OPEN || this.#ws.readyState === WebSocket.CONNECTING) {
+      this.#ws.close();
+    }
     await this.closed;
   }
 }
@@ -110,7 +112,9 @@ export class Tab {
       } catch (e) {
         last = (e as Error).message;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -139,7 +143,13 @@ export class Tab {
     })()`);
     if (!box) throw new Error(`no element ${selector}`);
     for (const type of ["mousePressed", "mouseReleased"]) {
-      await this.session.send("Input.dispatchMouseEvent", { type, x: box.x, y: box.y, button: "left", clickCount: 1 });
+      await this.session.send("Input.dispatchMouseEvent", {
+        type,
+        x: box.x,
+        y: box.y,
+        button: "left",
+        clickCount: 1,
+      });
     }
   }
 
@@ -198,7 +208,13 @@ export class Browser {
   readonly #stderr: Promise<void>;
   readonly #tabs: Tab[] = [];
 
-  private constructor(child: Deno.ChildProcess, profile: string, port: number, session: Session, stderr: Promise<void>) {
+  private constructor(
+    child: Deno.ChildProcess,
+    profile: string,
+    port: number,
+    session: Session,
+    stderr: Promise<void>,
+  ) {
     this.#child = child;
     this.#profile = profile;
     this.#port = port;

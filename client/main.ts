@@ -110,10 +110,8 @@ export async function main(options: MainOptions): Promise<number> {
   for (const s of signals) Deno.addSignalListener(s, quit);
   try {
     if (tui) await tui.run(app);
-    else {await runLineMode(
-        app,
-        web ? keepOpen(readLines(Deno.stdin.readable)) : readLines(Deno.stdin.readable),
-      );}
+    else if (web) await runLineMode(app, keepOpen(readLines(Deno.stdin.readable)));
+    else await runLineMode(app, readLines(Deno.stdin.readable));
   } finally {
     await app.stop();
     await web?.stop();

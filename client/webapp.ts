@@ -251,8 +251,8 @@ export class WebApp implements WebBackend {
     const client = this.#app!.client;
     this.#sync(); // what changed goes to the pages already there; the new one gets it all below
     return {
-      t: "state",
       ...(this.#meMessage() as object),
+      t: "state",
       active: client.active ? formatId(client.active.peerId) : null,
       chats: client.chats.map((c) => ({ ...this.#summary(c), lines: c.history.map((h) => this.#line(h)) })),
     };

@@ -467,8 +467,8 @@ function renderChats() {
     const status = chatStatus(chat);
     if (chat.state !== "open" || !chat.last) last.textContent = status;
     else {
-      last.textContent = (chat.last.kind === "out" ? "You: " : "") +
-        visibleName(chat.last.text).slice(0, 120);
+      const preview = visibleName(chat.last.text.replace(/\s+/g, " ")).slice(0, 120);
+      last.textContent = (chat.last.kind === "out" ? "You: " : "") + preview;
     }
     node.dataset.state = chat.blocked ? "blocked" : chat.state;
     const badge = node.querySelector(".badge");

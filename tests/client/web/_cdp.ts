@@ -120,16 +120,19 @@ export class Tab {
   }
 
   async navigate(url: string): Promise<void> {
-    const loaded = new Promise<void>((resolve) => {
-      const off = this.session.on((method) => {
-        if (method === "Page.loadEventFired") {
-          off();
-          resolve();
-        }
-      });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let off = () => {};
+    const loaded = new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${url} did not load`)), 30_000);
+      off = this.session.on((method) => method === "Page.loadEventFired" && resolve());
     });
-    await this.session.send("Page.navigate", { url });
-    await loaded;
+    try {
+      await this.session.send("Page.navigate", { url });
+      await loaded;
+    } finally {
+      clearTimeout(timer);
+      off();
+    }
   }
 
   /** Clicks the centre of the element matching `selector` with real mouse events. */
@@ -248,7 +251,7 @@ export class Browser {
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    let found: (url: string) => void;
+    let found: (url: string) => void = () => {};
     const listening = new Promise<string>((resolve) => (found = resolve));
     const stderr = (async () => {
       let text = "";
@@ -282,13 +285,18 @@ export class Browser {
     return this.#session;
   }
 
-  /** Opens a tab at about:blank, with its domains enabled. */
+  /**
+   * Opens a page at about:blank in a window of its own (a background tab would not draw: its animation
+   * frames are paused), with its domains enabled.
+   */
   async tab(): Promise<Tab> {
-    const res = await fetch(`http://127.0.0.1:${this.#port}/json/new?about:blank`, { method: "PUT" });
-    const target = await res.json();
-    const session = new Session(target.webSocketDebuggerUrl);
+    const { targetId } = await this.#session.send("Target.createTarget", {
+      url: "about:blank",
+      newWindow: true,
+    });
+    const session = new Session(`ws://127.0.0.1:${this.#port}/devtools/page/${targetId}`);
     await session.opened;
-    const tab = new Tab(target.id, session);
+    const tab = new Tab(String(targetId), session);
     await Promise.all([
       session.send("Page.enable"),
       session.send("Runtime.enable"),

@@ -30,8 +30,8 @@ async function next<K extends ClientEvent["event"]>(
 const js = (v: unknown) => JSON.stringify(v);
 
 /** Shows a control character as the page does (U+2400 pictures). */
-// deno-lint-ignore no-control-regex
 const pictured = (s: string) =>
+  // deno-lint-ignore no-control-regex
   s.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)));
 
 /** Sets an input's value as typing would, and submits its form. */

@@ -422,13 +422,23 @@ function fillAvatar(node, chat) {
   node.classList.toggle("online", !!chat.online);
 }
 
+// Formatters are made once: making one per row costs more than drawing the row.
+const TIME = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+const WEEKDAY = new Intl.DateTimeFormat([], { weekday: "short" });
+const DAY_MONTH = new Intl.DateTimeFormat([], { day: "numeric", month: "short" });
+const LONG_DAY = new Intl.DateTimeFormat([], { weekday: "long", day: "numeric", month: "long" });
+const LONG_DAY_YEAR = new Intl.DateTimeFormat([], {
+  weekday: "long",
+  day: "numeric",
+  month: "long",
+  year: "numeric",
+});
+
 function shortTime(ms) {
   const d = new Date(ms), now = new Date();
-  if (d.toDateString() === now.toDateString()) {
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  }
-  if (now - d < 6 * 86400e3) return d.toLocaleDateString([], { weekday: "short" });
-  return d.toLocaleDateString([], { day: "numeric", month: "short" });
+  if (d.toDateString() === now.toDateString()) return TIME.format(d);
+  if (now - d < 6 * 86400e3) return WEEKDAY.format(d);
+  return DAY_MONTH.format(d);
 }
 
 function chatStatus(chat) {
@@ -520,12 +530,7 @@ function dayLabel(ms) {
   const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
   if (d.toDateString() === today.toDateString()) return "Today";
   if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
-  return d.toLocaleDateString([], {
-    weekday: "long",
-    day: "numeric",
-    month: "long",
-    year: d.getFullYear() === today.getFullYear() ? undefined : "numeric",
-  });
+  return (d.getFullYear() === today.getFullYear() ? LONG_DAY : LONG_DAY_YEAR).format(d);
 }
 
 function renderRow(item) {
@@ -553,11 +558,7 @@ function renderRow(item) {
   const bubble = el("div", "bubble");
   bubble.append(el("p", "text", visible(line.text)));
   const meta = el("span", "meta");
-  const time = el(
-    "time",
-    "",
-    new Date(line.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
-  );
+  const time = el("time", "", TIME.format(line.time));
   time.dateTime = new Date(line.time).toISOString();
   meta.append(time);
   if (line.kind === "out" && MARKS[line.status]) {

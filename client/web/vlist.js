@@ -21,6 +21,10 @@ export class VirtualList {
     this.items = [];
     /** @type {Map<string, number>} measured heights by key */
     this.heights = new Map();
+    /** @type {Map<string, number>} estimated heights by key (for this width) */
+    this.estimates = new Map();
+    /** The first row whose offset is out of date (items.length: none). */
+    this.dirtyFrom = 0;
     /** @type {Map<string, {el: HTMLElement, sig: string}>} rows in the document */
     this.rows = new Map();
     this.offsets = new Float64Array(1);
@@ -36,6 +40,8 @@ export class VirtualList {
       if (width !== this.width) {
         this.width = width;
         this.heights.clear();
+        this.estimates.clear();
+        this.dirtyFrom = 0;
       }
       this.schedule();
     }).observe(scroller);
@@ -54,6 +60,7 @@ export class VirtualList {
       this.rows.clear();
     }
     this.items = items;
+    this.dirtyFrom = 0;
     this.draw();
   }
 
@@ -71,21 +78,32 @@ export class VirtualList {
     });
   }
 
+  #height(item, width) {
+    let h = this.heights.get(item.key) ?? this.estimates.get(item.key);
+    if (h === undefined) this.estimates.set(item.key, h = this.estimate(item, width));
+    return h;
+  }
+
+  /** Brings the offsets up to date from the first row that changed; returns the total height. */
   #layout() {
     const n = this.items.length;
     if (this.offsets.length < n + 1) {
-      this.offsets = new Float64Array(Math.max(n + 1, this.offsets.length * 2));
+      const grown = new Float64Array(Math.max(n + 1, this.offsets.length * 2));
+      grown.set(this.offsets.subarray(0, Math.min(this.dirtyFrom, n) + 1));
+      this.offsets = grown;
     }
-    const width = this.width || this.scroller.clientWidth;
-    let y = 0;
-    for (let i = 0; i < n; i++) {
-      this.offsets[i] = y;
-      const item = this.items[i];
-      y += this.heights.get(item.key) ?? this.estimate(item, width);
+    if (this.dirtyFrom < n + 1) {
+      const width = this.width || this.scroller.clientWidth;
+      let y = this.dirtyFrom > 0 ? this.offsets[this.dirtyFrom] : 0;
+      for (let i = this.dirtyFrom; i < n; i++) {
+        this.offsets[i] = y;
+        y += this.#height(this.items[i], width);
+      }
+      this.offsets[n] = y;
+      this.dirtyFrom = n + 1;
+      this.inner.style.height = `${y}px`;
     }
-    this.offsets[n] = y;
-    this.inner.style.height = `${y}px`;
-    return y;
+    return this.offsets[n];
   }
 
   /** The first row whose bottom is below `y`. */
@@ -122,7 +140,7 @@ export class VirtualList {
           this.rows.set(item.key, row);
         }
         row.el.style.transform = `translateY(${this.offsets[i]}px)`;
-        drawn.push([item.key, row.el]);
+        drawn.push([i, item.key, row.el]);
       }
       for (const [key, row] of this.rows) {
         if (!keep.has(key)) {
@@ -131,11 +149,15 @@ export class VirtualList {
         }
       }
       let changed = false;
-      for (const [key, el] of drawn) {
+      for (const [i, key, el] of drawn) {
         const h = el.offsetHeight;
         if (this.heights.get(key) !== h) {
+          const before = this.#height(this.items[i], this.width);
           this.heights.set(key, h);
-          changed = true;
+          if (before !== h) {
+            this.dirtyFrom = Math.min(this.dirtyFrom, i);
+            changed = true;
+          }
         }
       }
       if (!changed) return;
@@ -143,9 +165,10 @@ export class VirtualList {
       if (this.stick) s.scrollTop = this.offsets[this.items.length];
       else if (anchor < this.items.length) s.scrollTop = this.offsets[anchor] + anchorShift;
     }
+    const index = new Map(this.items.map((item, i) => [item.key, i]));
     for (const [key, row] of this.rows) {
-      const i = this.items.findIndex((item) => item.key === key);
-      if (i >= 0) row.el.style.transform = `translateY(${this.offsets[i]}px)`;
+      const i = index.get(key);
+      if (i !== undefined) row.el.style.transform = `translateY(${this.offsets[i]}px)`;
     }
   }
 

@@ -62,7 +62,7 @@ function snapshot(n: number): unknown {
   };
 }
 
-async function measure(tab: Tab, url: string, n: number) {
+async function measure(tab: Tab, n: number) {
   const server = new WebServer({
     port: 0,
     maxUpload: 1,
@@ -136,7 +136,7 @@ try {
     }`,
   );
   const results = [];
-  for (const n of [1_500, 10_000, 1_500, 10_000]) results.push(await measure(tab, "", n));
+  for (const n of [1_500, 10_000, 1_500, 10_000]) results.push(await measure(tab, n));
   for (const r of results) {
     console.log(
       `N=${String(r.n).padStart(6)}  load ${r.load.toFixed(1)} ms (blank page ${

@@ -149,7 +149,9 @@ async function runWeb(root: string): Promise<void> {
     await next(alice, "chat-requested");
     await bob.send(`/chat ${a.id} alice`);
     await Promise.all([next(alice, "chat-open"), next(bob, "chat-open")]);
-    await alice.send("Hi Bob! This is the web UI: try a file, the safety number, or both windows side by side.");
+    await alice.send(
+      "Hi Bob! This is the web UI: try a file, the safety number, or both windows side by side.",
+    );
     await next(bob, "message");
     await bob.send("Hello Alice, loud and clear.");
     await next(alice, "message");

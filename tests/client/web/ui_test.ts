@@ -74,6 +74,7 @@ Deno.test({
   };
   const shot = async (tab: Tab, name: string, width: number, height: number, scheme: "light" | "dark") => {
     await tab.view(width, height, scheme);
+    await tab.eval(`document.getElementById("toasts").replaceChildren()`);
     const path = join(shots, `${name}-${scheme}-${width}.png`);
     await tab.screenshot(path);
     console.log(`screenshot: ${path}`);

@@ -176,6 +176,8 @@ export class WebApp implements WebBackend {
   /** The keystore is open: the page shows the client. */
   attach(app: App): void {
     this.#app = app;
+    // Uploads a killed client left behind (the keystore's lock is ours now, so no other client uses them).
+    Deno.remove(join(this.options.dataDir, OUTGOING_DIR), { recursive: true }).catch(() => {});
     this.#connection = { state: app.status.connection, at: Date.now() };
     for (const chat of app.client.chats) {
       const last = chat.history.findLast((h) => h.kind === "system");

@@ -4,7 +4,7 @@
 // file names) is put into the page as text, never as markup, with control and direction-override
 // characters made visible; the server's Content-Security-Policy (Trusted Types) refuses any HTML sink.
 
-import { VirtualList } from "/vlist.js";
+import { VirtualList } from "./vlist.js";
 
 const $ = (id) => document.getElementById(id);
 

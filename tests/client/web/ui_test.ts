@@ -74,7 +74,7 @@ Deno.test({
   };
   const shot = async (tab: Tab, name: string, width: number, height: number, scheme: "light" | "dark") => {
     await tab.view(width, height, scheme);
-    await tab.eval(`document.getElementById("toasts").replaceChildren()`);
+    await tab.eval(`document.getElementById("toasts").replaceChildren(); document.activeElement?.blur()`);
     const path = join(shots, `${name}-${scheme}-${width}.png`);
     await tab.screenshot(path);
     console.log(`screenshot: ${path}`);
@@ -358,6 +358,23 @@ Deno.test({
         assert.deepEqual(b.dialogs, []);
         assert.deepEqual(b.errors, []);
         await shot(b, "hostile", 1280, 800, "light");
+        // A message in another chat: its unread count in the list and in the tab's title.
+        await a.eval(`document.getElementById("text").value = "Are you there, Bob?"`);
+        await a.click("#send");
+        await b.waitFor(`document.title === "(1) sotto"`, "the unread count in the title");
+        const badge = `document.querySelector('.chat-item[data-id="${aliceId}"] .badge').textContent`;
+        assert.equal(await b.eval(badge), "1");
+        // 200% zoom of a 1280 × 800 window: a 640 × 400 viewport at twice the pixels.
+        await b.session.send("Emulation.setDeviceMetricsOverride", {
+          width: 640,
+          height: 400,
+          deviceScaleFactor: 2,
+          mobile: false,
+        });
+        await b.eval(`document.getElementById("toasts").replaceChildren()`);
+        await b.screenshot(join(shots, "zoom-200-light.png"));
+        console.log(`screenshot: ${join(shots, "zoom-200-light.png")}`);
+        await b.view(1280, 800);
       },
     );
 
@@ -392,6 +409,39 @@ Deno.test({
         assert.deepEqual(tab.errors, []);
       }
     });
+    await step(
+      "a restarted client is unlocked in the page; a wrong passphrase is said and asked again",
+      async () => {
+        await alice.kill();
+        await a.waitFor(`!document.getElementById("splash").hidden`, "the page sees its client stop");
+        const again = start("alice");
+        const web = await next(again, "web");
+        await a.navigate(web.url);
+        await a.waitFor(`!document.getElementById("unlock").hidden`, "the unlock form");
+        assert.ok(
+          await a.eval(`document.getElementById("again-field").hidden`),
+          "one field for an existing keystore",
+        );
+        assert.equal(await a.eval(`document.getElementById("unlock-title").textContent`), "Unlock sotto");
+        await fill(a, { passphrase: "not alice's passphrase" }, "unlock-form");
+        await a.waitFor(
+          `document.getElementById("unlock-error").textContent === "That passphrase does not unlock this keystore."`,
+          "the wrong passphrase, in one sentence",
+        );
+        await fill(a, { passphrase: "alice passphrase" }, "unlock-form");
+        await a.waitFor(`document.getElementById("my-id").textContent === ${js(aliceId)}`, "unlocked");
+        await a.waitFor(
+          `document.querySelector('.chat-item[data-id="${bobId}"]')?.dataset.state === "closed"`,
+          "the chats kept",
+        );
+        await open(a, bobId);
+        await a.waitFor(
+          `${bubbles("in")}.includes("Hello Alice, typed without a mouse.")`,
+          "the history kept",
+        );
+        assert.deepEqual(a.errors, []);
+      },
+    );
     console.log(`screenshots are in ${shots}`);
   } finally {
     await browser?.close();

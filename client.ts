@@ -19,7 +19,7 @@ const USAGE =
   --json               print every event as one JSON object per line (for scripts)
   --passphrase-file F  read the keystore passphrase from F (or set SOTTO_PASSPHRASE)
   --web[=PORT]         also serve the web UI on 127.0.0.1 (default: a free port) and print its address,
-                       which carries a one-time key; the terminal stays in line mode beside it
+                       which carries a random key; the terminal stays in line mode beside it
   --open               with --web: open the web UI in the default browser (needs --allow-run=xdg-open)
   --probe              only do a TLS handshake with the relay and print one line: the suite, the group
                        and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing

@@ -193,7 +193,7 @@ Deno.test({
       assert.equal(title, "sotto");
     });
 
-    await step("a file by drag and drop, downloaded byte-identical", async () => {
+    await step("files by drag and drop and by the picker; the dropped one downloaded byte-identical", async () => {
       const content = systemRandom(150_000);
       const path = join(root, "holiday photo.bin");
       await Deno.writeFile(path, content);
@@ -222,6 +222,17 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.deepEqual(await Deno.readFile(saved), content);
+      // The paper clip's file picker, given a file the way the DevTools protocol does without a dialog.
+      const picked = join(root, "notes.txt");
+      await Deno.writeTextFile(picked, "picked, not dropped\n");
+      const { root: doc } = await a.session.send("DOM.getDocument") as { root: { nodeId: number } };
+      const { nodeId } = await a.session.send("DOM.querySelector", {
+        nodeId: doc.nodeId,
+        selector: "#file-input",
+      }) as { nodeId: number };
+      await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
+      const got = await next(bob, "file-received", (e) => e.name === "notes.txt");
+      assert.equal(await Deno.readTextFile(got.path), "picked, not dropped\n");
     });
 
     await step("the safety numbers are equal in both pages", async () => {

@@ -193,7 +193,7 @@ Deno.test({
       assert.equal(title, "sotto");
     });
 
-    await step("files by drag and drop and by the picker; the dropped one downloaded byte-identical", async () => {
+    await step("files by drop and by picker, the dropped one downloaded byte-identical", async () => {
       const content = systemRandom(150_000);
       const path = join(root, "holiday photo.bin");
       await Deno.writeFile(path, content);

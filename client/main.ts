@@ -62,7 +62,8 @@ export async function main(options: MainOptions): Promise<number> {
     try {
       web = new WebApp({ ...options, port, server: `${options.host}:${options.port}`, clock });
     } catch (e) {
-      const taken = `Port ${port} of 127.0.0.1 is taken; give another with --web=PORT, or --web for a free one.`;
+      const taken =
+        `Port ${port} of 127.0.0.1 is taken; give another with --web=PORT, or --web for a free one.`;
       err(`sotto: ${e instanceof Deno.errors.AddrInUse ? taken : sentence(e)}\n`);
       return 1;
     }

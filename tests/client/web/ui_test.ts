@@ -428,6 +428,7 @@ Deno.test({
         const again = start("alice");
         const web = await next(again, "web");
         await a.navigate(web.url);
+        a.errors.length = 0; // the old page's reconnect attempts to the stopped client, refused
         await a.waitFor(`!document.getElementById("unlock").hidden`, "the unlock form");
         assert.ok(
           await a.eval(`document.getElementById("again-field").hidden`),

@@ -10,11 +10,12 @@ import type { CurveName } from "./protocol/suite.ts";
 
 const USAGE =
   `usage: client.ts [-h] [-p PORT] [-c CURVE] [--pin PIN] [--data DIR] [--json] [--passphrase-file F]
-                 [--accept-files SIZE] [--files-quota SIZE] [--probe] host
+                 [--accept-files SIZE] [--files-quota SIZE] [--web[=PORT]] [--open] [--probe] host
 
   host                 the relay's host name or IP address
   -p, --port PORT      the relay's port (default 6174)
-  -c, --curve CURVE    P-521 (default), P-384 or P-256: for the chats you ask for and the TLS key exchange
+  -c, --curve CURVE    P-521 (default), P-384 or P-256: for the chats you ask for (and the TLS groups
+                       after the post-quantum hybrids, which come first)
   --pin PIN            the relay's key pin (it prints it when it starts); without it, the first pin seen is
                        trusted for this host and port and every later one must match
   --data DIR           the folder of your keystore and received files (default ~/.sotto)
@@ -23,6 +24,9 @@ const USAGE =
   --accept-files SIZE  accept files of at most SIZE (e.g. 10M) without asking, within the quotas and the
                        free space (for scripts); larger ones wait for /accept or /decline
   --files-quota SIZE   most the files folder may hold, counting files being received (default 2G)
+  --web[=PORT]         also serve the web UI on 127.0.0.1 (default: a free port) and print its address,
+                       which carries a random key; the terminal stays in line mode beside it
+  --open               with --web: open the web UI in the default browser (needs --allow-run=xdg-open)
   --probe              only do a TLS handshake with the relay and print one line: the suite, the group
                        and the relay's pin (exit 0), or the reason it failed (exit 1); stores nothing
   -h, --help           this help`;
@@ -38,6 +42,8 @@ const OPTIONS = {
   "accept-files": { type: "string" },
   "files-quota": { type: "string" },
   probe: { type: "boolean", default: false },
+  web: { type: "boolean", default: false },
+  open: { type: "boolean", default: false },
 } as const;
 
 function usage(problem: string): never {
@@ -58,10 +64,22 @@ function joinPinValues(args: string[]): string[] {
   return out;
 }
 
+/** `--web=PORT` is taken out before parsing (`--web` alone is a flag): its port, or undefined. */
+function webPort(args: string[]): { args: string[]; port?: string } {
+  let port: string | undefined;
+  const rest = args.filter((a) => {
+    const m = /^--web=(.*)$/.exec(a);
+    if (m) port = m[1];
+    return !m;
+  });
+  return { args: port === undefined ? rest : [...rest, "--web"], port };
+}
+
+const web = webPort(Deno.args);
 let parsed;
 try {
   parsed = parseArgs({
-    args: joinPinValues(Deno.args),
+    args: joinPinValues(web.args),
     options: OPTIONS,
     allowPositionals: true,
     strict: true,
@@ -99,6 +117,12 @@ const size = (flag: "accept-files" | "files-quota"): number | undefined => {
 };
 const acceptFiles = size("accept-files"), filesQuota = size("files-quota");
 
+const webAt = web.port === undefined ? 0 : Number(web.port);
+if (web.port !== undefined && (!/^\d+$/.test(web.port) || webAt > 65535)) {
+  usage(`--web port must be 0 to 65535, got ${web.port}`);
+}
+if (values.open && !values.web) usage("--open needs --web");
+
 // Deno's permissions: asked for in a terminal (one line says why), else listed in one sentence.
 const prepared = preparePermissions({
   host: positionals[0],
@@ -106,6 +130,7 @@ const prepared = preparePermissions({
   data: values.data,
   passphraseFile: values["passphrase-file"],
   probe: values.probe,
+  web: values.web ? webAt : undefined,
 }, denoPermissions());
 if ("error" in prepared) {
   console.error(`client.ts: ${prepared.error}`);
@@ -129,5 +154,7 @@ Deno.exit(
     passphraseFile: values["passphrase-file"],
     acceptFiles,
     filesQuota,
+    web: values.web ? webAt : undefined,
+    open: values.open,
   }),
 );

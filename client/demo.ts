@@ -4,7 +4,8 @@
 // both ways, compare safety numbers, send a file, and bob goes offline and gets what alice sent meanwhile
 // when he returns. Prints a short transcript, exits 0, and leaves nothing running or written outside the
 // temporary folder, which it removes. The crypto self-check that used to be the demo is
-// `deno task selfcheck`.
+// `deno task selfcheck`. `deno task demo --web` starts the two clients with their web UIs instead, opens
+// a chat between them, prints the two addresses and waits for Ctrl-C.
 
 import { fileURLToPath } from "node:url";
 import { ClientProcess, RelayProcess } from "./driver.ts";
@@ -130,13 +131,55 @@ async function run(root: string): Promise<void> {
   }
 }
 
+/** The two clients with --web and a chat between them, until Ctrl-C. */
+async function runWeb(root: string): Promise<void> {
+  const relay = await RelayProcess.start(`${root}/relay`);
+  const clients: ClientProcess[] = [];
+  try {
+    const start = (name: string) => {
+      const c = ClientProcess.start({
+        dataDir: `${root}/${name}`,
+        port: relay.port,
+        pin: relay.pin,
+        passphrase: `${name}'s demo passphrase`,
+        extraArgs: ["--web"],
+      });
+      clients.push(c);
+      return c;
+    };
+    const alice = start("alice"), bob = start("bob");
+    const [a, b] = [await next(alice, "ready"), await next(bob, "ready")];
+    await alice.send(`/chat ${b.id} bob`);
+    await next(alice, "chat-requested");
+    await bob.send(`/chat ${a.id} alice`);
+    await Promise.all([next(alice, "chat-open"), next(bob, "chat-open")]);
+    await alice.send(
+      "Hi Bob! This is the web UI: try a file, the safety number, or both windows side by side.",
+    );
+    await next(bob, "message");
+    await bob.send("Hello Alice, loud and clear.");
+    await next(alice, "message");
+    say("relay", `listening on 127.0.0.1:${relay.port}`);
+    say("alice", (await next(alice, "web")).url);
+    say("bob", (await next(bob, "web")).url);
+    console.log("\nOpen both addresses in a browser. Ctrl-C stops the demo.");
+    await new Promise<void>((resolve) => Deno.addSignalListener("SIGINT", resolve));
+    // Ctrl-C on a terminal reaches the clients too (they quit by themselves); else they are asked to.
+    for (const c of clients) await c.send("/quit").catch(() => {});
+    for (const c of clients) await c.end().catch(() => {});
+  } finally {
+    for (const c of clients) await c.kill();
+    await relay.stop();
+  }
+}
+
 if (import.meta.main) {
   const project = fileURLToPath(new URL("..", import.meta.url));
   const root = await Deno.makeTempDir({ dir: project, prefix: ".sotto-demo-" });
   console.log(`sotto demo: a relay and two clients on 127.0.0.1, all data in ${root}\n`);
   let failure: string | null = null;
   try {
-    await run(root);
+    await (Deno.args.includes("--web") ? runWeb(root) : run(root));
   } catch (e) {
     failure = (e as Error).message;
   } finally {

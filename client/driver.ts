@@ -126,7 +126,8 @@ export interface ClientSpec {
   port: number;
   /** The relay's pin (--pin), or undefined for trust on first use. */
   pin?: string;
-  passphrase: string;
+  /** SOTTO_PASSPHRASE; without it the client asks (the web UI's page, with --web). */
+  passphrase?: string;
   curve?: "P-521" | "P-384" | "P-256";
   /** Folders the client may read besides its own (files it sends). */
   readable?: string[];
@@ -194,7 +195,7 @@ export class ClientProcess {
     const child = new Deno.Command(denoCommand(), {
       args,
       cwd: ROOT,
-      env: { SOTTO_PASSPHRASE: spec.passphrase },
+      env: spec.passphrase === undefined ? {} : { SOTTO_PASSPHRASE: spec.passphrase },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -75,6 +75,8 @@ export type ClientEvent =
   | { event: "switched"; chat: string; nick?: string }
   | { event: "safety-number"; chat: string; number: string }
   | { event: "info"; text: string }
+  /** The web UI is served at `url` (with its token): --web. */
+  | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string };
 
 // What JSON.stringify leaves as it is but a terminal or a JavaScript reader may act on: DEL, the C1
@@ -172,6 +174,8 @@ export function eventToText(e: ClientEvent): string | null {
       return `* safety number with ${e.chat}: ${e.number}`;
     case "info":
       return e.text;
+    case "web":
+      return `web UI: ${e.url}`;
     case "error":
       return `error: ${e.message}`;
   }

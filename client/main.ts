@@ -9,11 +9,16 @@ import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
 import { quitOnSignals } from "./signals.ts";
 import { EXIT_ERROR, EXIT_PERMISSIONS } from "./exit.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
+import { keepOpen, openBrowser, RetryClock, WebApp } from "./webapp.ts";
 
 /** The command line's settings. */
 export interface MainOptions extends AppOptions {
   json: boolean;
   passphraseFile?: string;
+  /** --web[=PORT]: serve the web UI on 127.0.0.1 (0: a free port); the terminal stays in line mode. */
+  web?: number;
+  /** --open: open the web UI in the default browser. */
+  open?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -52,7 +57,20 @@ export async function main(options: MainOptions): Promise<number> {
   };
   globalThis.addEventListener("unhandledrejection", guard);
   globalThis.addEventListener("error", guard);
-  const tty = !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  let web: WebApp | null = null;
+  if (options.web !== undefined) {
+    const clock = new RetryClock(), port = options.web;
+    options = { ...options, clock };
+    try {
+      web = new WebApp({ ...options, port, server: `${options.host}:${options.port}`, clock });
+    } catch (e) {
+      const taken =
+        `Port ${port} of 127.0.0.1 is taken; give another with --web=PORT, or --web for a free one.`;
+      err(`sotto: ${e instanceof Deno.errors.AddrInUse ? taken : sentence(e)}\n`);
+      return 1;
+    }
+  }
+  const tty = !web && !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   const server = `${options.host}:${options.port}`;
   const tui = tty ? new Tui(terminal, { server, curve: options.curve }) : null;
   const show = tui ? tui.event : lineSink(options.json, out);
@@ -60,23 +78,37 @@ export async function main(options: MainOptions): Promise<number> {
   const sink = (e: ClientEvent) => {
     if (e.event === "error") lastError = e.message;
     show(e);
+    web?.event(e);
   };
-  const passphrase = passphraseSource({
+  if (web) {
+    sink({ event: "web", url: web.url });
+    if (options.open) {
+      openBrowser(web.url).then((problem) => problem && sink({ event: "error", message: problem }));
+    }
+  }
+  const passphrase = web?.passphrase ?? passphraseSource({
     file: options.passphraseFile,
     terminal: Deno.stdin.isTerminal() ? prompt : null,
   });
   const announce = (id: string) => {
+    web?.newIdentity(id);
     if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
     else err(`Created a new identity. Your ID is ${id}\n`);
   };
   let app: App;
-  try {
-    app = await App.start({ ...options, lingerOnQuit: !tui }, sink, passphrase, announce);
-  } catch (e) {
-    if (options.json) sink({ event: "error", message: sentence(e) });
-    else err(`sotto: ${sentence(e)}\n`);
-    return e instanceof Deno.errors.NotCapable ? EXIT_PERMISSIONS : EXIT_ERROR;
+  for (;;) {
+    try {
+      app = await App.start({ ...options, lingerOnQuit: !tui }, sink, passphrase, announce);
+      break;
+    } catch (e) {
+      if (web?.retryUnlock(e)) continue;
+      if (options.json) sink({ event: "error", message: sentence(e) });
+      else err(`sotto: ${sentence(e)}\n`);
+      await web?.stop();
+      return e instanceof Deno.errors.NotCapable ? EXIT_PERMISSIONS : EXIT_ERROR;
+    }
   }
+  web?.attach(app);
   const unlisten = quitOnSignals(() => app.quitNow(), (code) => {
     tui?.close();
     err("sotto: forced to quit.\n");
@@ -84,10 +116,12 @@ export async function main(options: MainOptions): Promise<number> {
   });
   try {
     if (tui) await tui.run(app);
+    else if (web) await runLineMode(app, keepOpen(readLines(Deno.stdin.readable)));
     else await runLineMode(app, readLines(Deno.stdin.readable));
     await app.done;
   } finally {
     await app.stop();
+    await web?.stop();
     unlisten();
   }
   const code = app.exitCode;

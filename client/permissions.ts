@@ -96,6 +96,8 @@ export interface Needs {
   passphraseFile?: string;
   /** --probe: only the network. */
   probe?: boolean;
+  /** --web: the port the web UI listens on, on 127.0.0.1 (0: a free one). */
+  web?: number;
 }
 
 /**
@@ -146,13 +148,18 @@ export function preparePermissions(
     },
     net,
   ];
+  if (o.web !== undefined) {
+    const at = o.web === 0 ? "127.0.0.1" : `127.0.0.1:${o.web}`;
+    needed.push({ name: "net", value: at, why: `sotto serves its web UI on ${at}, for this machine only.` });
+  }
   if (o.passphraseFile !== undefined) {
     needed.push({
       name: "read",
       value: o.passphraseFile,
       why: `sotto reads your passphrase from ${o.passphraseFile}.`,
     });
-  } else if (!host.terminal) {
+  } else if (!host.terminal && o.web === undefined) {
+    // (With --web the page asks for the passphrase.)
     needed.push({
       name: "env",
       value: "SOTTO_PASSPHRASE",

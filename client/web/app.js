@@ -1,0 +1,1043 @@
+// The sotto web UI: a view of the client process that served it. State comes over one WebSocket (a
+// snapshot, then the chats that changed and the client's events); what the user does goes back as
+// requests that become the same commands the terminal runs. Everything a peer controls (texts, names,
+// file names) is put into the page as text, never as markup, with control and direction-override
+// characters made visible; the server's Content-Security-Policy (Trusted Types) refuses any HTML sink.
+
+import { VirtualList } from "./vlist.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** The page's model of the client. */
+const state = {
+  phase: "starting",
+  me: null,
+  connection: { state: "connecting", at: Date.now() },
+  /** @type {Map<string, any>} chats by ID, each with `lines` (by seq) */
+  chats: new Map(),
+  /** The chat on screen (the client's active chat), or null. */
+  selected: null,
+  /** Messages that came while the tab was hidden, for the title. */
+  unseen: 0,
+  /** Outgoing and incoming files by key. */
+  transfers: new Map(),
+  lastRequest: 0,
+};
+
+// ---- text from peers ------------------------------------------------------------------------------------
+
+// C0 controls but newline and tab, DEL, C1 controls, bidirectional marks, overrides and isolates.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text shown as it is, with every control character visible (U+2400 pictures) and overrides as �. */
+function visible(text) {
+  return String(text).replace(CONTROL, (c) => {
+    const n = c.charCodeAt(0);
+    if (n < 0x20) return String.fromCharCode(0x2400 + n);
+    if (n === 0x7f) return "\u2421";
+    return "\ufffd";
+  });
+}
+
+/** A one-line name: newlines and tabs shown too. */
+function visibleName(text) {
+  return visible(text).replace(/\n/g, "\u2424").replace(/\t/g, "\u2409");
+}
+
+/** An element with text content (never markup). */
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---- the socket -----------------------------------------------------------------------------------------
+
+let socket = null;
+let nextId = 1;
+const pending = new Map();
+let reconnectTimer = 0;
+let failures = 0;
+
+function connect() {
+  socket = new WebSocket(`ws://${location.host}/ws`);
+  socket.onopen = () => (failures = 0);
+  socket.onmessage = (e) => {
+    let m;
+    try {
+      m = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    receive(m);
+  };
+  socket.onclose = (e) => {
+    for (const { reject } of pending.values()) {
+      reject(new Error("The connection to your sotto client was lost."));
+    }
+    pending.clear();
+    socket = null;
+    failures++;
+    const stopped = e.code === 1001 || failures > 3;
+    showSplash(
+      stopped
+        ? "Your sotto client has stopped. Start it again, then open the address it prints."
+        : "Lost the connection to your sotto client; trying again…",
+    );
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, stopped ? 5000 : 1000);
+  };
+}
+
+/** Sends a request; resolves with its data, rejects with an Error whose message is one sentence. */
+function request(a, params = {}) {
+  state.lastRequest = Date.now();
+  return new Promise((resolve, reject) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      return reject(new Error("The page is not connected to your sotto client."));
+    }
+    const id = nextId++;
+    pending.set(id, { resolve, reject });
+    socket.send(JSON.stringify({ id, a, ...params }));
+  });
+}
+
+function receive(m) {
+  switch (m.t) {
+    case "reply": {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (typeof m.error === "string") p.reject(new Error(m.error));
+      else p.resolve(m.data);
+      return;
+    }
+    case "starting":
+      return showSplash("Starting…");
+    case "opening":
+      return showSplash("Opening your keystore…");
+    case "locked":
+      return showUnlock(m);
+    case "failed":
+      return showSplash(m.message);
+    case "state":
+      return applyState(m);
+    case "me":
+      if (state.phase !== "open") return;
+      state.me = m.me;
+      state.connection = m.connection;
+      return renderMe();
+    case "chat":
+      if (state.phase !== "open") return;
+      applyChat(m.chat, m.lines);
+      return scheduleRender();
+    case "active":
+      if (state.phase !== "open") return;
+      if (m.chat !== state.selected) select(m.chat, { tell: false });
+      return;
+    case "event":
+      if (state.phase === "open" && m.e && typeof m.e.event === "string") onEvent(m.e);
+      return;
+    default:
+      // Something newer than this page: nothing to show.
+      return;
+  }
+}
+
+// ---- screens --------------------------------------------------------------------------------------------
+
+function showSplash(text) {
+  state.phase = "splash";
+  $("splash-text").textContent = text;
+  $("splash").hidden = false;
+  $("unlock").hidden = true;
+  $("app").hidden = true;
+}
+
+let unlockCreating = false;
+let minChars = 8;
+
+function showUnlock(m) {
+  state.phase = "locked";
+  unlockCreating = !!m.creating;
+  minChars = m.minChars ?? 8;
+  $("splash").hidden = true;
+  $("app").hidden = true;
+  $("unlock").hidden = false;
+  $("unlock-title").textContent = unlockCreating ? "Welcome to sotto" : "Unlock sotto";
+  $("unlock-intro").textContent = unlockCreating
+    ? `Choose a passphrase for your new keystore: at least ${minChars} characters; a few unrelated words are best.`
+    : "Type the passphrase of your keystore.";
+  $("unlock-new-id").hidden = !(unlockCreating && m.id);
+  $("unlock-id").textContent = m.id ?? "";
+  $("again-field").hidden = !unlockCreating;
+  $("passphrase").autocomplete = unlockCreating ? "new-password" : "current-password";
+  $("unlock-button").textContent = unlockCreating ? "Create my keystore" : "Unlock";
+  $("unlock-button").disabled = false;
+  $("unlock-error").textContent = m.error ?? "";
+  $("passphrase").value = "";
+  $("passphrase-again").value = "";
+  $("passphrase").focus();
+}
+
+$("unlock-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const p = $("passphrase").value, again = $("passphrase-again").value;
+  const error = $("unlock-error");
+  if (p === "") return (error.textContent = "Type your passphrase.");
+  if (unlockCreating && [...p].length < minChars) {
+    return (error.textContent = `Use at least ${minChars} characters; a few unrelated words are best.`);
+  }
+  if (unlockCreating && p !== again) return (error.textContent = "The two passphrases differ; try again.");
+  error.textContent = "";
+  $("unlock-button").disabled = true;
+  $("unlock-button").textContent = "Opening…";
+  try {
+    await request("unlock", { passphrase: p });
+  } catch (err) {
+    error.textContent = err.message;
+    $("unlock-button").disabled = false;
+    $("unlock-button").textContent = unlockCreating ? "Create my keystore" : "Unlock";
+  }
+});
+
+function applyState(m) {
+  const first = state.phase !== "open";
+  state.phase = "open";
+  state.me = m.me;
+  state.connection = m.connection;
+  const old = state.chats;
+  state.chats = new Map();
+  for (const c of m.chats) {
+    const kept = old.get(c.id);
+    const lowest = c.lines.length > 0 ? c.lines[0].seq : Infinity;
+    const chat = { ...c, lines: kept ? kept.lines.filter((l) => l.seq < lowest) : [], bySeq: new Map() };
+    for (const l of chat.lines) chat.bySeq.set(l.seq, l);
+    state.chats.set(c.id, chat);
+    applyChat(c, c.lines);
+  }
+  $("splash").hidden = true;
+  $("unlock").hidden = true;
+  $("app").hidden = false;
+  renderMe();
+  if (first || !state.chats.has(state.selected)) select(m.active, { tell: false });
+  scheduleRender();
+  performance.mark("sotto-ready");
+}
+
+function applyChat(summary, lines) {
+  let chat = state.chats.get(summary.id);
+  if (!chat) {
+    chat = { lines: [], bySeq: new Map() };
+    state.chats.set(summary.id, chat);
+  }
+  const { lines: _l, ...rest } = summary;
+  Object.assign(chat, rest);
+  let unordered = false;
+  for (const line of lines ?? []) {
+    const old = chat.bySeq.get(line.seq);
+    if (old) Object.assign(old, line);
+    else {
+      if (chat.lines.length > 0 && chat.lines[chat.lines.length - 1].seq > line.seq) unordered = true;
+      chat.lines.push(line);
+      chat.bySeq.set(line.seq, line);
+    }
+  }
+  if (unordered) chat.lines.sort((a, b) => a.seq - b.seq);
+  chat.dirty = true;
+}
+
+// ---- events ---------------------------------------------------------------------------------------------
+
+function chatLabel(id) {
+  const chat = state.chats.get(id);
+  return chat ? visibleName(chat.name) : id;
+}
+
+function onEvent(e) {
+  switch (e.event) {
+    case "connection":
+    case "ready":
+      return renderMe();
+    case "message": {
+      if (document.hidden) {
+        state.unseen++;
+        notify(e);
+      }
+      return renderTitle();
+    }
+    case "file-progress": {
+      const key = `${e.chat}|${e.direction}|${e.name}`;
+      const t = state.transfers.get(key) ?? { chat: e.chat, direction: e.direction, name: e.name };
+      Object.assign(t, {
+        bytes: e.bytes,
+        size: e.size,
+        phase: e.direction === "send" ? "sending" : "receiving",
+      });
+      state.transfers.set(key, t);
+      return renderTransfers();
+    }
+    case "file-sent":
+      state.transfers.delete(`${e.chat}|send|${e.name}`);
+      toast(`Sent "${visibleName(e.name)}" to ${chatLabel(e.chat)}.`);
+      return renderTransfers();
+    case "file-received":
+      state.transfers.delete(`${e.chat}|receive|${e.name}`);
+      toast(`Received "${visibleName(e.name)}" from ${chatLabel(e.chat)}; download it from the chat.`);
+      if (document.hidden) notify({ chat: e.chat, text: `sent you a file: ${e.name}` });
+      return renderTransfers();
+    case "refused":
+      return toast(`A message to ${chatLabel(e.chat)} was refused: ${visible(e.reason)}.`, true);
+    case "peer-closed":
+      return toast(`${chatLabel(e.chat)} closed the chat.`);
+    case "error": {
+      if (e.chat) {
+        for (const [key, t] of state.transfers) {
+          if (t.chat === e.chat && e.message.includes(`"${t.name}"`)) state.transfers.delete(key);
+        }
+        renderTransfers();
+      }
+      return toast(visible(e.message), true);
+    }
+    case "info":
+      // Command output the terminal asked for is the terminal's; what this page just asked for is shown.
+      if (Date.now() - state.lastRequest < 3000) toast(visible(e.text));
+      return;
+    default:
+      // Events this page does not know yet are shown nowhere: the state that follows them is.
+      return;
+  }
+}
+
+// ---- notifications and the title -----------------------------------------------------------------------
+
+function notify(e) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  try {
+    const n = new Notification(chatLabel(e.chat), { body: visible(e.text).slice(0, 160), tag: e.chat });
+    n.onclick = () => {
+      globalThis.focus();
+      select(e.chat);
+    };
+  } catch {
+    // some browsers allow notifications only from a service worker
+  }
+}
+
+function renderTitle() {
+  let unread = state.unseen;
+  for (const c of state.chats.values()) unread += c.unread;
+  document.title = unread > 0 ? `(${unread}) sotto` : "sotto";
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) {
+    state.unseen = 0;
+    renderTitle();
+  }
+});
+
+function renderNotifyButton() {
+  const b = $("notify");
+  b.hidden = !("Notification" in window) || Notification.permission !== "default";
+}
+
+$("notify").addEventListener("click", async () => {
+  await Notification.requestPermission();
+  renderNotifyButton();
+});
+
+// ---- me and the connection ------------------------------------------------------------------------------
+
+let countdown = 0;
+
+function renderMe() {
+  if (!state.me) return;
+  $("my-id").textContent = state.me.id;
+  const c = state.connection, conn = $("conn");
+  conn.dataset.state = c.state;
+  $("conn-text").textContent = c.state === "online"
+    ? "Online"
+    : c.state === "offline"
+    ? "Offline"
+    : "Connecting…";
+  conn.title = `${state.me.server} · ${state.me.curve}${state.me.pin ? ` · pin ${state.me.pin}` : ""}`;
+  clearInterval(countdown);
+  const banner = $("offline");
+  banner.hidden = c.state !== "offline";
+  if (c.state === "offline") {
+    const tick = () => {
+      const left = c.retryInSeconds === undefined
+        ? null
+        : Math.max(0, Math.ceil((c.at + c.retryInSeconds * 1000 - Date.now()) / 1000));
+      $("offline-text").textContent = `Offline: ${visible(c.reason ?? "disconnected")}.` +
+        (left === null ? "" : left > 0 ? ` Trying again in ${left} s.` : " Trying again…");
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+  }
+  renderNotifyButton();
+}
+
+$("retry").addEventListener("click", () => request("retry").catch((e) => toast(e.message, true)));
+
+$("copy-id").addEventListener("click", () => copy(state.me?.id ?? "", "Copied your ID."));
+
+async function copy(text, done) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(done);
+  } catch {
+    toast("The browser did not allow copying; select the ID and copy it yourself.", true);
+  }
+}
+
+// ---- the chat list --------------------------------------------------------------------------------------
+
+let renderQueued = false;
+
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderChats();
+    renderConversation();
+    renderTitle();
+  });
+}
+
+function hue(id) {
+  let h = 0;
+  for (const ch of id) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return h;
+}
+
+function fillAvatar(node, chat) {
+  const name = visibleName(chat.name).replace(/^~/, "");
+  node.textContent = ([...name][0] ?? "?").toUpperCase();
+  node.dataset.hue = String(Math.round(hue(chat.id) / 30) % 12);
+  node.classList.toggle("online", !!chat.online);
+}
+
+// Formatters are made once: making one per row costs more than drawing the row.
+const TIME = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
+const WEEKDAY = new Intl.DateTimeFormat([], { weekday: "short" });
+const DAY_MONTH = new Intl.DateTimeFormat([], { day: "numeric", month: "short" });
+const LONG_DAY = new Intl.DateTimeFormat([], { weekday: "long", day: "numeric", month: "long" });
+const LONG_DAY_YEAR = new Intl.DateTimeFormat([], {
+  weekday: "long",
+  day: "numeric",
+  month: "long",
+  year: "numeric",
+});
+
+function shortTime(ms) {
+  const d = new Date(ms), now = new Date();
+  if (d.toDateString() === now.toDateString()) return TIME.format(d);
+  if (now - d < 6 * 86400e3) return WEEKDAY.format(d);
+  return DAY_MONTH.format(d);
+}
+
+function chatStatus(chat) {
+  if (chat.blocked) return "Blocked";
+  if (chat.state === "closed") return "Closed";
+  if (chat.state === "requested") return "Waiting for them to ask for you too";
+  return chat.online ? "Online" : "Offline";
+}
+
+function sortedChats() {
+  return [...state.chats.values()].sort((a, b) => b.updatedAt - a.updatedAt || a.id.localeCompare(b.id));
+}
+
+const chatNodes = new Map();
+
+function renderChats() {
+  const list = $("chats");
+  const chats = sortedChats();
+  $("no-chats").hidden = chats.length > 0;
+  const focused = document.activeElement?.closest?.(".chat-item")?.dataset.id;
+  const template = $("chat-item");
+  chats.forEach((chat, i) => {
+    let node = chatNodes.get(chat.id);
+    if (!node) {
+      node = template.content.firstElementChild.cloneNode(true);
+      node.dataset.id = chat.id;
+      node.querySelector("button").addEventListener("click", () => select(chat.id, { focus: true }));
+      chatNodes.set(chat.id, node);
+    }
+    const button = node.querySelector("button");
+    fillAvatar(node.querySelector(".avatar"), chat);
+    const name = visibleName(chat.name);
+    node.querySelector(".chat-name").textContent = name;
+    node.querySelector(".chat-time").textContent = chat.last ? shortTime(chat.last.time) : "";
+    const last = node.querySelector(".chat-last");
+    const status = chatStatus(chat);
+    if (chat.state !== "open" || !chat.last) last.textContent = status;
+    else {
+      const preview = visibleName(chat.last.text.replace(/\s+/g, " ")).slice(0, 120);
+      last.textContent = (chat.last.kind === "out" ? "You: " : "") + preview;
+    }
+    node.dataset.state = chat.blocked ? "blocked" : chat.state;
+    const badge = node.querySelector(".badge");
+    badge.textContent = chat.unread > 0 ? String(chat.unread) : "";
+    badge.hidden = chat.unread === 0;
+    button.setAttribute(
+      "aria-label",
+      `${name}, ${status}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`,
+    );
+    if (chat.id === state.selected) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] ?? null);
+  });
+  if (focused && document.activeElement === document.body) {
+    chatNodes.get(focused)?.querySelector("button").focus();
+  }
+}
+
+function select(id, { tell = true, focus = false } = {}) {
+  const changed = id !== state.selected;
+  state.selected = id ?? null;
+  document.body.classList.toggle(
+    "showing-chat",
+    !!id && (tell || document.body.classList.contains("showing-chat")),
+  );
+  if (tell && id) request("open", { chat: id }).catch((e) => toast(e.message, true));
+  if (changed) {
+    $("composer-error").textContent = "";
+    closeMenu();
+    const chat = state.chats.get(id);
+    if (chat) chat.dirty = true;
+    list.setItems([], true);
+  }
+  scheduleRender();
+  if (focus) requestAnimationFrame(() => $("text").focus());
+}
+
+// ---- the conversation -----------------------------------------------------------------------------------
+
+const MARKS = {
+  pending: ["…", "waiting to be sent"],
+  queued: ["✓", "sent"],
+  delivered: ["✓✓", "delivered"],
+  failed: ["✗", "not sent"],
+};
+
+function dayLabel(ms) {
+  const d = new Date(ms), today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) return "Today";
+  if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
+  return (d.getFullYear() === today.getFullYear() ? LONG_DAY : LONG_DAY_YEAR).format(d);
+}
+
+function renderRow(item) {
+  if (item.type === "day") {
+    const row = el("div", "day");
+    row.setAttribute("role", "separator");
+    row.append(el("span", "", item.label));
+    return row;
+  }
+  const line = item.line;
+  if (line.kind === "system") {
+    const row = el("div", "system");
+    row.append(el("span", "system-text", visible(line.text)));
+    if (line.download) {
+      const a = el("a", "download", "Download");
+      a.href = line.download;
+      a.setAttribute("download", "");
+      a.setAttribute("aria-label", `Download: ${visible(line.text)}`);
+      row.append(a);
+    }
+    return row;
+  }
+  const row = el("div", `msg ${line.kind}${item.grouped ? " grouped" : ""}`);
+  row.dataset.seq = String(line.seq);
+  const bubble = el("div", "bubble");
+  bubble.append(el("p", "text", visible(line.text)));
+  const meta = el("span", "meta");
+  const time = el("time", "", TIME.format(line.time));
+  time.dateTime = new Date(line.time).toISOString();
+  meta.append(time);
+  if (line.kind === "out" && MARKS[line.status]) {
+    const [mark, label] = MARKS[line.status];
+    const m = el("span", "mark", mark);
+    m.dataset.status = line.status;
+    m.setAttribute("aria-label", label);
+    m.title = label;
+    meta.append(m);
+  }
+  bubble.append(meta);
+  row.append(bubble);
+  return row;
+}
+
+function estimate(item, width) {
+  if (item.type === "day") return 44;
+  const text = item.line.text;
+  const perLine = Math.max(16, Math.floor((Math.min(width * 0.75, 640) - 32) / 8));
+  let lines = 0;
+  for (const part of text.split("\n")) lines += Math.max(1, Math.ceil(part.length / perLine));
+  return (item.grouped ? 4 : 10) + 34 + (lines - 1) * 21;
+}
+
+const list = new VirtualList($("messages"), $("messages-inner"), renderRow, estimate);
+
+function itemsOf(chat) {
+  const items = [];
+  let lastDay = "", prev = null;
+  for (const line of chat.lines) {
+    const day = new Date(line.time).toDateString();
+    if (day !== lastDay) {
+      items.push({ key: `d${day}`, type: "day", label: dayLabel(line.time), sig: "" });
+      lastDay = day;
+      prev = null;
+    }
+    const grouped = prev !== null && prev.kind === line.kind && line.kind !== "system" &&
+      line.time - prev.time < 5 * 60e3;
+    items.push({
+      key: `l${line.seq}`,
+      type: "line",
+      line,
+      grouped,
+      sig: `${line.status}|${grouped}|${line.download ?? ""}`,
+    });
+    prev = line;
+  }
+  return items;
+}
+
+function renderConversation() {
+  const chat = state.chats.get(state.selected);
+  $("welcome").hidden = !!chat;
+  $("chat").hidden = !chat;
+  if (!chat) return;
+  fillAvatar($("chat-avatar"), chat);
+  $("chat-name").textContent = visibleName(chat.name);
+  const status = chatStatus(chat);
+  const extra = chat.peerNickname && chat.nickname
+    ? ` · calls themselves ~${visibleName(chat.peerNickname)}`
+    : "";
+  $("chat-status").textContent = `${status}${extra} · ${chat.id}`;
+  $("chat").dataset.state = chat.blocked ? "blocked" : chat.state;
+  $("verify").disabled = !chat.verifiable;
+  const note = $("chat-note");
+  note.hidden = chat.state === "open";
+  note.textContent = chat.blocked
+    ? "You blocked this ID: the relay never matches you again. Unblock it from the menu."
+    : chat.state === "closed"
+    ? "This chat is closed. “Ask again” in the menu asks for a new one."
+    : "The chat opens when they ask for yours too. What you write now is sent then.";
+  const closed = chat.state === "closed";
+  $("text").disabled = closed;
+  $("text").placeholder = closed ? "This chat is closed" : "Message";
+  $("attach").disabled = chat.state !== "open";
+  $("send").disabled = closed;
+  if (chat.dirty) {
+    chat.dirty = false;
+    list.setItems(itemsOf(chat));
+  }
+  renderMenu(chat);
+  renderTransfers();
+}
+
+// ---- composing ------------------------------------------------------------------------------------------
+
+const text = $("text");
+
+function autosize() {
+  text.style.height = "auto";
+  text.style.height = `${Math.min(text.scrollHeight, Math.round(innerHeight * 0.4))}px`;
+}
+
+text.addEventListener("input", autosize);
+text.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+
+$("composer").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const value = text.value, chat = state.selected;
+  if (value.trim() === "" || !chat) return;
+  $("composer-error").textContent = "";
+  text.value = "";
+  autosize();
+  try {
+    await request("send", { chat, text: value });
+    list.toBottom();
+  } catch (err) {
+    if (text.value === "") text.value = value;
+    autosize();
+    $("composer-error").textContent = err.message;
+  }
+});
+
+// ---- files ----------------------------------------------------------------------------------------------
+
+$("attach").addEventListener("click", () => $("file-input").click());
+$("file-input").addEventListener("change", () => {
+  for (const file of $("file-input").files) upload(file);
+  $("file-input").value = "";
+});
+
+let dragDepth = 0;
+const chatSection = $("chat");
+const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+chatSection.addEventListener("dragenter", (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  dragDepth++;
+  $("drop").hidden = false;
+});
+chatSection.addEventListener("dragover", (e) => {
+  if (!hasFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = "copy";
+});
+chatSection.addEventListener("dragleave", () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    $("drop").hidden = true;
+  }
+});
+chatSection.addEventListener("drop", (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $("drop").hidden = true;
+  for (const file of e.dataTransfer?.files ?? []) upload(file);
+});
+
+function upload(file) {
+  const chat = state.selected;
+  if (!chat) return;
+  const key = `${chat}|upload|${file.name}|${Date.now()}`;
+  const xhr = new XMLHttpRequest();
+  const t = { chat, direction: "send", name: file.name, bytes: 0, size: file.size, phase: "uploading", xhr };
+  state.transfers.set(key, t);
+  renderTransfers();
+  xhr.upload.onprogress = (e) => {
+    t.bytes = e.loaded;
+    renderTransfers();
+  };
+  xhr.onload = () => {
+    state.transfers.delete(key);
+    let body = {};
+    try {
+      body = JSON.parse(xhr.responseText);
+    } catch {
+      // not JSON: the status says enough
+    }
+    if (xhr.status !== 200) {
+      toast(body.error ?? `The file "${visibleName(file.name)}" could not be sent.`, true);
+    } else {
+      const sending = `${chat}|send|${file.name}`;
+      if (!state.transfers.has(sending)) {
+        state.transfers.set(sending, { ...t, xhr: null, bytes: 0, phase: "sending" });
+      }
+    }
+    renderTransfers();
+  };
+  xhr.onerror = xhr.onabort = () => {
+    state.transfers.delete(key);
+    renderTransfers();
+  };
+  xhr.open("POST", `/upload?chat=${encodeURIComponent(chat)}&name=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Content-Type", "application/octet-stream");
+  xhr.send(file);
+}
+
+function renderTransfers() {
+  const ul = $("transfers");
+  ul.replaceChildren();
+  for (const [key, t] of state.transfers) {
+    if (t.chat !== state.selected) continue;
+    const li = el("li", "transfer");
+    const what = t.phase === "uploading" ? "Preparing" : t.direction === "send" ? "Sending" : "Receiving";
+    li.append(el("span", "transfer-name", `${what} "${visibleName(t.name)}"`));
+    const bar = el("progress");
+    bar.max = Math.max(1, t.size);
+    bar.value = t.bytes;
+    bar.setAttribute("aria-label", `${what} ${visibleName(t.name)}`);
+    li.append(bar);
+    li.append(el("span", "transfer-size", `${size(t.bytes)} of ${size(t.size)}`));
+    if (t.direction === "send") {
+      const cancel = el("button", "subtle", "Cancel");
+      cancel.type = "button";
+      cancel.setAttribute("aria-label", `Cancel sending ${visibleName(t.name)}`);
+      cancel.addEventListener("click", () => {
+        if (t.xhr) t.xhr.abort();
+        else request("cancel", { chat: t.chat }).catch((e) => toast(e.message, true));
+        state.transfers.delete(key);
+        renderTransfers();
+      });
+      li.append(cancel);
+    }
+    ul.append(li);
+  }
+  ul.hidden = ul.children.length === 0;
+}
+
+function size(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+// ---- dialogs and the menu -------------------------------------------------------------------------------
+
+for (const b of document.querySelectorAll("[data-close]")) {
+  b.addEventListener("click", () => b.closest("dialog").close());
+}
+
+function openNewChat() {
+  $("new-chat-error").textContent = "";
+  $("peer-id").value = "";
+  $("peer-nick").value = "";
+  $("new-chat-dialog").showModal();
+  $("peer-id").focus();
+}
+
+$("new-chat").addEventListener("click", openNewChat);
+$("welcome-new").addEventListener("click", openNewChat);
+$("new-chat-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const peer = $("peer-id").value.trim();
+  if (peer === "") {
+    return ($("new-chat-error").textContent = "Paste the ID of the person you want to talk to.");
+  }
+  try {
+    const data = await request("chat", { peer, nickname: $("peer-nick").value });
+    $("new-chat-dialog").close();
+    if (data?.chat) select(data.chat, { focus: true });
+  } catch (err) {
+    $("new-chat-error").textContent = err.message;
+  }
+});
+
+/** A small dialog: a question, optionally with one text field. Resolves with the text (or "") or null. */
+function ask({ title, text, label, value = "", ok, danger = false }) {
+  const dialog = $("prompt-dialog");
+  $("prompt-title").textContent = title;
+  $("prompt-text").textContent = text ?? "";
+  $("prompt-field").hidden = !label;
+  $("prompt-label").textContent = label ?? "";
+  $("prompt-input").value = value;
+  $("prompt-error").textContent = "";
+  $("prompt-ok").textContent = ok;
+  $("prompt-ok").classList.toggle("danger", danger);
+  return new Promise((resolve) => {
+    const form = $("prompt-form");
+    const submit = (e) => {
+      e.preventDefault();
+      cleanup();
+      dialog.close();
+      resolve(label ? $("prompt-input").value : "");
+    };
+    const closed = () => {
+      cleanup();
+      resolve(null);
+    };
+    const cleanup = () => {
+      form.removeEventListener("submit", submit);
+      dialog.removeEventListener("close", closed);
+    };
+    form.addEventListener("submit", submit);
+    dialog.addEventListener("close", closed);
+    dialog.showModal();
+    (label ? $("prompt-input") : $("prompt-ok")).focus();
+  });
+}
+
+$("verify").addEventListener("click", async () => {
+  const chat = state.chats.get(state.selected);
+  if (!chat) return;
+  try {
+    const data = await request("verify", { chat: chat.id });
+    showSafety(chat, data);
+  } catch (e) {
+    toast(e.message, true);
+  }
+});
+
+function showSafety(chat, data) {
+  $("verify-intro").textContent = `Your safety number with ${visibleName(chat.name)}:`;
+  const digits = $("safety-digits");
+  digits.replaceChildren(...data.number.split(" ").map((g) => el("span", "", g)));
+  digits.dataset.number = data.number;
+  const { size, bits } = data.qr;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `-4 -4 ${size + 8} ${size + 8}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "The safety number as a QR code");
+  svg.setAttribute("shape-rendering", "crispEdges");
+  const bg = document.createElementNS(ns, "rect");
+  for (const [k, v] of [["x", -4], ["y", -4], ["width", size + 8], ["height", size + 8], ["fill", "#fff"]]) {
+    bg.setAttribute(k, String(v));
+  }
+  let d = "";
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) if (bits[r * size + c] === "1") d += `M${c} ${r}h1v1h-1z`;
+  }
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "#000");
+  svg.append(bg, path);
+  $("safety-qr").replaceChildren(svg);
+  $("verify-dialog").showModal();
+}
+
+function renderMenu(chat) {
+  const show = {
+    rename: true,
+    nick: chat.state === "open",
+    copy: true,
+    reopen: chat.state === "closed" && !chat.blocked,
+    close: chat.state !== "closed",
+    block: !chat.blocked,
+    unblock: chat.blocked,
+  };
+  for (const b of $("chat-menu").querySelectorAll("[data-action]")) b.hidden = !show[b.dataset.action];
+}
+
+function menuItems() {
+  return [...$("chat-menu").querySelectorAll("[data-action]")].filter((b) => !b.hidden);
+}
+
+function openMenu() {
+  $("chat-menu").hidden = false;
+  $("menu-button").setAttribute("aria-expanded", "true");
+  menuItems()[0]?.focus();
+}
+
+function closeMenu(focusButton = false) {
+  if ($("chat-menu").hidden) return;
+  $("chat-menu").hidden = true;
+  $("menu-button").setAttribute("aria-expanded", "false");
+  if (focusButton) $("menu-button").focus();
+}
+
+$("menu-button").addEventListener("click", () => ($("chat-menu").hidden ? openMenu() : closeMenu()));
+$("chat-menu").addEventListener("keydown", (e) => {
+  const items = menuItems(), at = items.indexOf(document.activeElement);
+  if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    e.preventDefault();
+    items[(at + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length]?.focus();
+  } else if (e.key === "Home" || e.key === "End") {
+    e.preventDefault();
+    items[e.key === "Home" ? 0 : items.length - 1]?.focus();
+  } else if (e.key === "Escape") {
+    e.preventDefault();
+    closeMenu(true);
+  } else if (e.key === "Tab") closeMenu();
+});
+document.addEventListener("click", (e) => {
+  if (!e.target.closest?.(".menu-wrap")) closeMenu();
+});
+
+$("chat-menu").addEventListener("click", async (e) => {
+  const action = e.target.closest?.("[data-action]")?.dataset.action;
+  const chat = state.chats.get(state.selected);
+  if (!action || !chat) return;
+  closeMenu(true);
+  const name = visibleName(chat.name);
+  const run = (a, params) => request(a, params).catch((err) => toast(err.message, true));
+  switch (action) {
+    case "rename": {
+      const nickname = await ask({
+        title: "Rename",
+        text: "Only you see this name.",
+        label: "Name",
+        value: chat.nickname,
+        ok: "Rename",
+      });
+      if (nickname !== null) await run("rename", { chat: chat.id, nickname });
+      return;
+    }
+    case "nick": {
+      const nick = await ask({
+        title: "Your name for them",
+        text: `${name} will see this name next to your messages, marked with ~.`,
+        label: "Your name",
+        ok: "Tell them",
+      });
+      if (nick) await run("nick", { chat: chat.id, name: nick });
+      return;
+    }
+    case "copy":
+      return copy(chat.id, "Copied their ID.");
+    case "reopen":
+      return run("chat", { peer: chat.id, nickname: chat.nickname });
+    case "close":
+      if (
+        await ask({
+          title: "Close this chat?",
+          text: `${name} is told, and the chat's keys are destroyed. You can ask for a new chat later.`,
+          ok: "Close chat",
+          danger: true,
+        }) !== null
+      ) await run("close", { chat: chat.id });
+      return;
+    case "block":
+      if (
+        await ask({
+          title: `Block ${name}?`,
+          text: "The relay never matches you with this ID again, and an open chat with it closes.",
+          ok: "Block",
+          danger: true,
+        }) !== null
+      ) await run("block", { peer: chat.id });
+      return;
+    case "unblock":
+      return run("unblock", { peer: chat.id });
+  }
+});
+
+$("back").addEventListener("click", () => {
+  document.body.classList.remove("showing-chat");
+  chatNodes.get(state.selected)?.querySelector("button").focus();
+});
+
+// ---- toasts ---------------------------------------------------------------------------------------------
+
+function toast(message, error = false) {
+  const box = $("toasts");
+  while (box.children.length >= 4) box.firstElementChild.remove();
+  const t = el("div", `toast${error ? " error" : ""}`);
+  t.setAttribute("role", error ? "alert" : "status");
+  t.append(el("span", "", message));
+  const close = el("button", "toast-close", "×");
+  close.type = "button";
+  close.setAttribute("aria-label", "Dismiss");
+  close.addEventListener("click", () => t.remove());
+  t.append(close);
+  box.append(t);
+  setTimeout(() => t.remove(), error ? 9000 : 5000);
+}
+
+// ---- keyboard -------------------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (e) => {
+  if (state.phase !== "open") return;
+  if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "k") {
+    e.preventDefault();
+    if (!document.querySelector("dialog[open]")) openNewChat();
+  } else if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+    e.preventDefault();
+    const chats = sortedChats();
+    if (chats.length === 0) return;
+    const at = chats.findIndex((c) => c.id === state.selected);
+    const next =
+      chats[(at + (e.key === "ArrowDown" ? 1 : chats.length - 1) + (at < 0 ? 1 : 0)) % chats.length];
+    select(next.id);
+  } else if (e.key === "Escape" && !document.querySelector("dialog[open]") && $("chat-menu").hidden) {
+    if (document.body.classList.contains("showing-chat")) $("back").click();
+  }
+});
+
+connect();

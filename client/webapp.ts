@@ -1,0 +1,544 @@
+// The web UI's backend: a third view of the one client, beside the terminal. It unlocks the keystore
+// through the page when no passphrase was given, then mirrors the client's state into the page: a
+// snapshot when a page connects, and after every event or command the chats whose summary or history
+// changed (history lines carry sequence numbers, so the page keeps what scrolled out of the keystore's
+// window). The core's events go to the page as they are, so a new event needs nothing here; the page's
+// requests become the same commands the terminal runs (client/actions.ts), and their failures the same
+// sentences. Uploads are written to DATA/outgoing and sent with /file; received files are offered for
+// download from DATA/files, never opened.
+
+import { join } from "node:path";
+import { bytesToHex, systemRandom } from "../crypto/bytes.ts";
+import { formatId, parseId } from "../protocol/identity.ts";
+import type { ChatRecord, HistoryEntry } from "../protocol/keystore.ts";
+import { safetyNumber } from "../protocol/safety.ts";
+import { ChatError, runCommand, switchTo } from "./actions.ts";
+import { type App, sentence } from "./app.ts";
+import { type Clock, systemClock } from "./backoff.ts";
+import { type Command, CommandError, parseLine } from "./commands.ts";
+import type { ClientEvent, ConnectionState } from "./events.ts";
+import { FILES_DIR, MAX_FILE_BYTES, sanitizeFileName } from "./files.ts";
+import { chatName } from "./history.ts";
+import { MIN_PASSPHRASE_CHARS, type PassphraseSource } from "./keystore.ts";
+import { passphraseFromEnv, readPassphraseFile } from "./passphrase.ts";
+import { encodeQr } from "./qr.ts";
+import { MAX_INCOMING_FILES } from "./receive.ts";
+import { type WebBackend, WebServer } from "./webserver.ts";
+import { WrongPassphraseError } from "../protocol/keystore.ts";
+
+/** Where uploads wait while they are sent (inside the data folder). */
+export const OUTGOING_DIR = "outgoing";
+/** Milliseconds between a change and the page hearing of the chats it touched. */
+const SYNC_MS = 15;
+
+/** The system clock, with the reconnect backoff's waits cut short by the page's Retry button. */
+export class RetryClock implements Clock {
+  readonly #waiting = new Set<() => void>();
+
+  now(): number {
+    return systemClock.now();
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    // Only the connector's backoff passes a signal; other short waits are left alone.
+    if (!signal) return systemClock.sleep(ms);
+    const retry = new AbortController();
+    const wake = () => retry.abort();
+    this.#waiting.add(wake);
+    signal.addEventListener("abort", wake, { once: true });
+    return systemClock.sleep(ms, retry.signal).finally(() => {
+      this.#waiting.delete(wake);
+      signal.removeEventListener("abort", wake);
+    });
+  }
+
+  /** Ends every backoff wait now. */
+  retry(): void {
+    for (const wake of [...this.#waiting]) wake();
+  }
+}
+
+export interface WebAppOptions {
+  /** --web=PORT (0: a free port). */
+  port: number;
+  dataDir: string;
+  /** "host:port" of the relay, and the curve, for the page's header. */
+  server: string;
+  curve: string;
+  passphraseFile?: string;
+  clock: RetryClock;
+}
+
+/** A history line as the page sees it. */
+interface LineView {
+  seq: number;
+  kind: HistoryEntry["kind"];
+  status: HistoryEntry["status"];
+  time: number;
+  text: string;
+  download?: string;
+}
+
+type Phase =
+  | { kind: "starting" }
+  | { kind: "locked"; creating: boolean; id?: string; error?: string }
+  | { kind: "opening" }
+  | { kind: "open" };
+
+/** The web UI of one client: the local server and the state it mirrors. */
+export class WebApp implements WebBackend {
+  readonly options: WebAppOptions;
+  readonly server: WebServer;
+  #app: App | null = null;
+  #phase: Phase = { kind: "starting" };
+  #unlock: ((passphrase: string) => void) | null = null;
+  #askedPage = false;
+  #newId: string | undefined;
+  #connection: { state: ConnectionState; reason?: string; retryInSeconds?: number; at: number } = {
+    state: "connecting",
+    at: Date.now(),
+  };
+  #trust = "";
+  #seq = 0;
+  readonly #seqOf = new WeakMap<HistoryEntry, number>();
+  readonly #statusSent = new WeakMap<HistoryEntry, string>();
+  readonly #downloadOf = new WeakMap<HistoryEntry, string | null>();
+  readonly #summarySent = new Map<string, string>();
+  #activeSent: string | null | undefined = undefined;
+  readonly #blocked = new Set<string>();
+  readonly #downloads = new Map<string, { path: string; name: string }>();
+  readonly #downloadByPath = new Map<string, string>();
+  #uploads: { chat: string; name: string; dir: string }[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: WebAppOptions) {
+    this.options = options;
+    this.server = new WebServer({ port: options.port, backend: this, maxUpload: MAX_FILE_BYTES });
+  }
+
+  /** The address with the token. */
+  get url(): string {
+    return this.server.url;
+  }
+
+  // ---- unlocking ----------------------------------------------------------------------------------------
+
+  /** The passphrase: --passphrase-file, then SOTTO_PASSPHRASE, then the page. */
+  passphrase: PassphraseSource = async (creating) => {
+    if (this.options.passphraseFile !== undefined) {
+      return await readPassphraseFile(this.options.passphraseFile);
+    }
+    const env = passphraseFromEnv();
+    if (env !== undefined) return env;
+    this.#askedPage = true;
+    const error = this.#phase.kind === "locked" ? this.#phase.error : undefined;
+    this.#setPhase({ kind: "locked", creating, id: creating ? this.#newId : undefined, error });
+    const passphrase = await new Promise<string>((resolve) => (this.#unlock = resolve));
+    this.#setPhase({ kind: "opening" });
+    return passphrase;
+  };
+
+  /** A new identity was made (first run): the page shows its ID while asking for a passphrase. */
+  newIdentity(id: string): void {
+    this.#newId = id;
+  }
+
+  /** Opening the keystore failed: true if the page should be asked again (a wrong passphrase it gave). */
+  retryUnlock(e: unknown): boolean {
+    if (!this.#askedPage || !(e instanceof WrongPassphraseError)) {
+      this.server.broadcast({ t: "failed", message: sentence(e) });
+      return false;
+    }
+    this.#phase = { kind: "locked", creating: false, error: sentence(e) };
+    return true;
+  }
+
+  #setPhase(phase: Phase): void {
+    this.#phase = phase;
+    for (const m of this.#phaseMessages()) this.server.broadcast(m);
+  }
+
+  #phaseMessages(): unknown[] {
+    const p = this.#phase;
+    if (p.kind === "locked") {
+      return [{
+        t: "locked",
+        creating: p.creating,
+        id: p.id,
+        error: p.error,
+        minChars: MIN_PASSPHRASE_CHARS,
+      }];
+    }
+    if (p.kind === "open") return [this.#snapshot()];
+    return [{ t: p.kind }];
+  }
+
+  /** The keystore is open: the page shows the client. */
+  attach(app: App): void {
+    this.#app = app;
+    // Uploads a killed client left behind (the keystore's lock is ours now, so no other client uses them).
+    Deno.remove(join(this.options.dataDir, OUTGOING_DIR), { recursive: true }).catch(() => {});
+    this.#connection = { state: app.status.connection, at: Date.now() };
+    for (const chat of app.client.chats) {
+      const last = chat.history.findLast((h) => h.kind === "system");
+      if (chat.state === "closed" && last?.text === "you blocked this ID") {
+        this.#blocked.add(formatId(chat.peerId));
+      }
+    }
+    this.#setPhase({ kind: "open" });
+  }
+
+  /** Stops the server (pages are told) and removes what waited in the outgoing folder. */
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    await this.server.stop();
+    await Deno.remove(join(this.options.dataDir, OUTGOING_DIR), { recursive: true }).catch(() => {});
+  }
+
+  // ---- events and state ---------------------------------------------------------------------------------
+
+  /** An event from the client (the app's sink feeds every view). */
+  event = (e: ClientEvent): void => {
+    switch (e.event) {
+      case "ready":
+        this.#trust = e.trust;
+        this.#connection = { state: "online", at: Date.now() };
+        break;
+      case "connection":
+        this.#connection = {
+          state: e.state,
+          reason: e.reason,
+          retryInSeconds: e.retryInSeconds,
+          at: Date.now(),
+        };
+        break;
+      case "info": {
+        const m = /^(Blocked|Unblocked) (\S+)\.$/.exec(e.text);
+        if (m) m[1] === "Blocked" ? this.#blocked.add(m[2]) : this.#blocked.delete(m[2]);
+        break;
+      }
+      case "file-sent":
+        this.#uploadDone(e.chat, (u) => u.name === e.name);
+        break;
+      case "error":
+        if (e.chat) {
+          this.#uploadDone(e.chat, (u) => e.message.includes(`"${u.name}"`) || e.message.includes(u.dir));
+        }
+        break;
+    }
+    if (!this.#app) return;
+    if (e.event === "ready" || e.event === "connection") this.server.broadcast(this.#meMessage());
+    if ("chat" in e && typeof e.chat === "string") this.#sync(e.chat);
+    const forwarded = e.event === "file-received" ? { ...e, download: this.#register(e.path) } : e;
+    this.server.broadcast({ t: "event", e: forwarded });
+    this.#schedule();
+  };
+
+  #meMessage(): unknown {
+    const app = this.#app!;
+    return {
+      t: "me",
+      me: {
+        id: formatId(app.client.identity.id),
+        server: this.options.server,
+        curve: this.options.curve,
+        pin: app.status.pin,
+        trust: this.#trust,
+      },
+      connection: this.#connection,
+    };
+  }
+
+  #snapshot(): unknown {
+    const client = this.#app!.client;
+    this.#sync(); // what changed goes to the pages already there; the new one gets it all below
+    return {
+      ...(this.#meMessage() as object),
+      t: "state",
+      active: client.active ? formatId(client.active.peerId) : null,
+      chats: client.chats.map((c) => ({ ...this.#summary(c), lines: c.history.map((h) => this.#line(h)) })),
+    };
+  }
+
+  #summary(chat: ChatRecord) {
+    const client = this.#app!.client, id = formatId(chat.peerId);
+    const last = chat.history.findLast((h) => h.kind !== "system") ?? chat.history.at(-1);
+    return {
+      id,
+      name: chatName(chat),
+      nickname: chat.nickname,
+      peerNickname: chat.peerNickname,
+      state: chat.state,
+      blocked: this.#blocked.has(id),
+      online: chat.state === "open" && client.isOnline(chat),
+      unread: chat.unread,
+      updatedAt: chat.updatedAt,
+      curve: chat.curve,
+      verifiable: chat.peerIdentity !== null,
+      sending: client.transfers.count(chat.peerId),
+      last: last ? { kind: last.kind, text: last.text.slice(0, 200), time: last.time } : null,
+    };
+  }
+
+  #line(h: HistoryEntry): LineView {
+    let seq = this.#seqOf.get(h);
+    if (seq === undefined) this.#seqOf.set(h, seq = ++this.#seq);
+    this.#statusSent.set(h, h.status);
+    const view: LineView = { seq, kind: h.kind, status: h.status, time: h.time, text: h.text };
+    const download = this.#downloadFor(h);
+    if (download) view.download = download;
+    return view;
+  }
+
+  /** Sends the pages what changed in one chat (or all), and the active chat if it changed. */
+  #sync(only?: string): void {
+    const client = this.#app?.client;
+    if (!client || this.server.pages === 0) return;
+    for (const chat of client.chats) {
+      const id = formatId(chat.peerId);
+      if (only !== undefined && id !== only) continue;
+      const summary = this.#summary(chat), json = JSON.stringify(summary);
+      const lines = chat.history.filter((h) => !this.#seqOf.has(h) || this.#statusSent.get(h) !== h.status)
+        .map((h) => this.#line(h));
+      if (json === this.#summarySent.get(id) && lines.length === 0) continue;
+      this.#summarySent.set(id, json);
+      this.server.broadcast({ t: "chat", chat: summary, lines });
+    }
+    const active = client.active ? formatId(client.active.peerId) : null;
+    if (active !== this.#activeSent) {
+      this.#activeSent = active;
+      this.server.broadcast({ t: "active", chat: active });
+    }
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#sync();
+    }, SYNC_MS);
+  }
+
+  // ---- downloads and uploads ----------------------------------------------------------------------------
+
+  /** A download link for a received file's path (inside DATA/files only). */
+  #register(path: string): string | undefined {
+    const dir = `${this.options.dataDir}/${FILES_DIR}/`;
+    const name = path.slice(dir.length);
+    if (!path.startsWith(dir) || name === "" || /[/\\]/.test(name) || name.startsWith(".")) return undefined;
+    let id = this.#downloadByPath.get(path);
+    if (id === undefined) {
+      id = bytesToHex(systemRandom(16));
+      this.#downloads.set(id, { path, name });
+      this.#downloadByPath.set(path, id);
+    }
+    return `/download/${id}`;
+  }
+
+  /** The download link of a "received …, saved as PATH (not opened)" line, if that file is ours. */
+  #downloadFor(h: HistoryEntry): string | undefined {
+    if (h.kind !== "system" || !h.text.startsWith("received ")) return undefined;
+    if (this.#downloadOf.has(h)) return this.#downloadOf.get(h) ?? undefined;
+    const marker = `, saved as ${this.options.dataDir}/${FILES_DIR}/`, end = " (not opened)";
+    const at = h.text.lastIndexOf(marker);
+    const link = at > 0 && h.text.endsWith(end)
+      ? this.#register(h.text.slice(at + ", saved as ".length, -end.length))
+      : undefined;
+    this.#downloadOf.set(h, link ?? null);
+    return link;
+  }
+
+  download(id: string): { path: string; name: string } | null {
+    return this.#downloads.get(id) ?? null;
+  }
+
+  async upload(chatId: string, name: string, _size: number, body: ReadableStream<Uint8Array>): Promise<void> {
+    const client = this.#need().client, chat = this.#chat(chatId);
+    if (!chat.session || chat.state !== "open") {
+      throw new ChatError(`Wait for ${chatName(chat)}'s first message before sending a file.`);
+    }
+    if (client.transfers.count(chat.peerId) >= MAX_INCOMING_FILES) {
+      throw new ChatError(
+        `${MAX_INCOMING_FILES} files are on their way to ${chatName(chat)}; wait until one has left.`,
+      );
+    }
+    const dir = join(this.options.dataDir, OUTGOING_DIR, bytesToHex(systemRandom(8)));
+    const safe = sanitizeFileName(name);
+    const path = join(dir, safe);
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+      await body.pipeTo(file.writable);
+      const upload = { chat: chatId, name: safe, dir };
+      this.#uploads.push(upload);
+      await client.run(() => this.#activate(chat));
+      await runCommand(client, { name: "file", path });
+    } catch (e) {
+      this.#uploads = this.#uploads.filter((u) => u.dir !== dir);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw new Error(e instanceof Error && e.message.startsWith("The upload") ? e.message : sentence(e));
+    }
+    this.#schedule();
+  }
+
+  #uploadDone(chat: string, test: (u: { name: string; dir: string }) => boolean): void {
+    const at = this.#uploads.findIndex((u) => u.chat === chat && test(u));
+    if (at < 0) return;
+    const [u] = this.#uploads.splice(at, 1);
+    Deno.remove(u.dir, { recursive: true }).catch(() => {});
+  }
+
+  // ---- requests from the page ---------------------------------------------------------------------------
+
+  hello(): unknown[] {
+    return this.#phaseMessages();
+  }
+
+  #need(): App {
+    if (!this.#app) throw new Error("The keystore is not open yet.");
+    return this.#app;
+  }
+
+  #chat(id: unknown): ChatRecord {
+    const client = this.#need().client;
+    let chat: ChatRecord | undefined;
+    try {
+      chat = typeof id === "string" ? client.chat(parseId(id)) : undefined;
+    } catch {
+      chat = undefined;
+    }
+    if (!chat) throw new Error("There is no such chat.");
+    return chat;
+  }
+
+  /** Makes the chat the active one (as the terminal's /switch does) unless it is. */
+  #activate(chat: ChatRecord): void {
+    const client = this.#app!.client;
+    if (client.active !== chat) switchTo(client, chat);
+    else client.setActive(chat);
+  }
+
+  async request(m: Record<string, unknown>): Promise<unknown> {
+    try {
+      const data = await this.#request(m);
+      this.#sync(); // the page hears of what changed before the answer
+      return data;
+    } catch (e) {
+      throw new Error(sentence(e));
+    } finally {
+      this.#schedule();
+    }
+  }
+
+  async #request(m: Record<string, unknown>): Promise<unknown> {
+    const str = (v: unknown): string => typeof v === "string" ? v : "";
+    if (m.a === "unlock") {
+      const p = this.#phase, passphrase = str(m.passphrase);
+      if (p.kind !== "locked" || !this.#unlock) {
+        throw new Error("The keystore is not waiting for a passphrase.");
+      }
+      if (p.creating && [...passphrase].length < MIN_PASSPHRASE_CHARS) {
+        throw new Error(`Use at least ${MIN_PASSPHRASE_CHARS} characters; a few unrelated words are best.`);
+      }
+      if (passphrase === "") throw new Error("Type your passphrase.");
+      const unlock = this.#unlock;
+      this.#unlock = null;
+      unlock(passphrase);
+      return null;
+    }
+    const app = this.#need(), client = app.client;
+    const command = async (chat: ChatRecord | null, line: string) => {
+      const cmd: Command | null = parseLine(line);
+      if (chat) await client.run(() => this.#activate(chat));
+      if (cmd) await runCommand(client, cmd);
+    };
+    const peer = (v: unknown) => {
+      const id = str(v).replace(/\s+/g, "");
+      if (id === "") throw new CommandError("Paste the ID of the person you want to talk to.");
+      return id;
+    };
+    switch (m.a) {
+      case "send": {
+        const chat = this.#chat(m.chat), text = str(m.text);
+        return await command(chat, text.startsWith("/") ? `/${text}` : text);
+      }
+      case "open": {
+        const chat = this.#chat(m.chat);
+        return await client.run(() => this.#activate(chat));
+      }
+      case "chat": {
+        const id = peer(m.peer);
+        await command(null, `/chat ${id} ${str(m.nickname)}`);
+        return { chat: formatId(parseId(id)) };
+      }
+      case "rename": {
+        const chat = this.#chat(m.chat);
+        const cmd = parseLine(`/chat ${formatId(chat.peerId)} ${str(m.nickname)}`);
+        if (cmd?.name !== "chat") return null;
+        return await client.run(() => {
+          chat.nickname = cmd.nickname;
+          client.save();
+        });
+      }
+      case "nick": {
+        const name = str(m.name).trim();
+        if (name === "") throw new CommandError("Type the name your peer should see.");
+        return await command(this.#chat(m.chat), `/nick ${name}`);
+      }
+      case "verify": {
+        const chat = this.#chat(m.chat);
+        if (!chat.peerIdentity) {
+          throw new ChatError(`The safety number is known once the chat with ${chatName(chat)} is open.`);
+        }
+        const number = safetyNumber(client.identity.publicKeys, chat.peerIdentity);
+        const qr = encodeQr(number.replace(/ /g, ""), { ecLevel: "M" });
+        let bits = "";
+        for (const v of qr.modules) bits += v;
+        return { number, qr: { size: qr.size, bits } };
+      }
+      case "close":
+        return await command(this.#chat(m.chat), "/close");
+      case "block":
+      case "unblock":
+        return await command(null, `/${m.a} ${peer(m.peer)}`);
+      case "cancel": {
+        const chat = this.#chat(m.chat);
+        client.transfers.cancelChat(chat.peerId, "you cancelled it");
+        return null;
+      }
+      case "retry":
+        this.options.clock.retry();
+        return null;
+      default:
+        throw new Error("The page asked for something this client does not know.");
+    }
+  }
+}
+
+/** Opens the URL in the default browser; a sentence if that cannot be done. */
+export async function openBrowser(url: string): Promise<string | null> {
+  const os = Deno.build.os;
+  const [cmd, args] = os === "darwin"
+    ? ["open", [url]]
+    : os === "windows"
+    ? ["rundll32", ["url.dll,FileProtocolHandler", url]]
+    : ["xdg-open", [url]];
+  try {
+    const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+    const status = await child.status;
+    return status.success ? null : `Could not open a browser (${cmd} failed); open the address yourself.`;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      return `Could not open a browser: allow it with --allow-run=${cmd}, or open the address yourself.`;
+    }
+    return `Could not open a browser (${cmd}: ${
+      (e as Error).message.replace(/\.$/, "")
+    }); open the address yourself.`;
+  }
+}
+
+/** Input lines that never end: with --web, the end of stdin does not stop the client (Ctrl-C does). */
+export async function* keepOpen(lines: AsyncIterable<string>): AsyncGenerator<string> {
+  yield* lines;
+  await new Promise(() => {});
+}

@@ -1,0 +1,475 @@
+// The web UI in a real headless Chromium, driven over the DevTools protocol (tests/client/web/_cdp.ts):
+// two clients started with --web (no passphrase: the page asks) through a real relay on 127.0.0.1, one
+// browser with a tab each. First-run unlock, consent from both sides (bob's side by keyboard only),
+// messages both ways with delivery marks, a file dropped on the page and downloaded byte-identical, equal
+// safety numbers, the relay restarted and both pages reconnecting, a hostile peer's markup and escape
+// sequences shown literally with nothing run, close and block; screenshots of the main screens (light and
+// dark, narrow and wide) are written under a temporary folder whose path is printed.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { systemRandom } from "../../../crypto/bytes.ts";
+import { createHash } from "../../../crypto/sha2.ts";
+import { FILE_ID_BYTES } from "../../../protocol/payload.ts";
+import { App } from "../../../client/app.ts";
+import { ClientProcess, RelayProcess } from "../../../client/driver.ts";
+import type { ClientEvent } from "../../../client/events.ts";
+import { peerMissing } from "../../_peers.ts";
+import { Browser, type Tab } from "./_cdp.ts";
+
+type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
+
+async function next<K extends ClientEvent["event"]>(
+  c: ClientProcess,
+  kind: K,
+  test: (e: Ev<K>) => boolean = () => true,
+): Promise<Ev<K>> {
+  return await c.waitFor((e) => e.event === kind && test(e as Ev<K>), kind, 60_000) as Ev<K>;
+}
+
+const js = (v: unknown) => JSON.stringify(v);
+
+/** Shows a control character as the page does (U+2400 pictures). */
+const pictured = (s: string) =>
+  // deno-lint-ignore no-control-regex
+  s.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)));
+
+/** Sets an input's value as typing would, and submits its form. */
+async function fill(tab: Tab, fields: Record<string, string>, form: string): Promise<void> {
+  await tab.eval(`(() => {
+    for (const [id, value] of Object.entries(${js(fields)})) {
+      const el = document.getElementById(id);
+      el.value = value;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    document.getElementById(${js(form)}).requestSubmit();
+  })()`);
+}
+
+/** Selects a chat in the list by its ID. */
+async function open(tab: Tab, id: string): Promise<void> {
+  await tab.click(`.chat-item[data-id="${id}"] button`);
+  await tab.waitFor(`document.getElementById("chat-status").textContent.includes(${js(id)})`, `chat ${id}`);
+}
+
+/** The texts of the message bubbles on screen. */
+const bubbles = (dir: "in" | "out" | "") =>
+  `[...document.querySelectorAll("#messages .msg${dir ? "." + dir : ""} .text")].map((e) => e.textContent)`;
+
+Deno.test({
+  name: "web UI: two clients in Chromium through a real relay",
+  ignore: peerMissing("chromium"),
+}, async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "sotto-web-" });
+  const shots = await Deno.makeTempDir({ prefix: "sotto-web-screenshots-" });
+  const downloads = join(root, "downloads");
+  await Deno.mkdir(downloads);
+  let relay = await RelayProcess.start(join(root, "relay"));
+  const clients: ClientProcess[] = [];
+  let browser: Browser | null = null;
+  const hostile: { app: App | null } = { app: null };
+  // Each step needs the one before: the first that fails ends the test.
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (!(await t.step(name, fn))) throw new Error(`the step "${name}" failed`);
+  };
+  const shot = async (tab: Tab, name: string, width: number, height: number, scheme: "light" | "dark") => {
+    await tab.view(width, height, scheme);
+    await tab.eval(`document.getElementById("toasts").replaceChildren(); document.activeElement?.blur()`);
+    const path = join(shots, `${name}-${scheme}-${width}.png`);
+    await tab.screenshot(path);
+    console.log(`screenshot: ${path}`);
+  };
+  try {
+    const start = (name: string) => {
+      const c = ClientProcess.start({
+        dataDir: join(root, name),
+        port: relay.port,
+        pin: relay.pin,
+        extraArgs: ["--web"],
+      });
+      clients.push(c);
+      return c;
+    };
+    const alice = start("alice"), bob = start("bob");
+    browser = await Browser.start(downloads);
+    const [a, b] = await Promise.all([browser.tab(), browser.tab()]);
+    const [wa, wb] = await Promise.all([next(alice, "web"), next(bob, "web")]);
+    assert.match(wa.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}$/);
+    await Promise.all([a.view(1280, 800), b.view(1280, 800)]);
+    await Promise.all([a.navigate(wa.url), b.navigate(wb.url)]);
+    let aliceId = "", bobId = "", malloryId = "";
+
+    await step("first-run unlock in the page", async () => {
+      for (const tab of [a, b]) {
+        await tab.waitFor(`!document.getElementById("again-field").hidden`, "the new-keystore form");
+      }
+      aliceId = (await next(alice, "info", (e) => e.text.startsWith("created"))).text.split(": ")[1];
+      bobId = (await next(bob, "info", (e) => e.text.startsWith("created"))).text.split(": ")[1];
+      assert.equal(await a.eval(`document.getElementById("unlock-id").textContent`), aliceId);
+      await shot(a, "unlock", 1280, 800, "light");
+      await shot(a, "unlock", 360, 740, "dark");
+      await a.view(1280, 800);
+      // The page keeps the terminal's rules: two equal passphrases of at least 8 characters.
+      await fill(a, { passphrase: "short", "passphrase-again": "short" }, "unlock-form");
+      assert.match(await a.eval<string>(`document.getElementById("unlock-error").textContent`), /at least 8/);
+      await fill(
+        a,
+        { passphrase: "alice passphrase", "passphrase-again": "alice passphrase!" },
+        "unlock-form",
+      );
+      assert.match(await a.eval<string>(`document.getElementById("unlock-error").textContent`), /differ/);
+      await fill(
+        a,
+        { passphrase: "alice passphrase", "passphrase-again": "alice passphrase" },
+        "unlock-form",
+      );
+      await fill(b, { passphrase: "bob passphrase", "passphrase-again": "bob passphrase" }, "unlock-form");
+      for (const [tab, id] of [[a, aliceId], [b, bobId]] as const) {
+        await tab.waitFor(`document.getElementById("my-id").textContent === ${js(id)}`, "the unlocked page");
+        await tab.waitFor(`document.getElementById("conn").dataset.state === "online"`, "online");
+      }
+      await Promise.all([next(alice, "ready"), next(bob, "ready")]);
+    });
+
+    await step("consent from both sides; bob uses only the keyboard", async () => {
+      await a.click("#new-chat");
+      await a.waitFor(`document.getElementById("new-chat-dialog").open`, "the new-chat dialog");
+      await fill(a, { "peer-id": bobId, "peer-nick": "Bob" }, "new-chat-form");
+      await a.waitFor(
+        `document.querySelector('.chat-item[data-id="${bobId}"]')?.dataset.state === "requested"`,
+        "alice's request",
+      );
+      await next(alice, "chat-requested");
+
+      // Keyboard only: Tab to "New chat", Enter, type the ID, Tab, a name, Enter; then a message and Enter.
+      for (let i = 0; i < 12 && await b.eval(`document.activeElement?.id`) !== "new-chat"; i++) {
+        await b.key("Tab");
+      }
+      assert.equal(await b.eval(`document.activeElement?.id`), "new-chat");
+      await b.key("Enter");
+      await b.waitFor(`document.activeElement?.id === "peer-id"`, "focus in the ID field");
+      await b.type(aliceId);
+      await b.key("Tab");
+      await b.type("Alice");
+      await b.key("Enter");
+      await b.waitFor(`document.activeElement?.id === "text"`, "focus in the composer");
+      await b.type("Hello Alice, typed without a mouse.");
+      await b.key("Enter");
+      await b.waitFor(`${bubbles("out")}.includes("Hello Alice, typed without a mouse.")`, "bob's message");
+      // Ctrl+K opens the same dialog; Escape closes it.
+      await b.key("k", 2);
+      await b.waitFor(`document.getElementById("new-chat-dialog").open`, "Ctrl+K");
+      await b.key("Escape");
+      await b.waitFor(`!document.getElementById("new-chat-dialog").open`, "Escape");
+
+      await Promise.all([next(alice, "chat-open"), next(bob, "chat-open")]);
+      for (const [tab, id] of [[a, bobId], [b, aliceId]] as const) {
+        await tab.waitFor(
+          `document.querySelector('.chat-item[data-id="${id}"]')?.dataset.state === "open"`,
+          "open",
+        );
+      }
+    });
+
+    await step("messages both ways with delivery marks", async () => {
+      await a.waitFor(
+        `${bubbles("in")}.includes("Hello Alice, typed without a mouse.")`,
+        "bob's text at alice",
+      );
+      await b.waitFor(
+        `document.querySelector("#messages .msg.out .mark")?.dataset.status === "delivered"`,
+        "✓✓",
+      );
+      const text = "Hi Bob!\nA second line, and <b>not bold</b> & déjà vu.";
+      await a.eval(`document.getElementById("text").value = ${js(text)}`);
+      await a.click("#send");
+      await b.waitFor(`${bubbles("in")}.includes(${js(text)})`, "alice's text at bob");
+      await a.waitFor(
+        `[...document.querySelectorAll("#messages .msg.out .mark")].at(-1)?.dataset.status === "delivered"`,
+        "✓✓ at alice",
+      );
+      assert.equal(await b.eval(`document.querySelector("#messages b")`), null);
+      const title = await b.eval<string>("document.title");
+      assert.equal(title, "sotto");
+    });
+
+    await step("files by drop and by picker, the dropped one downloaded byte-identical", async () => {
+      const content = systemRandom(150_000);
+      const path = join(root, "holiday photo.bin");
+      await Deno.writeFile(path, content);
+      const box = await a.eval<{ x: number; y: number }>(`(() => {
+        const r = document.getElementById("messages").getBoundingClientRect();
+        return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+      })()`);
+      const data = { items: [], files: [path], dragOperationsMask: 1 };
+      for (const type of ["dragEnter", "dragOver", "drop"]) {
+        await a.session.send("Input.dispatchDragEvent", { type, x: box.x, y: box.y, data });
+      }
+      await next(alice, "file-sent", (e) => e.name === "holiday photo.bin");
+      const link = await b.waitFor<string>(
+        `[...document.querySelectorAll("#messages a.download")].map((a) => a.getAttribute("href")).at(-1)`,
+        "the download link",
+      );
+      assert.match(link, /^\/download\/[0-9a-f]{32}$/);
+      await b.click("#messages a.download");
+      const saved = join(downloads, "holiday photo.bin");
+      for (let i = 0; i < 200; i++) {
+        try {
+          if ((await Deno.stat(saved)).size === content.length) break;
+        } catch {
+          // not there yet
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(await Deno.readFile(saved), content);
+      // The paper clip's file picker, given a file the way the DevTools protocol does without a dialog.
+      const picked = join(root, "notes.txt");
+      await Deno.writeTextFile(picked, "picked, not dropped\n");
+      const { root: doc } = await a.session.send("DOM.getDocument") as { root: { nodeId: number } };
+      const { nodeId } = await a.session.send("DOM.querySelector", {
+        nodeId: doc.nodeId,
+        selector: "#file-input",
+      }) as { nodeId: number };
+      await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
+      const got = await next(bob, "file-received", (e) => e.name === "notes.txt");
+      assert.equal(await Deno.readTextFile(got.path), "picked, not dropped\n");
+    });
+
+    await step("the safety numbers are equal in both pages", async () => {
+      const numbers: string[] = [];
+      for (const tab of [a, b]) {
+        await tab.click("#verify");
+        numbers.push(
+          await tab.waitFor<string>(`document.getElementById("safety-digits").dataset.number`, "digits"),
+        );
+        assert.ok(
+          await tab.eval(`document.querySelector("#safety-qr svg path").getAttribute("d").length > 1000`),
+        );
+      }
+      assert.match(numbers[0], /^(\d{5} ){11}\d{5}$/);
+      assert.equal(numbers[0], numbers[1]);
+      await shot(a, "safety-number", 1280, 800, "light");
+      await shot(b, "safety-number", 360, 740, "dark");
+      for (const tab of [a, b]) {
+        await tab.key("Escape");
+        await tab.waitFor(`!document.getElementById("verify-dialog").open`, "the dialog closed");
+        await tab.view(1280, 800);
+      }
+    });
+
+    await step("screenshots: the conversation, light and dark, wide and narrow", async () => {
+      await b.eval(`document.getElementById("text").value = "A draft"`);
+      await shot(a, "conversation", 1280, 800, "light");
+      await shot(a, "conversation", 1280, 800, "dark");
+      await shot(b, "conversation", 360, 740, "light");
+      await shot(b, "conversation", 360, 740, "dark");
+      await b.click("#back");
+      await shot(b, "chats", 360, 740, "light");
+      await shot(b, "chats", 360, 740, "dark");
+      await b.view(1280, 800);
+      await b.eval(`document.getElementById("text").value = ""`);
+    });
+
+    await step("the relay restarts and both pages reconnect", async () => {
+      await relay.stop();
+      for (const tab of [a, b]) {
+        await tab.waitFor(`!document.getElementById("offline").hidden`, "the offline banner");
+      }
+      await shot(a, "offline", 1280, 800, "light");
+      relay = await RelayProcess.start(join(root, "relay"), relay.port);
+      for (const tab of [a, b]) {
+        await tab.click("#retry");
+        await tab.waitFor(`document.getElementById("conn").dataset.state === "online"`, "online again");
+        assert.ok(await tab.eval(`document.getElementById("offline").hidden`));
+      }
+      await a.eval(`document.getElementById("text").value = "Still here after the restart."`);
+      await a.click("#send");
+      await b.waitFor(
+        `${bubbles("in")}.includes("Still here after the restart.")`,
+        "a text after the restart",
+      );
+    });
+
+    await t.step(
+      "a hostile peer's markup and escape sequences are shown literally, nothing runs",
+      async () => {
+        const events: ClientEvent[] = [];
+        const m = hostile.app = await App.start(
+          {
+            host: "127.0.0.1",
+            port: relay.port,
+            pin: relay.pin,
+            curve: "P-256",
+            dataDir: join(root, "mallory"),
+          },
+          (e) => events.push(e),
+          () => Promise.resolve("mallory passphrase"),
+          () => {},
+        );
+        malloryId = (await waitEvent(events, "ready")).id;
+        await m.line(`/chat ${bobId}`);
+        await b.click("#new-chat");
+        await fill(b, { "peer-id": malloryId, "peer-nick": "" }, "new-chat-form");
+        await waitEvent(events, "chat-open");
+        await b.waitFor(
+          `document.getElementById("chat-status").textContent.startsWith("Online")`,
+          "mallory online",
+        );
+        await b.eval(`document.getElementById("text").value = "who are you?"`);
+        await b.click("#send");
+        await waitEvent(events, "message");
+
+        const markup =
+          `<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">x</a>`;
+        const text = `${markup} javascript:alert(4) \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x1b[0m`;
+        const nick = `<img src=x onerror=alert(5)>`;
+        const fileName = `<img src=x onerror=alert(6)> javascript:alert(7).txt`;
+        const fileData = new TextEncoder().encode("<script>alert(8)</script>");
+        await m.client.run(() => {
+          const chat = m.client.chat(m.client.chats[0].peerId)!;
+          const fileId = systemRandom(FILE_ID_BYTES);
+          const sha256 = createHash("SHA-256").update(fileData).digest();
+          m.client.outbox.add(chat, { type: "nickname", name: nick }, 0);
+          m.client.outbox.add(chat, { type: "text", id: 7, text }, 0);
+          m.client.outbox.add(chat, {
+            type: "file-offer",
+            fileId,
+            name: fileName,
+            size: fileData.length,
+            sha256,
+          }, 0);
+          m.client.outbox.add(chat, { type: "file-chunk", fileId, index: 0, data: fileData }, 0);
+          m.client.outbox.add(chat, { type: "file-end", fileId, status: "complete" }, 0);
+        });
+        await b.waitFor(`${bubbles("in")}.includes(${js(pictured(text))})`, "the hostile text, literally");
+        await b.waitFor(
+          `document.querySelector('.chat-item[data-id="${malloryId}"] .chat-name').textContent === ${
+            js(`~${nick}`)
+          }`,
+          "the hostile nickname, literally",
+        );
+        await b.waitFor(
+          `[...document.querySelectorAll("#messages .system-text")].some((e) => e.textContent.startsWith(${
+            js(`received "${fileName}"`)
+          }))`,
+          "the hostile file name, literally",
+        );
+        await b.waitFor(`document.title === "sotto"`, "the title untouched");
+        // Nothing the peer sent became an element, a link or a dialog, and nothing failed in the page.
+        assert.equal(
+          await b.eval(`document.querySelectorAll("#app img:not([src='/icon.svg']), #app script").length`),
+          0,
+        );
+        assert.ok(
+          await b.eval(
+            `[...document.querySelectorAll("a")].every((a) => /^\\/download\\/[0-9a-f]{32}$/.test(a.getAttribute("href")))`,
+          ),
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(b.dialogs, []);
+        assert.deepEqual(b.errors, []);
+        await shot(b, "hostile", 1280, 800, "light");
+        // A message in another chat: its unread count in the list and in the tab's title.
+        await a.eval(`document.getElementById("text").value = "Are you there, Bob?"`);
+        await a.click("#send");
+        await b.waitFor(`document.title === "(1) sotto"`, "the unread count in the title");
+        const badge = `document.querySelector('.chat-item[data-id="${aliceId}"] .badge').textContent`;
+        assert.equal(await b.eval(badge), "1");
+        // 200% zoom of a 1280 × 800 window: a 640 × 400 viewport at twice the pixels.
+        await b.session.send("Emulation.setDeviceMetricsOverride", {
+          width: 640,
+          height: 400,
+          deviceScaleFactor: 2,
+          mobile: false,
+        });
+        await b.eval(`document.getElementById("toasts").replaceChildren()`);
+        await b.screenshot(join(shots, "zoom-200-light.png"));
+        console.log(`screenshot: ${join(shots, "zoom-200-light.png")}`);
+        await b.view(1280, 800);
+      },
+    );
+
+    await step("close and block", async () => {
+      // Alice closes her chat with bob through the menu; bob's page shows it closed.
+      await open(a, bobId);
+      await a.click("#menu-button");
+      await a.waitFor(`document.activeElement?.dataset.action === "rename"`, "focus in the menu");
+      await a.click(`#chat-menu [data-action="close"]`);
+      await a.waitFor(`document.getElementById("prompt-dialog").open`, "the confirmation");
+      await a.click("#prompt-ok");
+      await a.waitFor(
+        `document.querySelector('.chat-item[data-id="${bobId}"]').dataset.state === "closed"`,
+        "closed",
+      );
+      await next(bob, "peer-closed");
+      await b.waitFor(
+        `document.querySelector('.chat-item[data-id="${aliceId}"]').dataset.state === "closed"`,
+        "closed",
+      );
+      // Bob blocks mallory.
+      await open(b, malloryId);
+      await b.click("#menu-button");
+      await b.click(`#chat-menu [data-action="block"]`);
+      await b.waitFor(`document.getElementById("prompt-dialog").open`, "the confirmation");
+      await b.click("#prompt-ok");
+      await b.waitFor(`document.getElementById("chat").dataset.state === "blocked"`, "blocked");
+      assert.match(await b.eval<string>(`document.getElementById("chat-note").textContent`), /blocked/);
+      await shot(b, "blocked", 1280, 800, "light");
+      for (const tab of [a, b]) {
+        assert.deepEqual(tab.dialogs, []);
+        assert.deepEqual(tab.errors, []);
+      }
+    });
+    await step(
+      "a restarted client is unlocked in the page; a wrong passphrase is said and asked again",
+      async () => {
+        await alice.kill();
+        await a.waitFor(`!document.getElementById("splash").hidden`, "the page sees its client stop");
+        const again = start("alice");
+        const web = await next(again, "web");
+        await a.navigate(web.url);
+        a.errors.length = 0; // the old page's reconnect attempts to the stopped client, refused
+        await a.waitFor(`!document.getElementById("unlock").hidden`, "the unlock form");
+        assert.ok(
+          await a.eval(`document.getElementById("again-field").hidden`),
+          "one field for an existing keystore",
+        );
+        assert.equal(await a.eval(`document.getElementById("unlock-title").textContent`), "Unlock sotto");
+        await fill(a, { passphrase: "not alice's passphrase" }, "unlock-form");
+        await a.waitFor(
+          `document.getElementById("unlock-error").textContent === "That passphrase does not unlock this keystore."`,
+          "the wrong passphrase, in one sentence",
+        );
+        await fill(a, { passphrase: "alice passphrase" }, "unlock-form");
+        await a.waitFor(`document.getElementById("my-id").textContent === ${js(aliceId)}`, "unlocked");
+        await a.waitFor(
+          `document.querySelector('.chat-item[data-id="${bobId}"]')?.dataset.state === "closed"`,
+          "the chats kept",
+        );
+        await open(a, bobId);
+        await a.waitFor(
+          `${bubbles("in")}.includes("Hello Alice, typed without a mouse.")`,
+          "the history kept",
+        );
+        assert.deepEqual(a.errors, []);
+      },
+    );
+    console.log(`screenshots are in ${shots}`);
+  } finally {
+    await browser?.close();
+    await hostile.app?.stop();
+    for (const c of clients) await c.kill();
+    await relay.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** The first event of a kind in an in-process client's list, waiting for it. */
+async function waitEvent<K extends ClientEvent["event"]>(events: ClientEvent[], kind: K): Promise<Ev<K>> {
+  for (let i = 0; i < 600; i++) {
+    const found = events.find((e) => e.event === kind);
+    if (found) return found as Ev<K>;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${kind}: ${JSON.stringify(events)}`);
+}

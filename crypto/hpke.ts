@@ -156,12 +156,13 @@ export class Hpke {
 
   // ---- keys --------------------------------------------------------------------------------------
 
-  /** DeriveKeyPair (§7.1.3): a key pair from input keying material of at least Nsk bytes. */
+  /**
+   * DeriveKeyPair (§7.1.3): a key pair from input keying material, which SHOULD have Nsk bytes of entropy
+   * (MLS passes Nh bytes: 64 for P-521's 66-byte keys). Fewer than 32 bytes are refused.
+   */
   deriveKeyPair(ikm: Uint8Array): HpkeKeyPair {
     checkBytes(ikm, "ikm");
-    if (ikm.length < this.nSk) {
-      throw new RangeError(`ikm must be at least ${this.nSk} bytes, got ${ikm.length}`);
-    }
+    if (ikm.length < 32) throw new RangeError(`ikm must be at least 32 bytes, got ${ikm.length}`);
     const prk = this.#kemLabels.extract(EMPTY, "dkp_prk", ikm);
     const n = this.curve.n;
     try {

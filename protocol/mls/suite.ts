@@ -171,9 +171,24 @@ export class CipherSuite {
 
   // ---- signatures ----------------------------------------------------------------------------------
 
+  /**
+   * A secret scalar as exactly `byteLength` bytes: some encoders drop leading zero bytes (a 65-byte P-521
+   * key), which Field-Element-to-Octet-String keeps. Longer values are refused.
+   */
+  secretKey(bytes: Uint8Array): Uint8Array {
+    const n = this.curve.byteLength;
+    if (bytes.length === n) return bytes;
+    if (bytes.length > n) {
+      throw new MlsError("invalid-key", `a ${this.curveName} secret key has at most ${n} bytes`);
+    }
+    const out = new Uint8Array(n);
+    out.set(bytes, n - bytes.length);
+    return out;
+  }
+
   /** SignWithLabel (§5.1.2): DER-encoded ECDSA (RFC 6979 nonces) over SignContent. */
   signWithLabel(secretKey: Uint8Array, label: string, content: Uint8Array): Uint8Array {
-    return this.curve.signatureToDer(this.curve.sign(secretKey, labelled(label, content)));
+    return this.curve.signatureToDer(this.curve.sign(this.secretKey(secretKey), labelled(label, content)));
   }
 
   /** VerifyWithLabel (§5.1.2): false for any bad signature or key; never throws. */
@@ -189,7 +204,7 @@ export class CipherSuite {
 
   /** The signature public key of a secret key (uncompressed SEC1). */
   signaturePublicKey(secretKey: Uint8Array): Uint8Array {
-    return this.curve.getPublicKey(secretKey, false);
+    return this.curve.getPublicKey(this.secretKey(secretKey), false);
   }
 
   /** A fresh signature key pair (tests and key packages of non-sotto clients). */
@@ -250,7 +265,8 @@ export class CipherSuite {
     publicKey?: Uint8Array,
   ): Uint8Array {
     try {
-      return this.hpke.openBase(kemOutput, secretKey, labelled(label, context), EMPTY, ciphertext, publicKey);
+      const sk = this.secretKey(secretKey);
+      return this.hpke.openBase(kemOutput, sk, labelled(label, context), EMPTY, ciphertext, publicKey);
     } catch (e) {
       if (e instanceof AuthenticationError || e instanceof HpkeError) {
         throw new MlsError("undecryptable", `cannot decrypt the ${label} ciphertext`, { cause: e });

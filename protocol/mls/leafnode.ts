@@ -221,9 +221,10 @@ export function validateLeafNode(
 
 /**
  * Validates a KeyPackage (§10.1) for a group of `suite`: version and suite, the leaf node (source
- * key_package), the signature, and an init key distinct from the leaf's encryption key.
+ * key_package; against `tree` too when given), the signature, and an init key distinct from the leaf's
+ * encryption key.
  */
-export function validateKeyPackage(ctx: LeafContext, kp: KeyPackage): void {
+export function validateKeyPackage(ctx: LeafContext, kp: KeyPackage, tree?: RatchetTree): void {
   if (kp.version !== PROTOCOL_VERSION_MLS10) {
     throw new MlsError("invalid-key-package", `the KeyPackage is for protocol version ${kp.version}`);
   }
@@ -238,7 +239,7 @@ export function validateKeyPackage(ctx: LeafContext, kp: KeyPackage): void {
     throw new MlsError("invalid-key-package", "the KeyPackage's init key equals its encryption key");
   }
   checkUniqueTypes(kp.extensions, "the KeyPackage's extensions");
-  validateLeafNode(ctx, kp.leafNode, LeafNodeSource.KeyPackage, undefined, undefined, undefined);
+  validateLeafNode(ctx, kp.leafNode, LeafNodeSource.KeyPackage, tree, undefined, undefined);
   if (
     !ctx.suite.verifyWithLabel(
       kp.leafNode.signatureKey,

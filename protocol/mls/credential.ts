@@ -21,6 +21,7 @@ import {
   deriveId,
   encodeIdentityPublic,
   formatId,
+  type Identity,
   type IdentityPublic,
 } from "../identity.ts";
 import { ProtocolError } from "../codec.ts";
@@ -32,6 +33,17 @@ import type { CipherSuite } from "./suite.ts";
 /** The credential of a sotto identity. */
 export function sottoCredential(keys: IdentityPublic): Credential {
   return { type: CredentialType.Basic, identity: encodeIdentityPublic(keys) };
+}
+
+/** What a sotto identity signs with in a group of `suite`: its IKsig on the suite's curve, and its credential. */
+export function sottoSigner(
+  identity: Identity,
+  suite: CipherSuite,
+): { signatureSecretKey: Uint8Array; credential: Credential } {
+  return {
+    signatureSecretKey: identity.secretKeys[suite.curveName].sign,
+    credential: sottoCredential(identity.publicKeys),
+  };
 }
 
 /** The identity keys of a sotto credential, every point validated; MlsError("invalid-credential") if not one. */

@@ -973,6 +973,15 @@ export class MlsGroup {
     const tree = applied.tree;
     const keys = s.keys.clone();
     let commitSecret: Uint8Array = new Uint8Array(suite.nh);
+    // Our own Update, if the commit covers it: our leaf now has the key we proposed (needed to decrypt).
+    if (applied.updated.includes(s.ownLeaf)) {
+      const pk = tree.leaf(s.ownLeaf)!.encryptionKey;
+      const k = s.updateKeys.find((u) => equalBytes(u.pk, pk));
+      if (k === undefined) {
+        throw new MlsError("invalid-commit", "the commit applies an Update of ours we did not send");
+      }
+      keys.set(2 * s.ownLeaf, k.sk, k.pk);
+    }
     if (commit.path !== undefined) {
       const path = commit.path;
       const old = tree.leaf(sender)!;
@@ -1014,14 +1023,6 @@ export class MlsGroup {
       const added = new Set(applied.added.map((a) => a.leaf));
       commitSecret =
         decryptPath(suite, tree, sender, fdp, path, s.ownLeaf, keys, added, provisional).commitSecret;
-    }
-    if (applied.updated.includes(s.ownLeaf)) {
-      const pk = tree.leaf(s.ownLeaf)!.encryptionKey;
-      const k = s.updateKeys.find((u) => equalBytes(u.pk, pk));
-      if (k === undefined) {
-        throw new MlsError("invalid-commit", "the commit applies an Update of ours we did not send");
-      }
-      keys.set(2 * s.ownLeaf, k.sk, k.pk);
     }
     keys.prune(tree);
     if (applied.tree.members().length > this.#cfg.maxMembers) {
@@ -1267,7 +1268,8 @@ function selectProposals(
       const leaf = p.sender.type === SenderType.Member ? p.sender.leafIndex : -1;
       if (leaf === s.ownLeaf || removed.has(leaf) || lastUpdate.get(leaf) !== p) continue;
     } else if (prop.type === ProposalType.Remove) {
-      if (prop.removed === s.ownLeaf || seenRemove.has(prop.removed)) continue;
+      // A pending Remove of ourselves is someone else's to commit; one we pass by value is refused later.
+      if ((prop.removed === s.ownLeaf && p.ref) || seenRemove.has(prop.removed)) continue;
       seenRemove.add(prop.removed);
     } else if (prop.type === ProposalType.GroupContextExtensions && p !== lastGce) {
       continue;

@@ -262,6 +262,7 @@ export function applyProposals(env: ProposalEnv, committer: number, list: readon
   for (const p of list) {
     if (p.proposal.type !== ProposalType.Add) continue;
     const kp = p.proposal.keyPackage;
+    validateKeyPackage(ctx, kp, tree);
     for (const m of tree.members()) {
       const leaf = tree.leaf(m)!;
       if (
@@ -271,7 +272,6 @@ export function applyProposals(env: ProposalEnv, committer: number, list: readon
         throw new MlsError("invalid-proposal", `an Add of a client already in the group (leaf ${m})`);
       }
     }
-    validateKeyPackage(ctx, kp, tree);
     added.push({ leaf: tree.addLeaf(kp.leafNode), keyPackage: kp });
   }
 

@@ -124,14 +124,15 @@ function senderDataAad(m: { groupId: Uint8Array; epoch: bigint; contentType: num
 
 /**
  * A PrivateMessage for `ac` (wire format private, member sender): the next key of the sender's ratchet in
- * `tree` (which moves on), a fresh reuse guard from `random`, and `padding` zero bytes.
+ * `tree` (which moves on), a fresh reuse guard from `random`, and `padding(n)` zero bytes after the n bytes
+ * of content and auth data (a number: that many bytes).
  */
 export function protectPrivate(
   suite: CipherSuite,
   ac: AuthenticatedContent,
   senderDataSecret: Uint8Array,
   tree: SecretTree,
-  padding: number,
+  padding: number | ((length: number) => number),
   random: RandomSource,
 ): PrivateMessage {
   const c = ac.content;
@@ -147,7 +148,11 @@ export function protectPrivate(
   const plaintext = encodeWith((w) => {
     writeContentBody(w, c.content);
     writeAuthData(w, ac.auth, contentType);
-    w.bytes(new Uint8Array(padding));
+    const zeros = typeof padding === "number" ? padding : padding(w.length);
+    if (!Number.isInteger(zeros) || zeros < 0) {
+      throw new RangeError(`padding must be a count of bytes, got ${zeros}`);
+    }
+    w.bytes(new Uint8Array(zeros));
   });
   const header = { groupId: c.groupId, epoch: c.epoch, contentType, authenticatedData: c.authenticatedData };
   const ciphertext = suite.aeadSeal(k.key, nonce, contentAad(header), plaintext);

@@ -631,8 +631,14 @@ export class MlsGroup {
       const pm = protectPublic(s.suite, ac, s.secrets.membershipKey, s.context);
       return { bytes: encodeMlsMessage({ wireFormat, publicMessage: pm }), ac };
     }
-    const padding = this.#cfg.padding(encodedLength(body, auth));
-    const pm = protectPrivate(s.suite, ac, s.secrets.senderDataSecret, tree, padding, this.#cfg.random);
+    const pm = protectPrivate(
+      s.suite,
+      ac,
+      s.secrets.senderDataSecret,
+      tree,
+      this.#cfg.padding,
+      this.#cfg.random,
+    );
     return { bytes: encodeMlsMessage({ wireFormat, privateMessage: pm }), ac };
   }
 
@@ -1222,17 +1228,6 @@ function makeGroupInfo(
     confirmationTag: tag ?? suite.mac(secrets.confirmationKey, context.confirmedTranscriptHash),
     signer,
   });
-}
-
-/** The bytes of content body and auth data, for padding. */
-function encodedLength(
-  body: FramedContent["content"],
-  auth: { signature: Uint8Array; confirmationTag?: Uint8Array },
-): number {
-  let n = auth.signature.length + 4 + (auth.confirmationTag ? auth.confirmationTag.length + 4 : 0);
-  if (body.type === ContentType.Application) n += body.applicationData.length + 4;
-  else n += 64;
-  return n;
 }
 
 /**

@@ -10,7 +10,13 @@ import { generateIdentity } from "../../../protocol/identity.ts";
 import { memberId, sottoCredential } from "../../../protocol/mls/credential.ts";
 import { MlsError, type MlsErrorCode } from "../../../protocol/mls/errors.ts";
 import { MlsGroup } from "../../../protocol/mls/group.ts";
-import { createKeyPackage, keyPackageMessage } from "../../../protocol/mls/keypackage.ts";
+import { inspectMessage } from "../../../protocol/mls/inspect.ts";
+import {
+  createKeyPackage,
+  decodeKeyPackageBundle,
+  encodeKeyPackageBundle,
+  keyPackageMessage,
+} from "../../../protocol/mls/keypackage.ts";
 import type { SuiteId } from "../../../protocol/mls/suite.ts";
 import { assertAgree, deliver, Person, seededRandom } from "./_group.ts";
 
@@ -278,4 +284,46 @@ Deno.test("mls group: a joiner refuses a Welcome whose tree was altered or that 
   // The other KeyPackage bob made is still his to use.
   assert.equal(bob.bundles.size, 1);
   void generateIdentity;
+});
+
+Deno.test("mls inspect: the clear fields a delivery service orders and routes by", () => {
+  const random = seededRandom("inspect");
+  const [alice, bob] = ["alice", "bob"].map((n) => new Person(n, 2, random));
+  const gid = random(32);
+  alice.create(gid);
+  const kp = bob.keyPackage();
+  const k = inspectMessage(kp);
+  assert.ok(k.wireFormat === "key-package" && k.cipherSuite === 2 && k.keyPackageRef !== undefined);
+  const c = alice.g.commit({ add: [kp] });
+  const ci = inspectMessage(c.commit);
+  assert.ok(
+    ci.wireFormat === "private" && ci.contentType === "commit" && ci.epoch === 0n &&
+      equalBytes(ci.groupId, gid),
+  );
+  const wi = inspectMessage(c.welcome!);
+  assert.ok(wi.wireFormat === "welcome" && equalBytes(wi.keyPackageRefs[0], k.keyPackageRef!));
+  alice.g.mergePendingCommit();
+  bob.join(c.welcome!);
+  const pub = MlsGroup.deserialize(bob.g.serialize(), bob.config({ handshakeWireFormat: "public" }));
+  const pi = inspectMessage(pub.proposeUpdate());
+  assert.ok(
+    pi.wireFormat === "public" && pi.contentType === "proposal" && pi.senderLeaf === 1 && pi.epoch === 1n,
+  );
+  const gi = inspectMessage(alice.g.groupInfo());
+  assert.ok(gi.wireFormat === "group-info" && gi.epoch === 1n);
+  assert.throws(() => inspectMessage(Uint8Array.of(0, 1)), MlsError);
+});
+
+Deno.test("mls group: padding hides lengths within a bucket; KeyPackage bundles round-trip and are checked", () => {
+  const { alice, bob } = threeMembers(2, "padding");
+  const short = alice.g.encrypt(text("a"));
+  const longer = alice.g.encrypt(text("x".repeat(120)));
+  assert.equal(short.length, longer.length);
+  assert.ok(alice.g.encrypt(text("y".repeat(300))).length > short.length);
+  for (const m of [short, longer]) bob.g.process(m);
+  const b = createKeyPackage({ suite: bob.suite, ...bob.signer }, seededRandom("bundle"));
+  const back = decodeKeyPackageBundle(encodeKeyPackageBundle(b));
+  assert.ok(equalBytes(back.ref, b.ref) && equalBytes(back.initSecretKey, b.initSecretKey));
+  const swapped = encodeKeyPackageBundle({ ...b, initSecretKey: b.encryptionSecretKey });
+  assert.throws(() => decodeKeyPackageBundle(swapped), (e: MlsError) => e.code === "invalid-key");
 });

@@ -86,8 +86,11 @@ export const sottoCredentialPolicy: CredentialPolicy = {
       );
     }
   },
+  // Called only on credentials `validate` accepted, whose identity encodings are canonical: equal bytes
+  // are the same identity (and the same ID), without decoding six points again for every comparison.
   sameMember(previous: Credential, next: Credential): boolean {
-    return equalBytes(memberId(previous), memberId(next));
+    return previous.type === CredentialType.Basic && next.type === CredentialType.Basic &&
+      equalBytes(previous.identity, next.identity);
   },
 };
 

@@ -32,7 +32,7 @@ export interface CredentialPolicy {
   readonly name: string;
   /** Throws MlsError("invalid-credential") unless `credential` is acceptable with `signatureKey`. */
   validate(credential: Credential, signatureKey: Uint8Array, suite: CipherSuite): void;
-  /** True if `next` may succeed `previous` for the same member (Update proposals, commit paths). */
+  /** True if `next` may succeed `previous` for the same member (both already accepted by `validate`). */
   sameMember(previous: Credential, next: Credential): boolean;
 }
 

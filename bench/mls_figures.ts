@@ -295,7 +295,7 @@ async function besideTsMls(suite: CipherSuite, row: Row): Promise<void> {
     const p2 = hasPath(unhex(c2.commit)) ? "with" : "no";
     push(row, `2. commit adding one member (100 → 101), ${p2} path: ts-mls creates`, tPeerAdd);
     push(row, "2. … sotto processes it", time(() => z.group!.process(unhex(c2.commit)))[1]);
-    for (const m of [...others, y]) m.group!.process(unhex(c2.commit));
+    for (const m of [x, ...others, y]) m.group!.process(unhex(c2.commit));
     // 3. Our member commits with a path and no proposals (101 members): the peer and one of ours process it.
     const [c3, t3] = time(() => x.group!.commit());
     x.group!.mergePendingCommit();

@@ -98,13 +98,13 @@ import {
   unprotectPublic,
   verifyContent,
 } from "./framing.ts";
-import { basicCredentialPolicy } from "./credential.ts";
+import { sottoCredentialPolicy } from "./credential.ts";
 
 // ---- configuration -----------------------------------------------------------------------------------
 
 /** How a group behaves; not part of its serialised state (pass the same config when deserialising). */
 export interface GroupConfig {
-  /** The Authentication Service. sotto's groups pass `sottoCredentialPolicy`; the default accepts any basic credential. */
+  /** The Authentication Service: sotto identities by default; `basicCredentialPolicy` for foreign clients. */
   readonly policy?: CredentialPolicy;
   readonly random?: RandomSource;
   /** The current time in seconds, for KeyPackage lifetimes; without it they are not checked. */
@@ -285,7 +285,7 @@ export class MlsGroup {
     this.#s = state;
     this.#pending = pending;
     this.#cfg = {
-      policy: config.policy ?? basicCredentialPolicy,
+      policy: config.policy ?? sottoCredentialPolicy,
       random: config.random ?? systemRandom,
       now: config.now,
       maxLifetime: config.maxLifetime,
@@ -319,7 +319,7 @@ export class MlsGroup {
       extensions: p.leafExtensions ?? [],
     });
     const tree = RatchetTree.single(leaf);
-    const policy = config.policy ?? basicCredentialPolicy;
+    const policy = config.policy ?? sottoCredentialPolicy;
     const extensions = p.extensions ?? [];
     const ctx: LeafContext = { suite, policy, groupExtensions: extensions };
     validateLeafNode(ctx, leaf, LeafNodeSource.KeyPackage, undefined, undefined, undefined);
@@ -409,7 +409,7 @@ export class MlsGroup {
     if (!verifyGroupInfo(suite, groupInfo, signer.signatureKey)) {
       throw new MlsError("bad-signature", "the GroupInfo's signature does not verify");
     }
-    const policy = config.policy ?? basicCredentialPolicy;
+    const policy = config.policy ?? sottoCredentialPolicy;
     const ctx: LeafContext = { suite, policy, groupExtensions: gc.extensions };
     validateTree(ctx, tree, gc.groupId);
     const myIndex = tree.members().find((i) => sameLeaf(tree.leaf(i)!, kp.leafNode));

@@ -401,6 +401,8 @@ export class MlsGroup {
       throw new MlsError("invalid-welcome", "the Welcome has no ratchet tree and none was given");
     }
     const tree = RatchetTree.decode(treeBytes);
+    const maxMembers = config.maxMembers ?? 1024;
+    if (tree.members().length > maxMembers) throw new MlsError("limit", `a group has at most ${maxMembers} members`);
     if (!equalBytes(tree.treeHash(suite), gc.treeHash)) {
       throw new MlsError("invalid-tree", "the ratchet tree does not match the GroupInfo's tree hash");
     }

@@ -327,3 +327,16 @@ Deno.test("mls group: padding hides lengths within a bucket; KeyPackage bundles 
   const swapped = encodeKeyPackageBundle({ ...b, initSecretKey: b.encryptionSecretKey });
   assert.throws(() => decodeKeyPackageBundle(swapped), (e: MlsError) => e.code === "invalid-key");
 });
+
+Deno.test("mls group: member limits hold for commits and joins", () => {
+  const random = seededRandom("limits");
+  const people = ["a", "b", "c", "d"].map((n) => new Person(n, 2, random));
+  const [a, b, c, d] = people;
+  a.create(random(32), { maxMembers: 3 });
+  refused("limit", () => a.g.commit({ add: [b.keyPackage(), c.keyPackage(), d.keyPackage()] }), [a.g]);
+  const ok = a.g.commit({ add: [b.keyPackage(), c.keyPackage()] });
+  a.g.mergePendingCommit();
+  assert.throws(() => b.join(ok.welcome!, { maxMembers: 2 }), (e: MlsError) => e.code === "limit");
+  b.join(ok.welcome!, { maxMembers: 3 });
+  assert.equal(b.g.members().length, 3);
+});

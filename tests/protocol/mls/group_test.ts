@@ -93,9 +93,11 @@ for (const suite of [2, 7, 5] as SuiteId[]) {
     for (const p of all) p.group = MlsGroup.deserialize(p.g.serialize(), p.config());
     assertAgree(all);
 
-    // alice removes bob; bob learns it and can read nothing new.
+    // alice removes bob; bob learns it and can read nothing new, nor can a copy of his state that ignores the
+    // removal: nothing in the commit is encrypted to him.
     const c3 = alice.g.commit({ remove: [1] });
     alice.g.mergePendingCommit();
+    const bobIgnoring = MlsGroup.deserialize(bob.g.serialize(), bob.config());
     const r = bob.g.process(c3.commit);
     assert.ok(r.kind === "commit" && r.removedSelf);
     assert.equal(bob.g.active, false);
@@ -103,6 +105,7 @@ for (const suite of [2, 7, 5] as SuiteId[]) {
     assertAgree(all);
     const secret = carol.g.encrypt(text("bob is gone"));
     refused("state", () => bob.g.process(secret));
+    refused("wrong-epoch", () => bobIgnoring.process(secret), [bobIgnoring]);
     assert.equal(str((alice.g.process(secret) as { data: Uint8Array }).data), "bob is gone");
     assert.deepEqual(alice.g.members().map((m) => m.leaf), [0, 2, 3]);
 

@@ -402,7 +402,9 @@ export class MlsGroup {
     }
     const tree = RatchetTree.decode(treeBytes);
     const maxMembers = config.maxMembers ?? 1024;
-    if (tree.members().length > maxMembers) throw new MlsError("limit", `a group has at most ${maxMembers} members`);
+    if (tree.members().length > maxMembers) {
+      throw new MlsError("limit", `a group has at most ${maxMembers} members`);
+    }
     if (!equalBytes(tree.treeHash(suite), gc.treeHash)) {
       throw new MlsError("invalid-tree", "the ratchet tree does not match the GroupInfo's tree hash");
     }

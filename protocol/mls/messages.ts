@@ -80,6 +80,8 @@ export const LIMITS = {
   proposals: 1024,
   /** Nodes of an UpdatePath (tree depth). */
   pathNodes: 32,
+  /** An HPKE ciphertext (a path secret, or GroupSecrets with their PSK list). */
+  hpkeCiphertext: 1024 * 1024,
   /** PSKs in one GroupSecrets. */
   psks: 64,
   /** Bytes of authenticated_data and of application data. */
@@ -548,7 +550,11 @@ function writeHpkeCiphertext(w: Writer, c: HpkeCiphertext): void {
 }
 
 function readHpkeCiphertext(r: Reader): HpkeCiphertext {
-  return { kemOutput: readKeyBytes(r, "kem_output"), ciphertext: r.opaque("ciphertext", LIMITS.key) };
+  // A path secret is Nh + 16 bytes, but GroupSecrets grow with their PSK list.
+  return {
+    kemOutput: readKeyBytes(r, "kem_output"),
+    ciphertext: r.opaque("ciphertext", LIMITS.hpkeCiphertext),
+  };
 }
 
 export function writeUpdatePath(w: Writer, p: UpdatePath): void {

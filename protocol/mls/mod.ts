@@ -44,5 +44,5 @@ export {
 } from "./credential.ts";
 export type { CredentialPolicy } from "./leafnode.ts";
 export { inspectMessage, type MessageSummary } from "./inspect.ts";
-export { type CipherSuite, getSuite, SUITE_IDS, type SuiteId, suiteForCurve } from "./suite.ts";
+export { type CipherSuite, getSuite, SUITE_IDS, suiteForCurve, type SuiteId } from "./suite.ts";
 export type { Credential, Lifetime, Proposal } from "./messages.ts";

@@ -121,7 +121,11 @@ export function createPath(
     suite,
     signatureSecretKey,
     {
-      ...template,
+      // Only the kept fields: a key_package leaf's lifetime, say, must not ride along.
+      signatureKey: template.signatureKey,
+      credential: template.credential,
+      capabilities: template.capabilities,
+      extensions: template.extensions,
       encryptionKey: leafKeys.pk,
       source: LeafNodeSource.Commit,
       parentHash,

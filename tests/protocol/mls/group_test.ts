@@ -343,3 +343,18 @@ Deno.test("mls group: member limits hold for commits and joins", () => {
   b.join(ok.welcome!, { maxMembers: 3 });
   assert.equal(b.g.members().length, 3);
 });
+
+Deno.test("mls group: a pending commit survives serialisation and merges afterwards", () => {
+  const { alice, bob, carol, all } = threeMembers(5, "pending");
+  const c = alice.g.commit({ remove: [2] });
+  const restored = MlsGroup.deserialize(alice.g.serialize(), alice.config());
+  assert.ok(restored.hasPendingCommit);
+  assert.equal(restored.epoch, 1n);
+  const info = restored.process(c.commit); // the commit coming back from the relay
+  assert.ok(info.kind === "commit" && info.own && info.removed[0] === 2);
+  alice.group = restored;
+  bob.g.process(c.commit);
+  carol.g.process(c.commit);
+  assertAgree(all);
+  assert.equal(carol.g.active, false);
+});

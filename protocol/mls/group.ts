@@ -23,6 +23,7 @@ import {
 } from "./keyschedule.ts";
 import type { KeyPackageBundle } from "./keypackage.ts";
 import {
+  checkUniqueTypes,
   type CredentialPolicy,
   type LeafContext,
   ourCapabilities,
@@ -68,7 +69,13 @@ import {
   writeProposal,
   writeSender,
 } from "./messages.ts";
-import { applyProposals, type ProposalEnv, type SentProposal, validateProposal } from "./proposals.ts";
+import {
+  applyProposals,
+  checkGroupExtensions,
+  type ProposalEnv,
+  type SentProposal,
+  validateProposal,
+} from "./proposals.ts";
 import { DEFAULT_RATCHET_LIMITS, type RatchetLimits, SecretTree } from "./secrettree.ts";
 import { type CipherSuite, getSuite, type SuiteId } from "./suite.ts";
 import { RatchetTree } from "./tree.ts";
@@ -321,6 +328,7 @@ export class MlsGroup {
     const tree = RatchetTree.single(leaf);
     const policy = config.policy ?? sottoCredentialPolicy;
     const extensions = p.extensions ?? [];
+    checkGroupExtensions(extensions);
     const ctx: LeafContext = { suite, policy, groupExtensions: extensions };
     validateLeafNode(ctx, leaf, LeafNodeSource.KeyPackage, undefined, undefined, undefined);
     const context: GroupContext = {
@@ -392,6 +400,9 @@ export class MlsGroup {
         "the GroupInfo's version or cipher suite differs from the KeyPackage's",
       );
     }
+    // §13.4: no extension type twice in a list; every GroupContext extension must be one we implement.
+    checkUniqueTypes(groupInfo.extensions, "the GroupInfo's extensions");
+    checkGroupExtensions(gc.extensions);
     const treeExt = groupInfo.extensions.filter((e) => e.type === ExtensionType.RatchetTree);
     if (treeExt.length > 1) {
       throw new MlsError("invalid-welcome", "the GroupInfo has two ratchet_tree extensions");

@@ -98,8 +98,8 @@ function memberSender(p: SentProposal): number {
   return p.sender.leafIndex;
 }
 
-/** Checks the Group Context extensions a GroupContextExtensions proposal would set. */
-function checkGroupExtensions(list: readonly Extension[]): void {
+/** Checks GroupContext extensions (a GroupContextExtensions proposal's, a joined group's, a new group's). */
+export function checkGroupExtensions(list: readonly Extension[]): void {
   checkUniqueTypes(list, "the GroupContext's extensions");
   for (const e of list) {
     // Only these have meaning in a GroupContext for this implementation; the others it cannot honour.

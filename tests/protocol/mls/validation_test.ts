@@ -22,6 +22,7 @@ import {
   type Sender,
 } from "../../../protocol/mls/messages.ts";
 import { applyProposals, type ProposalEnv, type SentProposal } from "../../../protocol/mls/proposals.ts";
+import { MlsGroup } from "../../../protocol/mls/group.ts";
 import { RatchetTree } from "../../../protocol/mls/tree.ts";
 import {
   createPath,
@@ -291,4 +292,20 @@ Deno.test("mls validation: UpdatePaths (node count, parent hash, ciphertext coun
     () => decryptPath(suite, merged, 0, fdp, short, 1, new PrivateKeys(), new Set(), context),
     code("invalid-commit"),
   );
+});
+
+Deno.test("mls validation: GroupContext extensions a group is created with", () => {
+  const p = new Person("erin", 2, random);
+  const params = { suite: 2 as const, groupId: random(32), ...p.signer };
+  assert.throws(
+    () => MlsGroup.create({ ...params, extensions: [{ type: 5, data: Uint8Array.of(0) }] }),
+    code("unsupported"),
+  );
+  const dup = { type: 3, data: Uint8Array.of(0, 0, 0) };
+  assert.throws(() => MlsGroup.create({ ...params, extensions: [dup, dup] }), code("malformed"));
+  // Requiring an extension type the creator itself does not support.
+  const required = { type: 3, data: Uint8Array.of(2, 0xf0, 0x01, 0, 0) };
+  assert.throws(() => MlsGroup.create({ ...params, extensions: [required] }), code("invalid-leaf"));
+  const g = MlsGroup.create({ ...params, extensions: [{ type: 3, data: Uint8Array.of(0, 0, 0) }] });
+  assert.equal(g.epoch, 0n);
 });

@@ -21,12 +21,11 @@ import {
   mlsExporter,
   pskSecret,
 } from "./keyschedule.ts";
-import type { KeyPackageBundle } from "./keypackage.ts";
+import { type KeyPackageBundle, newLeafNode } from "./keypackage.ts";
 import {
   checkUniqueTypes,
   type CredentialPolicy,
   type LeafContext,
-  ourCapabilities,
   signLeafNode,
   validateKeyPackage,
   validateLeafNode,
@@ -278,6 +277,7 @@ interface Pending {
 }
 
 const STATE_VERSION = 1;
+const DEFAULT_MAX_MEMBERS = 1024;
 const EMPTY = new Uint8Array(0);
 
 /** An MLS group as one member sees it. */
@@ -302,7 +302,7 @@ export class MlsGroup {
       padding: config.padding ?? defaultPadding,
       handshakeWireFormat: config.handshakeWireFormat ?? "private",
       externalPsk: config.externalPsk ?? (() => undefined),
-      maxMembers: config.maxMembers ?? 1024,
+      maxMembers: config.maxMembers ?? DEFAULT_MAX_MEMBERS,
     };
   }
 
@@ -315,16 +315,7 @@ export class MlsGroup {
       throw new RangeError("groupId must be 1 to 256 bytes");
     }
     const random = config.random ?? systemRandom;
-    const enc = suite.hpke.generateKeyPair(random);
-    const leaf = signLeafNode(suite, p.signatureSecretKey, {
-      encryptionKey: enc.publicKey,
-      signatureKey: suite.signaturePublicKey(p.signatureSecretKey),
-      credential: p.credential,
-      capabilities: p.capabilities ?? ourCapabilities(suite, [p.credential.type]),
-      source: LeafNodeSource.KeyPackage,
-      lifetime: p.lifetime ?? { notBefore: 0n, notAfter: 0xffff_ffff_ffff_ffffn },
-      extensions: p.leafExtensions ?? [],
-    });
+    const { leaf, encryption: enc } = newLeafNode({ ...p, suite }, random);
     const tree = RatchetTree.single(leaf);
     const policy = config.policy ?? sottoCredentialPolicy;
     const extensions = p.extensions ?? [];
@@ -412,10 +403,7 @@ export class MlsGroup {
       throw new MlsError("invalid-welcome", "the Welcome has no ratchet tree and none was given");
     }
     const tree = RatchetTree.decode(treeBytes);
-    const maxMembers = config.maxMembers ?? 1024;
-    if (tree.members().length > maxMembers) {
-      throw new MlsError("limit", `a group has at most ${maxMembers} members`);
-    }
+    checkSize(tree, config.maxMembers ?? DEFAULT_MAX_MEMBERS);
     if (!equalBytes(tree.treeHash(suite), gc.treeHash)) {
       throw new MlsError("invalid-tree", "the ratchet tree does not match the GroupInfo's tree hash");
     }
@@ -688,9 +676,7 @@ export class MlsGroup {
     const list = selectProposals(s, options.includePending ?? true ? s.proposals : [], byValue, own);
     const env = this.#env(s);
     const applied = applyProposals(env, s.ownLeaf, list);
-    if (applied.tree.members().length > this.#cfg.maxMembers) {
-      throw new MlsError("limit", `a group has at most ${this.#cfg.maxMembers} members`);
-    }
+    checkSize(applied.tree, this.#cfg.maxMembers);
     const tree = applied.tree;
     const keys = s.keys.clone();
     const newEpoch = s.context.epoch + 1n;
@@ -1046,9 +1032,7 @@ export class MlsGroup {
         decryptPath(suite, tree, sender, fdp, path, s.ownLeaf, keys, added, provisional).commitSecret;
     }
     keys.prune(tree);
-    if (applied.tree.members().length > this.#cfg.maxMembers) {
-      throw new MlsError("limit", `a group has at most ${this.#cfg.maxMembers} members`);
-    }
+    checkSize(applied.tree, this.#cfg.maxMembers);
     const next = this.#nextEpoch(
       s,
       secretTree,
@@ -1205,6 +1189,11 @@ export class MlsGroup {
 }
 
 // ---- free helpers ------------------------------------------------------------------------------------
+
+/** MlsError("limit") if `tree` has more than `max` members. */
+function checkSize(tree: RatchetTree, max: number): void {
+  if (tree.members().length > max) throw new MlsError("limit", `a group has at most ${max} members`);
+}
 
 /** Validates every leaf of a joined tree and its structure (§12.4.3.1). */
 function validateTree(ctx: LeafContext, tree: RatchetTree, groupId: Uint8Array): void {

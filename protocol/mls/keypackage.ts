@@ -4,6 +4,7 @@
 // KeyPackage is used once).
 
 import { type RandomSource, systemRandom } from "../../crypto/bytes.ts";
+import type { HpkeKeyPair } from "../../crypto/hpke.ts";
 import { decodeAll, encodeWith, type Reader, type Writer } from "./codec.ts";
 import { MlsError } from "./errors.ts";
 import { ourCapabilities, signKeyPackage, signLeafNode } from "./leafnode.ts";
@@ -13,6 +14,7 @@ import {
   encodeMlsMessage,
   type Extension,
   type KeyPackage,
+  type LeafNode,
   LeafNodeSource,
   type Lifetime,
   PROTOCOL_VERSION_MLS10,
@@ -46,13 +48,21 @@ export interface KeyPackageParams {
   readonly leafExtensions?: readonly Extension[];
 }
 
-/** A new KeyPackage and its secrets. */
-export function createKeyPackage(p: KeyPackageParams, random: RandomSource = systemRandom): KeyPackageBundle {
+/** What a member's first leaf node needs (in a KeyPackage, or as a group's creator). */
+export type LeafParams = Omit<KeyPackageParams, "extensions">;
+
+/**
+ * A fresh leaf node of source key_package (signed) and its encryption key pair: the leaf of a KeyPackage,
+ * or the creator's leaf in a new group.
+ */
+export function newLeafNode(
+  p: LeafParams,
+  random: RandomSource = systemRandom,
+): { leaf: LeafNode; encryption: HpkeKeyPair } {
   const s = p.suite;
-  const init = s.hpke.generateKeyPair(random);
-  const enc = s.hpke.generateKeyPair(random);
-  const leafNode = signLeafNode(s, p.signatureSecretKey, {
-    encryptionKey: enc.publicKey,
+  const encryption = s.hpke.generateKeyPair(random);
+  const leaf = signLeafNode(s, p.signatureSecretKey, {
+    encryptionKey: encryption.publicKey,
     signatureKey: s.signaturePublicKey(p.signatureSecretKey),
     credential: p.credential,
     capabilities: p.capabilities ?? ourCapabilities(s, [p.credential.type]),
@@ -60,6 +70,14 @@ export function createKeyPackage(p: KeyPackageParams, random: RandomSource = sys
     lifetime: p.lifetime ?? { notBefore: 0n, notAfter: 0xffff_ffff_ffff_ffffn },
     extensions: p.leafExtensions ?? [],
   });
+  return { leaf, encryption };
+}
+
+/** A new KeyPackage and its secrets. */
+export function createKeyPackage(p: KeyPackageParams, random: RandomSource = systemRandom): KeyPackageBundle {
+  const s = p.suite;
+  const init = s.hpke.generateKeyPair(random);
+  const { leaf: leafNode, encryption: enc } = newLeafNode(p, random);
   const keyPackage = signKeyPackage(s, p.signatureSecretKey, {
     version: PROTOCOL_VERSION_MLS10,
     cipherSuite: s.id,

@@ -15,7 +15,7 @@ import { CommandError, parseLine } from "./commands.ts";
 import { Connector, FatalConnectionError } from "./connection.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
 import { IncomingFiles } from "./files.ts";
-import { keyLogFromEnv } from "./keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
 

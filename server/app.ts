@@ -10,7 +10,7 @@ import { loadOrCreateServerIdentity } from "./keys.ts";
 import { Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
 import { RelayStore } from "./store.ts";
 import { TlsListener } from "./tls_listener.ts";
-import { keyLogFromEnv } from "../client/keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 
 /** The store's file in the data folder. */
 export const STORE_FILE = "relay.kv";

@@ -30,7 +30,8 @@ import {
 const identity = testIdentity();
 const SUITES = [[0x1302, "TLS_AES_256_GCM_SHA384"], [0x1303, "TLS_CHACHA20_POLY1305_SHA256"]] as const;
 const GROUPS = [[0x19, "secp521r1"], [0x18, "secp384r1"], [0x17, "secp256r1"]] as const;
-const PAYLOADS = [0, 1, 16384, 1 << 20];
+// 0 B last: a KeyUpdate request is answered at most once until the peer has sent application data.
+const PAYLOADS = [1, 16384, 1 << 20, 0];
 
 function payload(n: number, seed: string): Uint8Array {
   return seededRandom(seed)(n);

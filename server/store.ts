@@ -422,6 +422,13 @@ export class RelayStore {
       if (iBlocked.value !== null) return { result: { kind: "blocked" } };
       const op = this.#kv.atomic().check(chat, mine, theirs, iBlocked, theyBlocked);
       const live = theirs.value !== null && theirs.value.expiresAt > now;
+      // Opening a chat adds one to the requester's chats and requests unless it turns its own request
+      // into the chat: the limit holds on the side that completes a request too (else a user asked by
+      // many could pass it, and past what a Welcome can list, never log in again).
+      const grows = mine.value === null;
+      if (grows && await this.#pendingCount(from, maxPending) >= maxPending) {
+        return { result: { kind: "limit" } };
+      }
       if (live && theyBlocked.value === null) {
         const chatCurve = curveFromId(theirs.value!.curve)!;
         const c = theirs.value!.curve;
@@ -446,9 +453,6 @@ export class RelayStore {
           bundle: null,
         });
         return { result: { kind: "opened", curve: chatCurve }, op };
-      }
-      if (mine.value === null && await this.#pendingCount(from, maxPending) >= maxPending) {
-        return { result: { kind: "limit" } };
       }
       if (mine.value !== null) deleteRequest(op, from, to, mine.value);
       const expiresAt = now + ttl;
@@ -481,12 +485,13 @@ export class RelayStore {
     });
   }
 
-  /** `user`'s pending requests that have not lapsed at `now`. */
-  async listRequests(user: Uint8Array, now: number): Promise<StoredRequest[]> {
+  /** `user`'s pending requests that have not lapsed at `now`, at most `limit` of them. */
+  async listRequests(user: Uint8Array, now: number, limit = Infinity): Promise<StoredRequest[]> {
     checkId(user, "user");
     const out: StoredRequest[] = [];
     for await (const e of this.#kv.list<RequestRecord>({ prefix: ["request", user] })) {
       if (e.value.expiresAt <= now) continue;
+      if (out.length >= limit) break;
       out.push({
         peerId: e.key[2] as Uint8Array,
         curve: curveFromId(e.value.curve)!,
@@ -496,11 +501,11 @@ export class RelayStore {
     return out;
   }
 
-  /** `user`'s open chats. */
-  async listChats(user: Uint8Array): Promise<StoredChat[]> {
+  /** `user`'s open chats, at most `limit` of them. */
+  async listChats(user: Uint8Array, limit?: number): Promise<StoredChat[]> {
     checkId(user, "user");
     const out: StoredChat[] = [];
-    for await (const e of this.#kv.list<ChatRecord>({ prefix: ["chat", user] })) {
+    for await (const e of this.#kv.list<ChatRecord>({ prefix: ["chat", user] }, { limit })) {
       out.push({
         peerId: e.key[2] as Uint8Array,
         curve: curveFromId(e.value.curve)!,

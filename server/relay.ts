@@ -102,8 +102,15 @@ export interface RelayLimits {
   maxOneTimePrekeys: number;
   /** Below this many one-time prekeys on a curve, the owner is told (PrekeysLow). */
   prekeyLowWater: number;
-  /** Milliseconds between sweeps of lapsed messages and requests. */
+  /** Milliseconds between sweeps of lapsed messages, requests and identities. */
   sweepIntervalMs: number;
+  /** Bytes the store may hold (as the store counts them, docs/store.md); past it, new messages and new
+   * identities are refused and nothing stored is lost. */
+  storeQuotaBytes: number;
+  /** Bytes of messages one sender may have queued, over all its recipients together. */
+  senderQuotaBytes: number;
+  /** Milliseconds without a login after which an identity expires, with its prekeys and its queue. */
+  identityTtlMs: number;
 }
 
 /** The defaults. */
@@ -139,6 +146,9 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   maxOneTimePrekeys: MAX_ONE_TIME_PREKEYS,
   prekeyLowWater: 20,
   sweepIntervalMs: 10 * MINUTE,
+  storeQuotaBytes: 8 * 1024 ** 3,
+  senderQuotaBytes: 512 * 1024 ** 2,
+  identityTtlMs: 180 * DAY,
 };
 
 /**

@@ -249,7 +249,7 @@ function inTerminal(args: string[]) {
   const keys = child.stdin.getWriter();
   return {
     get screen() {
-      return screen.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+      return screen.replace(new RegExp(String.fromCharCode(27) + "\\[[0-9;]*[A-Za-z]", "g"), "");
     },
     /** Waits until the screen (without escape sequences) has matched `pattern` `count` times. */
     async waitFor(pattern: RegExp, count = 1): Promise<void> {

@@ -168,6 +168,9 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.closeChat, 5],
 ]);
 
+/** What the store must have room for before it takes a new identity: the identity and its prekeys. */
+const NEW_IDENTITY_BYTES = 64 * 1024;
+
 /** Requests limited together per user and minute (costlyFramesPerMinute). */
 const COSTLY: ReadonlySet<ClientFrame["type"]> = new Set([
   "request-chat",
@@ -373,6 +376,11 @@ export class Relay {
   /** Users logged in now. */
   get online(): number {
     return this.#online.size;
+  }
+
+  /** Bytes the store holds, as it counts them (docs/store.md, "Quotas"). */
+  get storeUsage(): number {
+    return this.#store.usage;
   }
 
   /**
@@ -586,7 +594,7 @@ export class Relay {
       throw new Refusal("rate-limited", "the relay is full; try again later");
     }
     s.budget.markLoggedIn();
-    if (known === null && await this.#store.register(f.id, identity) === "conflict") {
+    if (await this.#store.register(f.id, identity, this.#now()) === "conflict") {
       throw new Refusal("login-failed", "another identity is registered under this ID");
     }
     if (s.link.closed) return;
@@ -630,6 +638,10 @@ export class Relay {
 
   /** Throws a Refusal unless a new identity may be registered now (from this connection's source). */
   #mayRegister(s: Session): void {
+    // Room for the identity and the prekeys it will upload (three full sets are about 64 KiB).
+    if (this.#store.usage + NEW_IDENTITY_BYTES > this.#limits.storeQuotaBytes) {
+      throw new Refusal("rate-limited", "the relay's store is full; it takes no new identities for now");
+    }
     const source = s.ticket?.source ?? "";
     if (!this.#sourceRegistrations.tryTake(source) || !this.#registrations.tryTake()) {
       throw new Refusal("rate-limited", "too many new identities; try again later");
@@ -687,6 +699,8 @@ export class Relay {
       maxCount: this.#limits.maxQueuedMessages,
       maxBytes: this.#limits.maxQueuedMessageBytes,
       ttl: this.#limits.messageTtlMs,
+      maxSenderBytes: this.#limits.senderQuotaBytes,
+      maxStoreBytes: this.#limits.storeQuotaBytes,
     });
   }
 
@@ -957,11 +971,20 @@ export class Relay {
     }
   }
 
-  /** Deletes lapsed messages and requests now (it also runs every sweepIntervalMs). */
-  async sweep(): Promise<{ messages: number; requests: number }> {
+  /**
+   * Deletes lapsed messages and requests, and expires identities without a login for identityTtlMs,
+   * until nothing due is left (it also runs every sweepIntervalMs). Peers of an expired identity are told
+   * their chat closed.
+   */
+  async sweep(): Promise<{ messages: number; requests: number; identities: number }> {
     this.#sweeping = true;
     try {
-      return await this.#store.sweep(this.#now());
+      const now = this.#now();
+      const lapsed = await this.#store.sweep(now);
+      const online = (id: Uint8Array) => this.#online.has(bytesToHex(id));
+      const expired = await this.#store.expireIdentities(now, this.#limits.identityTtlMs, online);
+      for (const peer of expired.peers) this.#wake(bytesToHex(peer));
+      return { ...lapsed, identities: expired.identities };
     } finally {
       this.#sweeping = false;
     }

@@ -162,7 +162,7 @@ export class TestClient {
     port: number,
     user: TestUser,
     groups?: number[],
-  ): Promise<{ client: TestClient; welcome: ServerFrame }> {
+  ): Promise<{ client: TestClient; welcome: Extract<ServerFrame, { type: "welcome" }> }> {
     const client = await TestClient.connect(port, true, groups);
     const welcome = await client.login(user);
     return { client, welcome };

@@ -17,9 +17,16 @@ export interface ConnectionBudgetLimits {
   /** Cost units per second after Login, sustained (a Ping costs one), and in a burst. */
   framesPerSecond: number;
   frameBurst: number;
-  /** Cost units of one TLS record after Login. */
+  /** Cost units of one TLS record after Login, besides its bytes (RECORD_BYTES_PER_UNIT). */
   recordCost: number;
 }
+
+/**
+ * Record bytes that cost one unit after Login: decrypting them is most of what bulk data costs (64 KiB
+ * take about 1.4 ms here). Light on purpose: it bounds floods of garbage, while a 64 KiB message still
+ * costs four units in all (docs/security.md).
+ */
+export const RECORD_BYTES_PER_UNIT = 64 * 1024;
 
 /** One connection's budget of work. */
 export class ConnectionBudget {
@@ -39,10 +46,13 @@ export class ConnectionBudget {
     this.#loggedIn = true;
   }
 
-  /** `n` records arrived. False if that overdraws the pre-login allowance: the connection must end. */
-  records(n: number): boolean {
+  /**
+   * `n` records of `bytes` bytes in all arrived. False if that overdraws the pre-login allowance: the
+   * connection must end.
+   */
+  records(n: number, bytes: number): boolean {
     if (this.#loggedIn) {
-      this.#bucket.charge(n * this.#limits.recordCost);
+      this.#bucket.charge(n * this.#limits.recordCost + bytes / RECORD_BYTES_PER_UNIT);
       return true;
     }
     this.#recordsLeft -= n;
@@ -82,6 +92,8 @@ export class GuardedTransport implements Transport {
   readonly #header = new Uint8Array(HEADER);
   #bodyLeft = 0;
   #records = 0;
+  /** Bytes of the records begun so far (as their headers announce). */
+  #recordBytes = 0;
   #helloDone = false;
   #closed = false;
   #wake: (() => void) | null = null;
@@ -114,9 +126,9 @@ export class GuardedTransport implements Transport {
     if (this.#closed) return null;
     const n = await this.#tcp.read(p);
     if (n === null || n === 0) return n;
-    const before = this.#records, wasHello = this.#helloDone;
+    const before = this.#records, beforeBytes = this.#recordBytes, wasHello = this.#helloDone;
     this.#scan(p.subarray(0, n));
-    if (!this.#budget.records(this.#records - before)) {
+    if (!this.#budget.records(this.#records - before, this.#recordBytes - beforeBytes)) {
       this.close();
       throw new Error("too many TLS records before Login");
     }
@@ -166,6 +178,7 @@ export class GuardedTransport implements Transport {
       this.#headerSeen = 0;
       this.#records++;
       this.#bodyLeft = (this.#header[3] << 8) | this.#header[4];
+      this.#recordBytes += HEADER + this.#bodyLeft;
       if (this.#bodyLeft === 0) this.#recordDone();
     }
   }

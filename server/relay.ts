@@ -438,15 +438,14 @@ export class Relay {
             await s.pause(wait);
           }
           if (s.link.closed) return;
+          s.budget.charge(FRAME_COST.get(body[0]) ?? 1); // served or refused: its bytes were read
           if (body[0] === FrameType.uploadPrekeys && !this.#uploadLimiter.tryTake(s.key)) {
-            // Refused before the bundle is decoded, which is most of its cost.
-            s.budget.charge(1);
+            // Refused before the bundle is decoded (a large part of its cost).
             s.lastFrame = this.#monotonic();
             const id = body.length >= 5 ? new DataView(body.buffer, body.byteOffset + 1, 4).getUint32(0) : 0;
             this.#result(s, id, "rate-limited", "too many prekey uploads; try again in a minute");
             continue;
           }
-          s.budget.charge(FRAME_COST.get(body[0]) ?? 1);
         }
         s.lastFrame = this.#monotonic();
         await this.#dispatch(s, decodeClientFrame(body));

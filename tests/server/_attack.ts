@@ -86,6 +86,8 @@ export class RawTls {
   /** Application data received (the relay's frames, unsplit). */
   readonly received: Uint8Array[] = [];
   readonly ended: Promise<TlsError | Error | null>;
+  /** Set to drop what arrives unread (a flooder that must not choke on the answers it provokes). */
+  discard = false;
   #done = false;
 
   private constructor(engine: TlsClient, tcp: Deno.Conn) {
@@ -140,6 +142,7 @@ export class RawTls {
       for (;;) {
         const n = await this.tcp.read(buf);
         if (n === null) return null;
+        if (this.discard) continue;
         this.engine.receive(buf.subarray(0, n));
         for (let c = this.engine.read(); c; c = this.engine.read()) this.received.push(c);
         await writeAll(this.tcp, this.engine.takeOutput()).catch(() => {});

@@ -36,13 +36,10 @@ Deno.test({
       const port = proxy.ready.port as number;
       for (let i = 0; i < 3; i++) attackers.push(await RawTls.connect(port));
       const floods = attackers.map(async (a) => {
-        // Batches of 50 KeyUpdate(update_requested) records in one write, until the relay ends it (or
-        // 200 batches: a relay that answers every one of them).
-        for (let batch = 0; batch < 200 && !a.done; batch++) {
-          for (let k = 0; k < 50 && !a.done; k++) a.engine.updateKeys(true);
-          if (!await a.flush()) break;
-          await sleep(5);
-        }
+        // 50 KeyUpdate(update_requested) records in one write, then nothing more (writing on after the
+        // relay hung up would make it reset the connection before the alert is read).
+        for (let k = 0; k < 50; k++) a.engine.updateKeys(true);
+        await a.flush();
         return await Promise.race([a.ended, sleep(20_000).then(() => new Error("still open"))]);
       });
       await goodClientPings(relay.port, 20);
@@ -106,7 +103,7 @@ Deno.test({
       const upload = encodeFrame({ type: "upload-prekeys", requestId: 7, bundle: bundleOf(spammer) });
       const codes = new Map<string, number>();
       const spam = (async () => {
-        for (let i = 0; i < 40; i++) {
+        for (let i = 0; i < 15; i++) {
           await client.sendRaw(upload);
           const r = await client.next("result");
           codes.set(r.code, (codes.get(r.code) ?? 0) + 1);
@@ -116,7 +113,7 @@ Deno.test({
       await spam;
       await client.close();
       assert.ok((codes.get("ok") ?? 0) >= 1, `answers: ${[...codes]}`);
-      assert.ok((codes.get("rate-limited") ?? 0) >= 20, `answers: ${[...codes]}`);
+      assert.ok((codes.get("rate-limited") ?? 0) >= 5, `answers: ${[...codes]}`);
     } finally {
       await proxy.stop();
       await relay.close();

@@ -70,9 +70,10 @@ if (args.role) {
         counts.connections++;
         await rawLogin(a);
         a.discard = true;
+        a.engine.write(Uint8Array.of(0x00, 0x03, 0x00, 0x00)); // a 192 KiB frame, whose body then comes
         while (!a.done && performance.now() < until) {
           for (let k = 0; k < 300; k++) {
-            a.engine.write(Uint8Array.of(0)); // the first byte of a frame header that never completes
+            a.engine.write(Uint8Array.of(0)); // one byte of that body
             a.engine.updateKeys(true);
           }
           counts.records += 600;
@@ -274,26 +275,34 @@ for (const role of ["keyupdate", "interleaved"]) {
   });
 }
 
-if (only.has("announce")) {
-  // The per-address limits would let only 32 of these in; lifted, so that all 800 reach the frame splitter.
-  await withRelay(ONE_ADDRESS_FLAGS, async (relay) => {
+for (const lifted of [false, true]) {
+  if (!only.has("announce") || (lifted && !current)) continue;
+  // With the default limits 32 of the 800 get in (the rest are refused or pushed out); with the limits
+  // per address lifted (and a longer Login deadline) all 800 reach the frame splitter and stay.
+  const flags = lifted ? [...ONE_ADDRESS_FLAGS, "--login-timeout", "60"] : [];
+  await withRelay(flags, async (relay) => {
     const proxy = await startHostile("proxy", { target: `127.0.0.1:${relay.port}` });
-    await sleep(500);
+    await sleep(2000);
     const before = relay.rssKiB();
-    const a = attacker("announce", proxy.ready.port as number, { count: 800, seconds: 2 });
+    const a = attacker("announce", proxy.ready.port as number, { count: 800, seconds: lifted ? 20 : 2 });
     const ready = await a.next();
     await sleep(1000);
     const after = relay.rssKiB();
+    let settled = "";
+    if (lifted) {
+      await sleep(15_000); // V8 gives back the room the 800 handshakes' garbage took
+      settled = `, ${((relay.rssKiB() - before) / 1024).toFixed(1)} MiB once settled (15 s later)`;
+    }
     const counts = await a.next();
     await a.done;
     await proxy.stop();
     console.log(
-      `announce: ${ready.ready} pre-login connections each announcing 256 KiB: relay RSS ${
-        (before / 1024).toFixed(1)
-      } -> ${(after / 1024).toFixed(1)} MiB (+${((after - before) / 1024).toFixed(1)} MiB); ${
-        JSON.stringify(counts)
-      }`,
+      `announce${lifted ? " (per-address limits lifted)" : ""}: ${ready.ready} pre-login connections ` +
+        `(TLS done) each announcing 256 KiB: relay RSS ${(before / 1024).toFixed(1)} MiB, +${
+          ((after - before) / 1024).toFixed(1)
+        } MiB a second after the last${settled}`,
     );
+    void counts;
   });
 }
 

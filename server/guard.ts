@@ -80,6 +80,8 @@ export interface GuardOptions {
 }
 
 const HEADER = 5;
+/** See GuardedTransport.read. */
+const SMALL_RECORD = 512, SMALL_READ = 2048;
 
 /** A TCP connection seen through the budget (see the module comment). */
 export class GuardedTransport implements Transport {
@@ -95,6 +97,8 @@ export class GuardedTransport implements Transport {
   /** Bytes of the records begun so far (as their headers announce). */
   #recordBytes = 0;
   #helloDone = false;
+  /** Bytes the next read may take: small while the records are small (see `read`). */
+  #readCap = Infinity;
   #closed = false;
   #wake: (() => void) | null = null;
 
@@ -124,10 +128,14 @@ export class GuardedTransport implements Transport {
       this.#wake = null;
     }
     if (this.#closed) return null;
-    const n = await this.#tcp.read(p);
+    // A read's records are processed in one go: while they average under 512 bytes (small records can
+    // carry KeyUpdates, each a key derivation), reads are kept to 2 KiB, so that one read does a bounded
+    // amount of work before others are served; a stream of full records is read whole.
+    const n = await this.#tcp.read(p.length > this.#readCap ? p.subarray(0, this.#readCap) : p);
     if (n === null || n === 0) return n;
     const before = this.#records, beforeBytes = this.#recordBytes, wasHello = this.#helloDone;
     this.#scan(p.subarray(0, n));
+    this.#readCap = (this.#records - before) * SMALL_RECORD > n ? SMALL_READ : Infinity;
     if (!this.#budget.records(this.#records - before, this.#recordBytes - beforeBytes)) {
       this.close();
       throw new Error("too many TLS records before Login");

@@ -168,6 +168,9 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.closeChat, 5],
 ]);
 
+/** What a KeyUpdate from the peer costs: two key derivations and a record back (about 100 µs here). */
+const KEY_UPDATE_COST = 5;
+
 /** What the store must have room for before it takes a new identity: the identity and its prekeys. */
 const NEW_IDENTITY_BYTES = 64 * 1024;
 
@@ -244,6 +247,8 @@ class Session {
   id: Uint8Array | null = null;
   key = "";
   lastFrame: number;
+  /** KeyUpdates received on this connection and already charged. */
+  keyUpdates = 0;
   /** Highest queue sequence number sent on this connection. */
   cursor = -1;
   /** Entries sent and not yet acknowledged, by hex id. */
@@ -432,6 +437,11 @@ export class Relay {
         return; // the peer vanished or broke TLS: nothing to tell it
       }
       if (chunk === null) return;
+      // KeyUpdates come between chunks of data (at most four in a row, then TLS itself ends the
+      // connection): each is charged here, before the connection is read again.
+      const updates = s.link.conn.keyUpdatesReceived;
+      s.budget.charge((updates - s.keyUpdates) * KEY_UPDATE_COST);
+      s.keyUpdates = updates;
       for (const body of splitter.push(chunk)) {
         if (s.id !== null) {
           for (let wait = s.budget.debtMs(); wait > 0 && !s.link.closed; wait = s.budget.debtMs()) {

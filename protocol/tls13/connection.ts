@@ -69,6 +69,11 @@ export class TlsConnection {
     return conn;
   }
 
+  /** KeyUpdates received so far (see TlsEngine.keyUpdatesReceived). */
+  get keyUpdatesReceived(): number {
+    return this.#engine.keyUpdatesReceived;
+  }
+
   /** What was negotiated: suite, group, whether a HelloRetryRequest happened, the peer's certificate. */
   get info(): SessionInfo {
     return this.#engine.info!;

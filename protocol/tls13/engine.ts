@@ -94,6 +94,7 @@ export abstract class TlsEngine {
   /** KeyUpdates received since the peer's last application data, and how many of them asked for ours. */
   #updatesWithoutData = 0;
   #requestsWithoutData = 0;
+  #keyUpdatesReceived = 0;
 
   /** Plaintext record version: 0x0301 is allowed for the first ClientHello only (RFC 8446 §5.1). */
   protected recordVersion = 0x0303;
@@ -147,6 +148,11 @@ export abstract class TlsEngine {
   /** The fatal error that ended the connection, if any. */
   get error(): TlsError | null {
     return this.#error;
+  }
+
+  /** KeyUpdates received so far (each cost a key derivation; the relay charges them to the connection). */
+  get keyUpdatesReceived(): number {
+    return this.#keyUpdatesReceived;
   }
 
   /** True when output is waiting to be sent. */
@@ -435,6 +441,7 @@ export abstract class TlsEngine {
   #postHandshake(type: number, body: Uint8Array): void {
     if (type === HandshakeType.key_update) {
       const requested = parseKeyUpdate(body);
+      this.#keyUpdatesReceived++;
       if (
         ++this.#updatesWithoutData > MAX_KEY_UPDATES_WITHOUT_DATA ||
         (requested && ++this.#requestsWithoutData > 1)

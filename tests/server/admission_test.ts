@@ -49,6 +49,7 @@ Deno.test({
       let ok = 0;
       for (let i = 0; i < 10; i++) if (await logsIn(relay.port, 15_000)) ok++;
       assert.equal(ok, 10, `${ok} of 10 logins succeeded during the attack`);
+      assert.deepEqual(relay.logs, [], "nothing logged (and so no address)");
     } finally {
       const stats = await attack.stop();
       await relay.close();
@@ -81,6 +82,7 @@ Deno.test({
       let ok = 0;
       for (let i = 0; i < 5; i++) if (await logsIn(relay.port, 15_000)) ok++;
       assert.equal(ok, 5, `${ok} of 5 logins succeeded during the attack`);
+      assert.deepEqual(relay.logs, [], "nothing logged (and so no address)");
     } finally {
       stats = await attack.stop();
       await relay.close();

@@ -114,6 +114,7 @@ Deno.test({
       await client.close();
       assert.ok((codes.get("ok") ?? 0) >= 1, `answers: ${[...codes]}`);
       assert.ok((codes.get("rate-limited") ?? 0) >= 5, `answers: ${[...codes]}`);
+      assert.deepEqual(relay.logs, []);
     } finally {
       await proxy.stop();
       await relay.close();

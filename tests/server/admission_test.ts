@@ -8,7 +8,7 @@ import { bytesToHex } from "../../crypto/bytes.ts";
 import { TlsClient } from "../../protocol/tls13/client.ts";
 import { peerMissing } from "../_peers.ts";
 import { startHostile } from "./_attack.ts";
-import { DEFAULT_ADMISSION } from "../../server/admission.ts";
+import { Admission, DEFAULT_ADMISSION, sourceKey } from "../../server/admission.ts";
 import { makeUser, startRelay, TestClient } from "./_helpers.ts";
 
 /** Logs in a fresh user, pings, closes; false if any step fails within `ms`. */
@@ -98,4 +98,86 @@ Deno.test({
       } s (allowed ${allowed})`,
     );
   },
+});
+
+const addr = (hostname: string): Deno.NetAddr => ({ transport: "tcp", hostname, port: 1 });
+
+Deno.test("admission: sources are IPv4 addresses and IPv6 /64 prefixes", () => {
+  assert.equal(sourceKey(addr("127.0.0.2")), "127.0.0.2");
+  assert.equal(sourceKey(addr("::ffff:10.0.0.1")), "10.0.0.1");
+  assert.equal(sourceKey(addr("2001:db8:1:2:aaaa::1")), sourceKey(addr("2001:db8:1:2:bbbb::2")));
+  assert.notEqual(sourceKey(addr("2001:db8:1:2::1")), sourceKey(addr("2001:db8:1:3::1")));
+  assert.equal(sourceKey(addr("fe80::1%eth0")), sourceKey(addr("fe80::2")));
+});
+
+Deno.test("admission: under pressure the oldest unauthenticated connection goes, not the newcomer", () => {
+  let t = 0;
+  const a = new Admission({
+    maxClients: 2,
+    maxUnauthenticated: 3,
+    perSourceConnections: 4,
+    perSourceUnauthenticated: 2,
+    perSourceRate: 1000,
+    perSourceBurst: 1000,
+  }, () => t);
+  const dropped: string[] = [];
+  const admit = (host: string, name: string) => a.admit(addr(host), () => dropped.push(name));
+  const x1 = admit("10.0.0.1", "x1")!, x2 = admit("10.0.0.1", "x2")!;
+  admit("10.0.0.1", "x3"); // its source holds two unauthenticated: x1, its oldest, goes
+  assert.deepEqual(dropped, ["x1"]);
+  assert.ok(x1.released && !x2.released);
+  admit("10.0.0.2", "y1");
+  admit("10.0.0.3", "z1"); // three unauthenticated in all: the oldest of everyone (x2) goes
+  assert.deepEqual(dropped, ["x1", "x2"]);
+  assert.equal(a.unauthenticated, 3);
+  // Logged-in connections are never pushed out; the logged-in budget refuses the Login instead.
+  const w1 = admit("10.0.0.4", "w1")!;
+  assert.ok(w1.promote());
+  const w3 = admit("10.0.0.4", "w3")!;
+  assert.ok(!w3.released);
+  assert.equal(a.clients, 1);
+  assert.ok(w3.promote());
+  assert.ok(!admit("10.0.0.5", "v1")!.promote(), "the relay is full");
+  assert.equal(a.stats.refusedLogins, 1);
+  a.release(w1);
+  assert.equal(a.clients, 1);
+  a.close();
+});
+
+Deno.test("admission: a source may open its burst, then its rate; others are not affected", () => {
+  let t = 0;
+  const a = new Admission({ perSourceRate: 2, perSourceBurst: 3 }, () => t);
+  const got = () => a.admit(addr("10.0.0.9"), () => {}) !== null;
+  assert.deepEqual([got(), got(), got(), got()], [true, true, true, false]);
+  assert.ok(a.admit(addr("10.0.0.10"), () => {}) !== null);
+  t += 500;
+  assert.deepEqual([got(), got()], [true, false]);
+  assert.equal(a.stats.refusedRate, 2);
+  a.close();
+});
+
+Deno.test("admission: the handshake gate takes waiting sources in turn", async () => {
+  let t = 0;
+  const a = new Admission(
+    { handshakesPerSecond: 1000, handshakeBurst: 1, perSourceUnauthenticated: 10 },
+    () => t,
+  );
+  const order: string[] = [];
+  const waits: Promise<void>[] = [];
+  const first = a.admit(addr("10.0.0.1"), () => {})!;
+  await a.handshake(first); // the burst
+  for (const [host, n] of [["10.0.0.1", 4], ["10.0.0.2", 1], ["10.0.0.3", 1]] as const) {
+    for (let i = 0; i < n; i++) {
+      const ticket = a.admit(addr(host), () => {})!;
+      waits.push(a.handshake(ticket).then(() => void order.push(host)));
+    }
+  }
+  for (let i = 0; i < 200 && order.length < 6; i++) {
+    t += 10;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(waits);
+  // The flooding source (10.0.0.1) gets one turn in each round, not its four in a row.
+  assert.deepEqual(order.slice(0, 3).sort(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+  a.close();
 });

@@ -111,7 +111,7 @@ Deno.test("admission: sources are IPv4 addresses and IPv6 /64 prefixes", () => {
 });
 
 Deno.test("admission: under pressure the oldest unauthenticated connection goes, not the newcomer", () => {
-  let t = 0;
+  const t = 0;
   const a = new Admission({
     maxClients: 2,
     maxUnauthenticated: 3,

@@ -159,3 +159,16 @@ export class RawTls {
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
 }
+
+/** `p`, or `fallback` if it has not settled within `ms` (the timer is cleared either way). */
+export async function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

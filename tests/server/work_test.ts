@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Alert, TlsError } from "../../protocol/tls13/alert.ts";
 import { decodeServerFrame, encodeFrame, FrameSplitter } from "../../protocol/wire.ts";
 import { peerMissing } from "../_peers.ts";
-import { RawTls, sleep, startHostile } from "./_attack.ts";
+import { RawTls, sleep, startHostile, within } from "./_attack.ts";
 import { DEFAULT_ADMISSION } from "../../server/admission.ts";
 import { bundleOf, makeUser, startRelay, TestClient } from "./_helpers.ts";
 
@@ -40,7 +40,7 @@ Deno.test({
         // relay hung up would make it reset the connection before the alert is read).
         for (let k = 0; k < 50; k++) a.engine.updateKeys(true);
         await a.flush();
-        return await Promise.race([a.ended, sleep(20_000).then(() => new Error("still open"))]);
+        return await within(a.ended, 20_000, new Error("still open"));
       });
       await goodClientPings(relay.port, 20);
       for (const end of await Promise.all(floods)) {
@@ -75,7 +75,7 @@ Deno.test({
       }
       await goodClientPings(relay.port, 5);
       for (const a of attackers) {
-        await Promise.race([a.ended, sleep(20_000)]);
+        await within(a.ended, 20_000, null);
         const splitter = new FrameSplitter();
         const frames = a.received.flatMap((c) => splitter.push(c)).map(decodeServerFrame);
         assert.deepEqual(frames.map((f) => f.type), ["challenge", "error"]);

@@ -26,6 +26,7 @@ const LIMIT_FLAGS: [string, keyof AppLimits, Unit, string][] = [
   ["hello-timeout", "helloTimeoutMs", "seconds", "seconds from connect to the ClientHello"],
   ["handshake-timeout", "handshakeTimeoutMs", "seconds", "seconds from connect to the end of TLS"],
   ["login-timeout", "loginTimeoutMs", "seconds", "seconds from connect to Login"],
+  ["pre-login-records", "preLoginRecords", "count", "TLS records a connection may send before Login"],
   ["idle-timeout", "idleTimeoutMs", "seconds", "seconds of silence before a connection is dropped"],
   ["frame-rate", "framesPerSecond", "rate", "cost units per second per connection (a Ping is 1)"],
   ["frame-burst", "frameBurst", "count", "… of which at once"],

@@ -333,3 +333,30 @@ Deno.test("B7: without a terminal, one sentence lists the exact flags to add, pa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server.ts: limit flags are checked and given to the relay", async () => {
+  const bad = await run(["server.ts", "--store-quota", "lots"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--store-quota must be a positive number of bytes/);
+  const zero = await run(["server.ts", "--expire-days", "0"]);
+  assert.equal(zero.code, 2);
+  const dir = await Deno.makeTempDir({ prefix: "sotto-flags-" });
+  try {
+    // One connection per address at most: a second one from 127.0.0.1 is closed at once.
+    const server = await spawnServer(dir, [
+      "--per-source-connections",
+      "1",
+      "--per-source-unauthenticated",
+      "1",
+    ]);
+    const { client } = await TestClient.login(server.port, makeUser(0));
+    await assert.rejects(TestClient.connect(server.port));
+    await client.close();
+    server.child.kill("SIGTERM");
+    assert.equal((await server.child.status).code, 0);
+    await server.rest;
+    await server.stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,7 +4,8 @@
 // frames (relay protocol)".
 //
 // A frame on the stream is u32 length ‖ body, 1 ≤ length ≤ MAX_FRAME_BYTES; a body is u8 type ‖ fields.
-// Types 0x01–0x3f go from client to relay, 0x41–0x7f from relay to client.
+// Types 0x01–0x3f go from client to relay, 0x41–0x7f from relay to client; the group frames (0x10–0x19 and
+// 0x60–0x64) are at the end of this file.
 
 import { checkBytes } from "../crypto/bytes.ts";
 import { ProtocolError, Reader, Writer } from "./codec.ts";
@@ -60,6 +61,32 @@ const MAX_SIGNATURE_BYTES = 132;
 /** A client should send a Ping at least this often (ms) when idle; the relay drops silent connections. */
 export const PING_INTERVAL_MS = 60_000;
 
+/**
+ * The type bytes of the group frames (docs/protocol.md, "Groups: the relay as delivery service"): 0x10–0x1f
+ * from client to relay, 0x60–0x6f from relay to client. Their encoding is at the end of this file.
+ */
+const GroupFrameType = {
+  client: {
+    createGroup: 0x10,
+    acceptInvite: 0x11,
+    groupPropose: 0x12,
+    groupCommit: 0x13,
+    groupSend: 0x14,
+    setAdmin: 0x15,
+    groupInfo: 0x16,
+    blobUpload: 0x17,
+    blobFetch: 0x18,
+    blobDone: 0x19,
+  },
+  relay: {
+    groupAccepted: 0x60,
+    groupDeliver: 0x61,
+    inviteAccepted: 0x62,
+    groupState: 0x63,
+    blobData: 0x64,
+  },
+} as const;
+
 /** The type byte of every frame. */
 export const FrameType = {
   login: 0x01,
@@ -72,6 +99,7 @@ export const FrameType = {
   closeChat: 0x08,
   send: 0x09,
   ack: 0x0a,
+  ...GroupFrameType.client,
   challenge: 0x41,
   welcome: 0x42,
   result: 0x43,
@@ -87,6 +115,7 @@ export const FrameType = {
   replaced: 0x4d,
   shutdown: 0x4e,
   error: 0x4f,
+  ...GroupFrameType.relay,
 } as const;
 
 /** The answer to a request (Result) or why a message was refused (Refused). */
@@ -114,7 +143,8 @@ export type ResultCode =
   /** The message id is already queued for that recipient by someone else. */
   | "duplicate"
   /** The relay failed; the request may be retried. */
-  | "internal";
+  | "internal"
+  | GroupResultCode;
 
 const RESULT_CODES: readonly ResultCode[] = [
   "ok",
@@ -202,7 +232,8 @@ export type ClientFrame =
   | { type: "unblock"; requestId: number; peerId: Uint8Array }
   | { type: "close-chat"; requestId: number; peerId: Uint8Array }
   | { type: "send"; requestId: number; to: Uint8Array; messageId: Uint8Array; body: Uint8Array }
-  | { type: "ack"; ids: Uint8Array[] };
+  | { type: "ack"; ids: Uint8Array[] }
+  | GroupClientFrame;
 
 /** Frames the relay sends. */
 export type ServerFrame =
@@ -244,7 +275,8 @@ export type ServerFrame =
   | { type: "prekeys-low"; curve: CurveName; remaining: number }
   | { type: "replaced" }
   | { type: "shutdown" }
-  | { type: "error"; code: ErrorCode; message: string };
+  | { type: "error"; code: ErrorCode; message: string }
+  | GroupServerFrame;
 
 /** Any frame. */
 export type Frame = ClientFrame | ServerFrame;
@@ -420,6 +452,7 @@ function writeBody(w: Writer, f: Frame): void {
       writeText(w, f.message, "message");
       return;
     default:
+      if (writeGroupFrame(w, f)) return;
       throw new TypeError(`unknown frame type ${JSON.stringify((f as { type: unknown }).type)}`);
   }
 }
@@ -467,6 +500,8 @@ function roleByte(role: ChatRole): number {
 }
 
 function resultByte(code: ResultCode): number {
+  const g = GROUP_RESULT_CODES.indexOf(code as GroupResultCode);
+  if (g >= 0) return GROUP_RESULT_BASE + g;
   const i = RESULT_CODES.indexOf(code);
   if (i < 0) throw new TypeError(`unknown result code ${String(code)}`);
   return i;
@@ -538,8 +573,11 @@ export function decodeClientFrame(body: Uint8Array): ClientFrame {
       f = { type: "ack", ids };
       break;
     }
-    default:
-      return r.fail(`frame type 0x${hex2(type)} is not a client frame`, "unsupported");
+    default: {
+      const g = readGroupClientFrame(r, type);
+      if (g === null) return r.fail(`frame type 0x${hex2(type)} is not a client frame`, "unsupported");
+      f = g;
+    }
   }
   r.end();
   return f;
@@ -663,8 +701,11 @@ export function decodeServerFrame(body: Uint8Array): ServerFrame {
       f = { type: "error", code, message: r.string16("message", MAX_DETAIL_BYTES) };
       break;
     }
-    default:
-      return r.fail(`frame type 0x${hex2(type)} is not a relay frame`, "unsupported");
+    default: {
+      const g = readGroupServerFrame(r, type);
+      if (g === null) return r.fail(`frame type 0x${hex2(type)} is not a relay frame`, "unsupported");
+      f = g;
+    }
   }
   r.end();
   return f;
@@ -707,7 +748,7 @@ function readFlag(r: Reader, field: string): boolean {
 
 function readResult(r: Reader, field: string): ResultCode {
   const b = r.u8(field);
-  const code = RESULT_CODES[b];
+  const code = b >= GROUP_RESULT_BASE ? GROUP_RESULT_CODES[b - GROUP_RESULT_BASE] : RESULT_CODES[b];
   if (code === undefined) r.fail(`${field} ${b} is unknown`);
   return code;
 }
@@ -832,4 +873,449 @@ function checkMaxBody(n: number): number {
     throw new RangeError(`maxBody must be in [1, ${MAX_FRAME_BYTES}], got ${n}`);
   }
   return n;
+}
+
+// ---- groups --------------------------------------------------------------------------------------------
+//
+// The relay is the delivery service of MLS groups (RFC 9420 §14; protocol/mls/). It keeps a record per group
+// (members' IDs and leaves, epoch, admins) and one ordered log of entries per group that every member reads
+// from the point it joined. Rules: docs/protocol.md, "Groups: the relay as delivery service".
+
+/** Group ID lengths the relay accepts: random, 16 or 32 bytes (sotto's clients use 32). */
+export const GROUP_ID_LENGTHS: readonly number[] = [16, 32];
+/** Largest MLS message in a group frame (a commit, a Welcome, an application message): 255 KiB. */
+export const MAX_GROUP_MESSAGE_BYTES = 255 * 1024;
+/** Largest KeyPackage (an MLSMessage) in AcceptInvite and InviteAccepted. */
+export const MAX_KEY_PACKAGE_BYTES = 16 * 1024;
+/** Every chunk of a blob but the last has exactly this many bytes. */
+export const BLOB_CHUNK_BYTES = 128 * 1024;
+/** Members listed in a GroupState, and admins in an admins entry, at most. */
+export const MAX_GROUP_LIST = 1024;
+
+/** Result and Refused codes of the group frames, encoded from 64 up (the codes above stay 0–63). */
+export type GroupResultCode =
+  /** No such group, or the user is not (or no longer) a member of it: the same answer for both. */
+  | "not-member"
+  /** A proposal or commit for an epoch other than the group's: process what arrived, then try again. */
+  | "wrong-epoch"
+  /** Not the MLS message this frame takes (wire format, content type, group, sender leaf, proposal rules). */
+  | "bad-mls"
+  /** Only the creator and the admins it names may do this (remove a member, change group settings). */
+  | "not-admin"
+  /** An Add of someone who has not accepted an invitation from the adding member (with that KeyPackage). */
+  | "no-consent"
+  /** The commit leaves out a pending Remove proposal (a member leaving, or an admin's removal). */
+  | "missing-proposals";
+
+const GROUP_RESULT_BASE = 64;
+const GROUP_RESULT_CODES: readonly GroupResultCode[] = [
+  "not-member",
+  "wrong-epoch",
+  "bad-mls",
+  "not-admin",
+  "no-consent",
+  "missing-proposals",
+];
+
+/** One member in a GroupState. */
+export interface GroupMemberSummary {
+  readonly id: Uint8Array;
+  /** Its leaf index in the MLS ratchet tree. */
+  readonly leaf: number;
+  /** The creator or an admin it named. */
+  readonly admin: boolean;
+  /** It proposed its own removal, which the next commit must include; it receives nothing more. */
+  readonly leaving: boolean;
+}
+
+/** Group frames a client sends. */
+export type GroupClientFrame =
+  | { type: "create-group"; requestId: number; groupId: Uint8Array; suite: number }
+  | {
+    type: "accept-invite";
+    requestId: number;
+    groupId: Uint8Array;
+    /** The member whose invitation (sent over the 1:1 chat) this accepts; it gets the KeyPackage. */
+    inviter: Uint8Array;
+    /** An MLSMessage holding a fresh KeyPackage of the group's suite with the user's sotto credential. */
+    keyPackage: Uint8Array;
+  }
+  /** A proposal (MLSMessage, PublicMessage) for the group's current epoch. */
+  | {
+    type: "group-propose";
+    requestId: number;
+    groupId: Uint8Array;
+    messageId: Uint8Array;
+    message: Uint8Array;
+  }
+  | {
+    type: "group-commit";
+    requestId: number;
+    groupId: Uint8Array;
+    messageId: Uint8Array;
+    /** The commit (MLSMessage, PublicMessage) for the group's current epoch. */
+    commit: Uint8Array;
+    /** The Welcome (MLSMessage) for the members it adds: required exactly when it adds someone. */
+    welcome: Uint8Array | null;
+  }
+  /** An application message (MLSMessage, PrivateMessage). */
+  | { type: "group-send"; requestId: number; groupId: Uint8Array; messageId: Uint8Array; message: Uint8Array }
+  /** The creator names (or un-names) an admin. */
+  | { type: "set-admin"; requestId: number; groupId: Uint8Array; member: Uint8Array; admin: boolean }
+  | { type: "group-info"; requestId: number; groupId: Uint8Array }
+  /** Chunk `index` of blob `blobId` of `size` bytes (every chunk but the last has BLOB_CHUNK_BYTES). */
+  | {
+    type: "blob-upload";
+    requestId: number;
+    groupId: Uint8Array;
+    blobId: Uint8Array;
+    size: number;
+    index: number;
+    data: Uint8Array;
+  }
+  | { type: "blob-fetch"; requestId: number; groupId: Uint8Array; blobId: Uint8Array; index: number }
+  /** The user has the whole blob (or does not want it): once every member has said so, it is deleted. */
+  | { type: "blob-done"; requestId: number; groupId: Uint8Array; blobId: Uint8Array };
+
+interface GroupDeliverBase {
+  type: "group-deliver";
+  /** The relay's id of this entry: acknowledge it with Ack once handled. */
+  entryId: Uint8Array;
+  groupId: Uint8Array;
+  /** The entry's place in the group's log (1, 2, 3 …): every member sees entries in this order. */
+  seq: number;
+  /** The member that sent it (for `admins`, the creator). */
+  from: Uint8Array;
+  /** The relay's clock when it was logged (ms since the Unix epoch). */
+  queuedAt: number;
+}
+
+/** Group frames the relay sends. */
+export type GroupServerFrame =
+  /** The message is logged durably at `seq`; `epoch` is the group's epoch after it. */
+  | { type: "group-accepted"; requestId: number; messageId: Uint8Array; seq: number; epoch: number }
+  /** `message`: an MLSMessage from a member (yours included); `welcome`: the Welcome that added you. */
+  | GroupDeliverBase & { kind: "message" | "welcome"; body: Uint8Array }
+  /** The creator changed the admins: the full list after the change. */
+  | GroupDeliverBase & { kind: "admins"; admins: Uint8Array[] }
+  | {
+    type: "invite-accepted";
+    /** Acknowledge with Ack once stored; until then it is repeated at every login. */
+    eventId: Uint8Array;
+    groupId: Uint8Array;
+    invitee: Uint8Array;
+    keyPackage: Uint8Array;
+  }
+  | {
+    type: "group-state";
+    requestId: number;
+    groupId: Uint8Array;
+    suite: number;
+    creator: Uint8Array;
+    epoch: number;
+    /** The seq of the group's last entry (0 before any). */
+    seq: number;
+    members: GroupMemberSummary[];
+  }
+  | {
+    type: "blob-data";
+    requestId: number;
+    blobId: Uint8Array;
+    size: number;
+    index: number;
+    data: Uint8Array;
+  };
+
+const DELIVER_KINDS = ["message", "welcome", "admins"] as const;
+
+function checkGroupId(v: unknown, name: string): Uint8Array {
+  checkBytes(v, name);
+  if (!GROUP_ID_LENGTHS.includes(v.length)) {
+    throw new RangeError(`${name} must be 16 or 32 bytes long, got ${v.length}`);
+  }
+  return v;
+}
+
+function writeIdList(w: Writer, ids: readonly Uint8Array[], name: string): void {
+  if (!Array.isArray(ids)) throw new TypeError(`${name} must be an array`);
+  checkCount(ids.length, name, 0, MAX_GROUP_LIST);
+  w.u16(ids.length);
+  for (const id of ids) w.bytes(checkId(id, `${name}[]`));
+}
+
+/** Writes a group frame; false if `f` is not one. */
+function writeGroupFrame(w: Writer, f: Frame): boolean {
+  const T = FrameType;
+  switch (f.type) {
+    case "create-group":
+      w.u8(T.createGroup).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId")).u16(f.suite);
+      return true;
+    case "accept-invite":
+      w.u8(T.acceptInvite).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkId(f.inviter, "inviter")).vec32(
+        checkVar(f.keyPackage, "keyPackage", 1, MAX_KEY_PACKAGE_BYTES),
+      );
+      return true;
+    case "group-propose":
+    case "group-send":
+      w.u8(f.type === "group-propose" ? T.groupPropose : T.groupSend).u32(f.requestId);
+      w.vec8(checkGroupId(f.groupId, "groupId")).bytes(checkMessageId(f.messageId, "messageId"));
+      w.vec32(checkVar(f.message, "message", 1, MAX_GROUP_MESSAGE_BYTES));
+      return true;
+    case "group-commit":
+      w.u8(T.groupCommit).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkMessageId(f.messageId, "messageId"));
+      w.vec32(checkVar(f.commit, "commit", 1, MAX_GROUP_MESSAGE_BYTES));
+      w.vec32(
+        f.welcome === null ? new Uint8Array(0) : checkVar(f.welcome, "welcome", 1, MAX_GROUP_MESSAGE_BYTES),
+      );
+      return true;
+    case "set-admin":
+      w.u8(T.setAdmin).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkId(f.member, "member")).u8(f.admin ? 1 : 0);
+      return true;
+    case "group-info":
+      w.u8(T.groupInfo).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      return true;
+    case "blob-upload":
+      w.u8(T.blobUpload).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkMessageId(f.blobId, "blobId")).u64(f.size).u32(f.index);
+      w.vec32(checkVar(f.data, "data", 1, BLOB_CHUNK_BYTES));
+      return true;
+    case "blob-fetch":
+      w.u8(T.blobFetch).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkMessageId(f.blobId, "blobId")).u32(f.index);
+      return true;
+    case "blob-done":
+      w.u8(T.blobDone).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId"));
+      w.bytes(checkMessageId(f.blobId, "blobId"));
+      return true;
+    case "group-accepted":
+      w.u8(T.groupAccepted).u32(f.requestId).bytes(checkMessageId(f.messageId, "messageId"));
+      w.u64(f.seq).u64(f.epoch);
+      return true;
+    case "group-deliver": {
+      const kind = DELIVER_KINDS.indexOf(f.kind);
+      if (kind < 0) throw new TypeError(`unknown group-deliver kind ${String(f.kind)}`);
+      w.u8(T.groupDeliver).bytes(checkMessageId(f.entryId, "entryId")).vec8(
+        checkGroupId(f.groupId, "groupId"),
+      );
+      w.u64(f.seq).bytes(checkId(f.from, "from")).u64(f.queuedAt).u8(kind + 1);
+      if (f.kind === "admins") {
+        const inner = new Writer();
+        writeIdList(inner, f.admins, "admins");
+        w.vec32(inner.finish());
+      } else {
+        w.vec32(checkVar(f.body, "body", 1, MAX_GROUP_MESSAGE_BYTES));
+      }
+      return true;
+    }
+    case "invite-accepted":
+      w.u8(T.inviteAccepted).bytes(checkMessageId(f.eventId, "eventId"));
+      w.vec8(checkGroupId(f.groupId, "groupId")).bytes(checkId(f.invitee, "invitee"));
+      w.vec32(checkVar(f.keyPackage, "keyPackage", 1, MAX_KEY_PACKAGE_BYTES));
+      return true;
+    case "group-state":
+      w.u8(T.groupState).u32(f.requestId).vec8(checkGroupId(f.groupId, "groupId")).u16(f.suite);
+      w.bytes(checkId(f.creator, "creator")).u64(f.epoch).u64(f.seq);
+      checkCount(f.members.length, "members", 0, MAX_GROUP_LIST);
+      w.u16(f.members.length);
+      for (const m of f.members) {
+        w.bytes(checkId(m.id, "members[].id")).u32(m.leaf).u8((m.admin ? 1 : 0) | (m.leaving ? 2 : 0));
+      }
+      return true;
+    case "blob-data":
+      w.u8(T.blobData).u32(f.requestId).bytes(checkMessageId(f.blobId, "blobId")).u64(f.size).u32(f.index);
+      w.vec32(checkVar(f.data, "data", 1, BLOB_CHUNK_BYTES));
+      return true;
+    default:
+      return false;
+  }
+}
+
+function readGroupId(r: Reader): Uint8Array {
+  const id = r.vec8("groupId");
+  if (!GROUP_ID_LENGTHS.includes(id.length)) r.fail(`groupId of ${id.length} bytes is not 16 or 32`);
+  return id;
+}
+
+function readMls(r: Reader, field: string, max = MAX_GROUP_MESSAGE_BYTES): Uint8Array {
+  const b = r.vec32(field, max);
+  if (b.length === 0) r.fail(`${field} is empty`);
+  return b;
+}
+
+/** A group frame from a client of type `type`, or null if `type` is not one (`r` is past the type byte). */
+function readGroupClientFrame(r: Reader, type: number): GroupClientFrame | null {
+  const T = FrameType;
+  switch (type) {
+    case T.createGroup: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      return { type: "create-group", requestId, groupId, suite: r.u16("suite") };
+    }
+    case T.acceptInvite: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const inviter = r.bytes(ID_BYTES, "inviter");
+      return {
+        type: "accept-invite",
+        requestId,
+        groupId,
+        inviter,
+        keyPackage: readMls(r, "keyPackage", MAX_KEY_PACKAGE_BYTES),
+      };
+    }
+    case T.groupPropose:
+    case T.groupSend: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const messageId = r.bytes(MESSAGE_ID_BYTES, "messageId");
+      const message = readMls(r, "message");
+      return {
+        type: type === T.groupPropose ? "group-propose" : "group-send",
+        requestId,
+        groupId,
+        messageId,
+        message,
+      };
+    }
+    case T.groupCommit: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const messageId = r.bytes(MESSAGE_ID_BYTES, "messageId");
+      const commit = readMls(r, "commit");
+      const welcome = r.vec32("welcome", MAX_GROUP_MESSAGE_BYTES);
+      return {
+        type: "group-commit",
+        requestId,
+        groupId,
+        messageId,
+        commit,
+        welcome: welcome.length > 0 ? welcome : null,
+      };
+    }
+    case T.setAdmin: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const member = r.bytes(ID_BYTES, "member");
+      return { type: "set-admin", requestId, groupId, member, admin: readFlag(r, "admin") };
+    }
+    case T.groupInfo:
+      return { type: "group-info", requestId: r.u32("requestId"), groupId: readGroupId(r) };
+    case T.blobUpload: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const blobId = r.bytes(MESSAGE_ID_BYTES, "blobId");
+      const size = r.u64("size");
+      const index = r.u32("index");
+      return {
+        type: "blob-upload",
+        requestId,
+        groupId,
+        blobId,
+        size,
+        index,
+        data: readMls(r, "data", BLOB_CHUNK_BYTES),
+      };
+    }
+    case T.blobFetch: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const blobId = r.bytes(MESSAGE_ID_BYTES, "blobId");
+      return { type: "blob-fetch", requestId, groupId, blobId, index: r.u32("index") };
+    }
+    case T.blobDone: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      return { type: "blob-done", requestId, groupId, blobId: r.bytes(MESSAGE_ID_BYTES, "blobId") };
+    }
+    default:
+      return null;
+  }
+}
+
+function readIdList(r: Reader, field: string): Uint8Array[] {
+  const n = r.u16(`${field} count`);
+  if (n > MAX_GROUP_LIST) r.fail(`${field} count ${n} exceeds ${MAX_GROUP_LIST}`);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) out.push(r.bytes(ID_BYTES, field));
+  return out;
+}
+
+/** A group frame from the relay of type `type`, or null if `type` is not one (`r` is past the type byte). */
+function readGroupServerFrame(r: Reader, type: number): GroupServerFrame | null {
+  const T = FrameType;
+  switch (type) {
+    case T.groupAccepted: {
+      const requestId = r.u32("requestId");
+      const messageId = r.bytes(MESSAGE_ID_BYTES, "messageId");
+      const seq = r.u64("seq");
+      return { type: "group-accepted", requestId, messageId, seq, epoch: r.u64("epoch") };
+    }
+    case T.groupDeliver: {
+      const entryId = r.bytes(MESSAGE_ID_BYTES, "entryId");
+      const groupId = readGroupId(r);
+      const seq = r.u64("seq");
+      const from = r.bytes(ID_BYTES, "from");
+      const queuedAt = r.u64("queuedAt");
+      const k = r.u8("kind");
+      const kind = DELIVER_KINDS[k - 1];
+      if (kind === undefined) r.fail(`kind ${k} is unknown`);
+      const base = { type: "group-deliver", entryId, groupId, seq, from, queuedAt } as const;
+      const body = readMls(r, "body");
+      if (kind !== "admins") return { ...base, kind, body };
+      const inner = new Reader(body, "admins entry");
+      const admins = readIdList(inner, "admins");
+      inner.end();
+      return { ...base, kind, admins };
+    }
+    case T.inviteAccepted: {
+      const eventId = r.bytes(MESSAGE_ID_BYTES, "eventId");
+      const groupId = readGroupId(r);
+      const invitee = r.bytes(ID_BYTES, "invitee");
+      return {
+        type: "invite-accepted",
+        eventId,
+        groupId,
+        invitee,
+        keyPackage: readMls(r, "keyPackage", MAX_KEY_PACKAGE_BYTES),
+      };
+    }
+    case T.groupState: {
+      const requestId = r.u32("requestId");
+      const groupId = readGroupId(r);
+      const suite = r.u16("suite");
+      const creator = r.bytes(ID_BYTES, "creator");
+      const epoch = r.u64("epoch");
+      const seq = r.u64("seq");
+      const n = r.u16("member count");
+      if (n > MAX_GROUP_LIST) r.fail(`member count ${n} exceeds ${MAX_GROUP_LIST}`);
+      const members: GroupMemberSummary[] = [];
+      for (let i = 0; i < n; i++) {
+        const id = r.bytes(ID_BYTES, "member id");
+        const leaf = r.u32("leaf");
+        const flags = r.u8("flags");
+        if (flags > 3) r.fail(`member flags ${flags} are unknown`);
+        members.push({ id, leaf, admin: (flags & 1) !== 0, leaving: (flags & 2) !== 0 });
+      }
+      return { type: "group-state", requestId, groupId, suite, creator, epoch, seq, members };
+    }
+    case T.blobData: {
+      const requestId = r.u32("requestId");
+      const blobId = r.bytes(MESSAGE_ID_BYTES, "blobId");
+      const size = r.u64("size");
+      const index = r.u32("index");
+      return {
+        type: "blob-data",
+        requestId,
+        blobId,
+        size,
+        index,
+        data: readMls(r, "data", BLOB_CHUNK_BYTES),
+      };
+    }
+    default:
+      return null;
+  }
 }

@@ -44,6 +44,11 @@ const LIMIT_FLAGS: [string, keyof AppLimits, Unit, string][] = [
   ["store-quota", "storeQuotaBytes", "bytes", "store size past which new messages and IDs are refused"],
   ["sender-quota", "senderQuotaBytes", "bytes", "messages one sender may have queued in all"],
   ["expire-days", "identityTtlMs", "days", "days without a login before an ID and its data go"],
+  ["group-members", "maxGroupMembers", "count", "members of one group (at most 1024)"],
+  ["groups-per-user", "maxGroupsPerUser", "count", "groups one user may be in"],
+  ["group-log-entries", "maxGroupLogEntries", "count", "entries a group's log keeps (then the oldest go)"],
+  ["group-log-size", "maxGroupLogBytes", "bytes", "bytes a group's log keeps (then the oldest go)"],
+  ["blob-size", "maxBlobBytes", "bytes", "largest file sent to a group as one upload"],
 ];
 
 const SCALE: Record<Unit, number> = { count: 1, rate: 1, seconds: 1000, days: 86_400_000, bytes: 1 };

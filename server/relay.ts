@@ -31,6 +31,14 @@ import {
   WIRE_VERSION,
 } from "../protocol/wire.ts";
 import type { Ticket } from "./admission.ts";
+import {
+  DEFAULT_GROUP_LIMITS,
+  type GroupInflight,
+  GroupRelay,
+  type GroupRelayLimits,
+  MAX_GROUP_MEMBERS_LIMIT,
+  type SessionGroup,
+} from "./group_relay.ts";
 import { ConnectionBudget } from "./guard.ts";
 import { KeyedLimiter, TokenBucket } from "./limits.ts";
 import { Link } from "./link.ts";
@@ -39,7 +47,7 @@ import type { EntryRef, QueuedItem, RelayStore } from "./store.ts";
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
 
 /** Every limit of the relay; the defaults are documented in docs/protocol.md. */
-export interface RelayLimits {
+export interface RelayLimits extends GroupRelayLimits {
   /** Largest frame body accepted (at most MAX_FRAME_BYTES). */
   maxFrameBytes: number;
   /** Largest end-to-end message relayed (at most MAX_BODY_BYTES); larger ones are refused. */
@@ -149,6 +157,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   storeQuotaBytes: 8 * 1024 ** 3,
   senderQuotaBytes: 512 * 1024 ** 2,
   identityTtlMs: 180 * DAY,
+  ...DEFAULT_GROUP_LIMITS,
 };
 
 /**
@@ -166,6 +175,17 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.block, 5],
   [FrameType.unblock, 5],
   [FrameType.closeChat, 5],
+  // Groups: a message is logged once and fanned out to up to maxGroupMembers connections.
+  [FrameType.createGroup, 10],
+  [FrameType.acceptInvite, 100], // a KeyPackage: two signature verifications, six identity points
+  [FrameType.groupPropose, 10],
+  [FrameType.groupCommit, 50], // reading a commit and a Welcome (up to 255 KiB each), one transaction
+  [FrameType.groupSend, 10],
+  [FrameType.setAdmin, 10],
+  [FrameType.groupInfo, 5],
+  [FrameType.blobUpload, 5], // plus its bytes, as every TLS record is charged
+  [FrameType.blobFetch, 5],
+  [FrameType.blobDone, 5],
 ]);
 
 /** What a KeyUpdate from the peer costs: two key derivations and a record back (about 100 µs here). */
@@ -181,6 +201,9 @@ const COSTLY: ReadonlySet<ClientFrame["type"]> = new Set([
   "block",
   "unblock",
   "close-chat",
+  "create-group",
+  "accept-invite",
+  "set-admin",
 ]);
 
 /** What {@link Relay} needs. */
@@ -235,6 +258,8 @@ interface Inflight {
   ref: EntryRef | null;
   held: Held | null;
   size: number;
+  /** A group's log entry (server/group_relay.ts). */
+  group?: GroupInflight | null;
 }
 
 /** One connection. */
@@ -256,6 +281,8 @@ class Session {
   /** The store may hold entries for this user beyond `cursor` (false only right after a full read). */
   backlog = true;
   inflightBytes = 0;
+  /** The groups whose logs this connection reads (server/group_relay.ts). */
+  readonly groups = new Map<string, SessionGroup>();
   pumping = false;
   pumpAgain = false;
   #unpause: () => void = () => {};
@@ -315,6 +342,7 @@ export class Relay {
   readonly #registrations: TokenBucket;
   readonly #sourceRegistrations: KeyedLimiter;
   readonly #ticker: ReturnType<typeof setInterval>;
+  readonly #groups: GroupRelay;
   #lastSweep: number;
   #sweeping = false;
   #closing = false;
@@ -330,6 +358,9 @@ export class Relay {
     if (limits.maxMessageBytes > MAX_BODY_BYTES) throw new RangeError("limits.maxMessageBytes is too large");
     if (limits.maxChatsAndRequests > Math.min(MAX_WELCOME_CHATS, MAX_WELCOME_REQUESTS)) {
       throw new RangeError("limits.maxChatsAndRequests must fit in a Welcome frame");
+    }
+    if (limits.maxGroupMembers > MAX_GROUP_MEMBERS_LIMIT || !Number.isInteger(limits.maxGroupMembers)) {
+      throw new RangeError(`limits.maxGroupMembers must be an integer of at most ${MAX_GROUP_MEMBERS_LIMIT}`);
     }
     this.#store = options.store;
     this.#limits = limits;
@@ -368,6 +399,19 @@ export class Relay {
       limits.registrationsPerSourcePerHour / 3600,
       this.#monotonic,
     );
+    this.#groups = new GroupRelay({
+      store: this.#store,
+      limits,
+      now: this.#now,
+      online: (key) => this.#online.get(key),
+      wakeQueue: (key) => this.#wake(key),
+      track: (task) => {
+        this.#tasks.add(task);
+        void task.finally(() => this.#tasks.delete(task)).catch(() => {});
+      },
+      fail: (s, e) => this.#fail(s as Session, e),
+      log: this.#log,
+    });
     this.#lastSweep = this.#monotonic();
     const tick = Math.max(250, Math.min(30 * SECOND, limits.idleTimeoutMs / 4));
     this.#ticker = setInterval(() => this.#tick(), tick);
@@ -578,6 +622,8 @@ export class Relay {
         return await this.#send(s, user, f);
       case "ack":
         return await this.#ack(s, user, f.ids);
+      default:
+        return await this.#groups.handle(s, f);
     }
   }
 
@@ -643,6 +689,7 @@ export class Relay {
       this.#online.get(bytesToHex(c.peerId))?.link.send({ type: "peer-online", peerId: f.id });
     }
     this.#wake(key);
+    await this.#groups.login(s);
   }
 
   /** Throws a Refusal unless a new identity may be registered now (from this connection's source). */
@@ -771,11 +818,18 @@ export class Relay {
     const refs: EntryRef[] = [], unknown: Uint8Array[] = [];
     /** Stored entries: they stay in flight until the store has deleted them, so no pump resends them. */
     const storedEntries: [string, Inflight][] = [];
+    const groupEntries: GroupInflight[] = [];
     for (const id of ids) {
       const k = bytesToHex(id);
       const sent = s.inflight.get(k);
       if (sent === undefined) {
         unknown.push(id);
+        continue;
+      }
+      if (sent.group) {
+        s.inflight.delete(k);
+        s.inflightBytes -= sent.size;
+        groupEntries.push(sent.group);
         continue;
       }
       const held = sent.held;
@@ -816,7 +870,9 @@ export class Relay {
         this.#online.get(bytesToHex(a.from))?.link.send({ type: "delivered", peerId: user, messageId: a.id });
       }
     }
+    if (groupEntries.length > 0) this.#groups.acked(s, groupEntries);
     this.#wake(s.key);
+    this.#groups.resume(s);
   }
 
   // ---- delivery ---------------------------------------------------------------------------------------
@@ -902,6 +958,14 @@ export class Relay {
         };
       case "closed":
         return { type: "chat-closed", eventId: item.ref.id, peerId: item.peer };
+      case "invite":
+        return {
+          type: "invite-accepted",
+          eventId: item.ref.id,
+          groupId: item.group,
+          invitee: item.invitee,
+          keyPackage: item.keyPackage,
+        };
       case "opened": {
         const peerKey = bytesToHex(item.peer);
         const online = this.#online.has(peerKey);
@@ -944,6 +1008,7 @@ export class Relay {
   async #ended(s: Session): Promise<void> {
     if (!this.#sessions.delete(s)) return;
     for (const [k, entry] of s.inflight) if (entry.held !== null) this.#persist(s, k);
+    this.#groups.ended(s);
     if (s.id === null || this.#online.get(s.key) !== s) return;
     this.#online.delete(s.key);
     if (this.#closing) return;
@@ -993,6 +1058,7 @@ export class Relay {
       const online = (id: Uint8Array) => this.#online.has(bytesToHex(id));
       const expired = await this.#store.expireIdentities(now, this.#limits.identityTtlMs, online);
       for (const peer of expired.peers) this.#wake(bytesToHex(peer));
+      await this.#groups.collectAll();
       return { ...lapsed, identities: expired.identities };
     } finally {
       this.#sweeping = false;
@@ -1013,5 +1079,6 @@ export class Relay {
     }
     await Promise.allSettled(closing);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    await this.#groups.close();
   }
 }

@@ -50,6 +50,7 @@ import {
 } from "../protocol/prekeys.ts";
 import { curveFromId, curveId, type CurveName, CURVES, pointLength } from "../protocol/suite.ts";
 import { MESSAGE_ID_BYTES } from "../protocol/wire.ts";
+import { GroupStore } from "./group_store.ts";
 
 /** Largest value Deno KV takes is 65,536 bytes; bodies are cut into parts below that. */
 const BODY_PART = 65_000;
@@ -112,7 +113,7 @@ interface QueueMeta {
 }
 
 /** Kinds of queued entries. */
-const KIND_MESSAGE = 1, KIND_OPENED = 2, KIND_CLOSED = 3;
+const KIND_MESSAGE = 1, KIND_OPENED = 2, KIND_CLOSED = 3, KIND_INVITE = 4;
 
 /** What one transaction changes in the usage counters; applied to the memory mirror once it commits. */
 class Usage {
@@ -165,6 +166,9 @@ interface InboxRecord {
   role?: number;
   /** Chat-opened events for the initiator: the peer's bundle, fixed at first delivery. */
   bundle?: Uint8Array | null;
+  /** Invite-accepted events (peer = the invitee): the group and the invitee's KeyPackage. */
+  group?: Uint8Array;
+  keyPackage?: Uint8Array;
 }
 
 interface MsgIdRecord {
@@ -214,7 +218,8 @@ export type QueuedItem =
     /** The initiator's bundle once fixed (see {@link RelayStore.fixBundle}), else null. */
     bundle: Uint8Array | null;
   }
-  | { kind: "closed"; ref: EntryRef; peer: Uint8Array };
+  | { kind: "closed"; ref: EntryRef; peer: Uint8Array }
+  | { kind: "invite"; ref: EntryRef; group: Uint8Array; invitee: Uint8Array; keyPackage: Uint8Array };
 
 /** What an acknowledgement deleted. */
 export interface AckedItem {
@@ -313,9 +318,28 @@ export class RelayStore {
   /** Senders whose counter is being read, with the changes committed meanwhile. */
   readonly #loadingSent = new Map<string, { deltas: [string, number][]; done: Promise<void> }>();
 
+  /** Groups: their records, logs, members' cursors, invitations and blobs (server/group_store.ts). */
+  readonly groups: GroupStore;
+
   private constructor(kv: Deno.Kv, random: RandomSource) {
     this.#kv = kv;
     this.#random = random;
+    this.groups = new GroupStore({
+      kv,
+      random,
+      atomically: (attempt) => this.#atomically(attempt as () => Promise<Attempt<never>>),
+      newUsage: () => new Usage(),
+      queueInvite: (op, usage, user, e) =>
+        this.#queueEvent(op, usage as Usage, user, {
+          kind: KIND_INVITE,
+          peer: e.invitee,
+          at: e.at,
+          group: e.group,
+          keyPackage: e.keyPackage,
+        }),
+      storeUsage: () => this.#usage,
+      senderUsage: (id) => this.#senderUsage(id),
+    });
   }
 
   /**
@@ -902,6 +926,8 @@ export class RelayStore {
           at: r.at,
           body: concatBytes(...mine.map((p) => p.value!)),
         });
+      } else if (r.kind === KIND_INVITE) {
+        out.push({ kind: "invite", ref, group: r.group!, invitee: r.peer, keyPackage: r.keyPackage! });
       } else if (r.kind === KIND_OPENED) {
         out.push({
           kind: "opened",
@@ -1139,6 +1165,7 @@ export class RelayStore {
       const inboxes = new Map<string, { user: Uint8Array; due: [number, Deno.KvKey][] }>();
       for (const key of due) {
         const [, at, what, a, b] = key as [string, number, string, Uint8Array, Uint8Array | number];
+        if (await this.groups.expire(key)) continue; // a group's entry, acceptance or blob
         if (what === "inbox") {
           const k = bytesToHex(a);
           const box = inboxes.get(k) ?? { user: a, due: [] };
@@ -1278,6 +1305,8 @@ export class RelayStore {
       } while (r === "more");
       if (r === "aborted") return false;
     }
+    // Its places in groups' logs (the groups keep it as a member until someone removes it).
+    await this.groups.forgetUser(id);
     // Its open chats, one at a time (each queues ChatClosed for the peer).
     do {
       let peer: Uint8Array | null = null;

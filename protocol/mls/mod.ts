@@ -12,7 +12,9 @@
 //   b.process(message);   // application data, a proposal, or a commit; MlsError if refused (state unchanged)
 //   g.encrypt(data); g.export(label, context, length); g.epochAuthenticator; g.serialize();
 //
-// The relay reads only what inspectMessage shows (group ID, epoch, content type, Welcome recipients).
+// The relay reads only what inspectMessage shows (group ID, epoch, content type, Welcome recipients), and of
+// PublicMessage proposals and commits what inspectHandshake shows (sender leaf, adds, removes, references);
+// it validates KeyPackages with checkKeyPackage.
 export { MlsError, type MlsErrorCode } from "./errors.ts";
 export {
   type CommitInfo,
@@ -43,6 +45,13 @@ export {
   sottoSigner,
 } from "./credential.ts";
 export type { CredentialPolicy } from "./leafnode.ts";
-export { inspectMessage, type MessageSummary } from "./inspect.ts";
+export {
+  checkKeyPackage,
+  type HandshakeSummary,
+  inspectHandshake,
+  inspectMessage,
+  type MessageSummary,
+  type ProposalSummary,
+} from "./inspect.ts";
 export { type CipherSuite, getSuite, SUITE_IDS, suiteForCurve, type SuiteId } from "./suite.ts";
 export type { Credential, Lifetime, Proposal } from "./messages.ts";

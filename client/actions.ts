@@ -11,6 +11,7 @@ import { type Command, HELP } from "./commands.ts";
 import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
 import { fileKey, MAX_INCOMING_FILES, type Offer } from "./receive.ts";
 import { mib } from "./files.ts";
+import { groupAware, runGroupCommand } from "./group_commands.ts";
 
 /** A command that cannot be done now, in one sentence. */
 export class ChatError extends Error {
@@ -22,6 +23,8 @@ export class ChatError extends Error {
 
 /** Carries out a command (all but /quit). */
 export async function runCommand(client: ChatClient, cmd: Command): Promise<void> {
+  if (cmd.name === "group") return await runGroupCommand(client, cmd);
+  if (await groupAware(client, cmd)) return;
   if (cmd.name === "file") {
     const chat = await client.run(() => openChat(client));
     if (!chat.session) {
@@ -156,6 +159,7 @@ function command(client: ChatClient, cmd: Command): void {
     case "accept":
     case "decline":
     case "quit":
+    case "group":
       return;
   }
 }

@@ -19,6 +19,8 @@ import { FileError, IncomingFiles } from "./files.ts";
 import { keyLogFromEnv } from "../io/keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
+import { GroupDiskError, SealedGroupDisk } from "./groupdisk.ts";
+import { GroupError } from "./groups.ts";
 
 /** The client's settings (from the command line). */
 export interface AppOptions {
@@ -58,6 +60,8 @@ const PLAIN_ERRORS = [
   ChatError,
   FatalConnectionError,
   FileError,
+  GroupError,
+  GroupDiskError,
 ];
 
 /** One sentence for any error: the message of ours, a generic sentence for the unexpected. */
@@ -138,6 +142,10 @@ export class App implements AppHandle {
       clock,
       emit,
       fatal: (e) => this.#fatal(e),
+      groupDisk: new SealedGroupDisk(store.dataDir, {
+        seal: (b) => store.sealFile(b),
+        open: (b) => store.openFile(b),
+      }),
     });
     const contents = store.contents;
     this.#connector = new Connector({

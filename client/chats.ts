@@ -23,6 +23,11 @@ import { addSystemLine, chatName, chatRef } from "./history.ts";
 import { Outbox, type Sender } from "./outbox.ts";
 import { type Offer, Receiver } from "./receive.ts";
 import { Transfers } from "./transfers.ts";
+import { isGroupChatPayload } from "../protocol/group_payload.ts";
+import { groupsFor } from "./group_commands.ts";
+import type { GroupFiles } from "./groupfiles.ts";
+import { type GroupDisk, MemoryGroupDisk } from "./groupdisk.ts";
+import type { GroupManager } from "./groups.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
 export const ONE_TIME_PREKEYS = 100;
@@ -37,6 +42,9 @@ export interface Link extends Sender {
   readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
   request(req: Request): Promise<Reply>;
 }
+
+/** What a link offers groups besides (client/connection.ts RelayLink.groupRequest). */
+type GroupLinkPart = Pick<import("./groups.ts").GroupLink, "groupRequest">;
 
 /** What the chats need of the keystore (client/keystore.ts KeystoreFile). */
 export interface Store {
@@ -61,6 +69,8 @@ export interface ChatClientOptions {
   /** The keystore could not be written: the client must stop (going on could lose messages). */
   fatal(error: Error): void;
   random?: RandomSource;
+  /** Where the groups are kept (client/groupdisk.ts); in memory when absent. */
+  groupDisk?: GroupDisk;
 }
 
 /** The chats of one identity, driven by relay frames (here) and commands (client/actions.ts). */
@@ -70,6 +80,9 @@ export class ChatClient {
   readonly random: RandomSource;
   readonly outbox: Outbox;
   readonly transfers: Transfers;
+  /** The groups (client/groups.ts) and their files (client/groupfiles.ts). */
+  readonly groups: GroupManager;
+  readonly groupFiles: GroupFiles;
   readonly #receiver: Receiver;
   #link: Link | null = null;
   #active: Uint8Array | null = null;
@@ -124,6 +137,10 @@ export class ChatClient {
       freeBytes: options.freeBytes,
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
+    ({ groups: this.groups, files: this.groupFiles } = groupsFor(
+      this,
+      options.groupDisk ?? new MemoryGroupDisk(),
+    ));
   }
 
   /** Our identity. */
@@ -165,6 +182,7 @@ export class ChatClient {
   /** Makes a chat the active one (its unread count goes to zero). */
   setActive(chat: ChatRecord): void {
     this.#active = chat.peerId;
+    this.groups.unfocus();
     if (chat.unread > 0) {
       chat.unread = 0;
       this.save();
@@ -277,19 +295,21 @@ export class ChatClient {
       const rotated = this.contents.prekeys.rotate(this.identity, this.#now(), this.random);
       if (rotated.length > 0) this.#upload(link);
       this.outbox.attach(link);
+      if ("groupRequest" in link) return this.groups.attach(link as Link & GroupLinkPart);
     });
   }
 
   /** The link is gone. */
   detach(): void {
     this.#link = null;
+    this.groups.detach();
     this.outbox.detach();
     this.#online.clear();
   }
 
   /** True while a request to the relay (or a prekey upload) has not been answered and handled. */
   get busy(): boolean {
-    return this.#requests > 0 || this.#uploadQueued;
+    return this.#requests > 0 || this.#uploadQueued || this.groups.busy;
   }
 
   /**
@@ -435,6 +455,9 @@ export class ChatClient {
       case "error":
         this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
         return;
+      case "group-deliver":
+      case "invite-accepted":
+        return await this.groups.frame(f);
     }
   }
 
@@ -504,7 +527,13 @@ export class ChatClient {
     if (!chat || chat.state !== "open") return this.outbox.ack(f.messageId);
     let payload: Payload;
     try {
-      payload = decodePayload(this.#decrypt(chat, f.body));
+      const plain = this.#decrypt(chat, f.body);
+      if (isGroupChatPayload(plain)) {
+        // An invitation to a group (client/groups.ts): acknowledged once it is kept.
+        await this.groups.fromChat(chat.peerId, plain);
+        return this.outbox.ack(f.messageId);
+      }
+      payload = decodePayload(plain);
     } catch (e) {
       if (!(e instanceof ProtocolError && e.code === "duplicate")) {
         const why = (e as Error).message;
@@ -579,7 +608,9 @@ export class ChatClient {
   /** Stops the transfers (their peers are told) and waits for the last keystore write. */
   async shutdown(): Promise<void> {
     this.outbox.stop();
+    this.groupFiles.stop();
     await this.transfers.stop();
+    await this.groups.shutdown();
     await this.run(() => this.#sendReceipts());
     await this.options.store.save().catch(() => {});
   }

@@ -7,6 +7,7 @@ import { utf8 } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
 import { parseId } from "../protocol/identity.ts";
 import { MAX_NICKNAME_BYTES, MAX_TEXT_BYTES } from "../protocol/payload.ts";
+import { GROUP_HELP, type GroupCommand, parseGroupCommand } from "./group_parse.ts";
 
 /** A parsed line. */
 export type Command =
@@ -23,7 +24,8 @@ export type Command =
   | { readonly name: "block"; readonly peerId: Uint8Array }
   | { readonly name: "unblock"; readonly peerId: Uint8Array }
   | { readonly name: "quit" }
-  | { readonly name: "text"; readonly text: string };
+  | { readonly name: "text"; readonly text: string }
+  | GroupCommand;
 
 /** A line that is not a valid command; the message is one sentence for the user. */
 export class CommandError extends Error {
@@ -47,6 +49,7 @@ export const HELP: readonly string[] = [
   "/decline [FILE]     refuse a file offered to you (nothing of it is ever written)",
   "/close              close the active chat (your peer is told)",
   "/block ID           never be matched with ID; /unblock ID undoes it",
+  ...GROUP_HELP,
   "/quit               leave (Ctrl-C and Ctrl-D too)",
   "anything else       is sent to the active chat; start a line with // to send a text that starts with /",
 ];
@@ -134,6 +137,11 @@ export function parseLine(line: string): Command | null {
     case "block":
     case "unblock":
       return { name, peerId: peer(rest, `/${name} ID`) };
+    case "group": {
+      const parsed = parseGroupCommand(rest);
+      if (typeof parsed === "string") throw new CommandError(parsed);
+      return parsed;
+    }
     default:
       throw new CommandError(
         `There is no command /${name}; /help lists them (start with // to send a text).`,

@@ -16,6 +16,7 @@ import {
   EXPORTER_BYTES,
   EXPORTER_LABEL,
   FrameSplitter,
+  type GroupClientFrame,
   PING_INTERVAL_MS,
   type ResultCode,
   type ServerFrame,
@@ -69,7 +70,15 @@ export type Request =
 export interface Reply {
   code: ResultCode;
   detail: string;
+  /** A group request's answer when it is not a Result: GroupAccepted, GroupState or BlobData. */
+  frame?: Extract<ServerFrame, { type: "group-accepted" | "group-state" | "blob-data" }>;
 }
+
+/** A group frame without its request id (client/groups.ts; the link assigns the id). */
+export type GroupRequest = GroupClientFrame extends infer F
+  ? F extends GroupClientFrame ? Omit<F, "requestId">
+  : never
+  : never;
 
 /** What a link needs to come up. */
 export interface LinkOptions {
@@ -226,6 +235,11 @@ export class RelayLink {
     return reply;
   }
 
+  /** Sends a group request (client/groups.ts); resolves with its Result or its answering frame. */
+  groupRequest(req: GroupRequest): Promise<Reply> {
+    return this.request(req as unknown as Request);
+  }
+
   #takeId(): number {
     const id = this.#nextRequest;
     this.#nextRequest = id >= 0xffff_ffff ? 1 : id + 1;
@@ -253,6 +267,14 @@ export class RelayLink {
           const w = this.#waiting.get(frame.requestId);
           this.#waiting.delete(frame.requestId);
           w?.resolve({ code: frame.code, detail: frame.detail });
+          continue;
+        }
+        if (
+          (frame.type === "group-accepted" || frame.type === "group-state" || frame.type === "blob-data") &&
+          this.#waiting.has(frame.requestId)
+        ) {
+          this.#waiting.get(frame.requestId)!.resolve({ code: "ok", detail: "", frame });
+          this.#waiting.delete(frame.requestId);
           continue;
         }
         yield frame;

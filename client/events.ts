@@ -3,6 +3,8 @@
 // and tests can drive the client. Chats are named by the peer's formatted ID; `nick` is our local name
 // for the peer when we gave one.
 
+import { type GroupEvent, groupEventToText } from "./group_events.ts";
+
 /** How the connection to the relay stands. */
 export type ConnectionState = "connecting" | "online" | "offline";
 
@@ -77,7 +79,8 @@ export type ClientEvent =
   | { event: "info"; text: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
-  | { event: "error"; message: string; chat?: string };
+  | { event: "error"; message: string; chat?: string }
+  | GroupEvent;
 
 // What JSON.stringify leaves as it is but a terminal or a JavaScript reader may act on: DEL, the C1
 // controls, U+2028 and U+2029 (line breaks to JavaScript before ES2019), and format characters.
@@ -178,5 +181,7 @@ export function eventToText(e: ClientEvent): string | null {
       return `web UI: ${e.url}`;
     case "error":
       return `error: ${e.message}`;
+    default:
+      return groupEventToText(e);
   }
 }

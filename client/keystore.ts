@@ -143,28 +143,23 @@ export class KeystoreFile {
     await this.beforeWrite();
     const bytes = sealKeystore(this.#key, this.contents);
     const path = join(this.dataDir, KEYSTORE_FILE);
-    const tmp = `${path}.${bytesToHex(systemRandom(8))}.tmp`;
     try {
-      const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-      try {
-        for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
-        await out.sync();
-      } finally {
-        out.close();
-      }
-      await Deno.rename(tmp, path);
-      const dir = await Deno.open(this.dataDir, { read: true });
-      try {
-        await dir.sync();
-      } finally {
-        dir.close();
-      }
+      await writeAtomically(this.dataDir, path, bytes);
     } catch (e) {
-      await Deno.remove(tmp).catch(() => {});
       throw new KeystoreFileError(`Cannot write the keystore ${path}: ${(e as Error).message}.`, {
         cause: e,
       });
     }
+  }
+
+  /** Seals bytes under the keystore's key: the files kept beside it (the groups, client/groupdisk.ts). */
+  sealFile(plaintext: Uint8Array): Uint8Array {
+    return this.#key.seal(plaintext);
+  }
+
+  /** Opens what {@link sealFile} sealed (KeystoreFormatError if damaged or altered). */
+  openFile(sealed: Uint8Array): Uint8Array {
+    return this.#key.open(sealed);
   }
 
   /** Waits for pending writes, wipes the key and releases the lock. Idempotent. */
@@ -174,6 +169,33 @@ export class KeystoreFile {
     await this.#chain.catch(() => {});
     this.#key.wipe();
     this.#lock.close();
+  }
+}
+
+/**
+ * Writes `bytes` to `path` (in folder `dir`) so that a crash leaves the old file or the new one, never a
+ * mix: a temporary file in the same folder, fsync, rename over `path`, fsync of the folder.
+ */
+export async function writeAtomically(dir: string, path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.${bytesToHex(systemRandom(8))}.tmp`;
+  try {
+    const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    try {
+      for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
+      await out.sync();
+    } finally {
+      out.close();
+    }
+    await Deno.rename(tmp, path);
+    const folder = await Deno.open(dir, { read: true });
+    try {
+      await folder.sync();
+    } finally {
+      folder.close();
+    }
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
   }
 }
 

@@ -76,7 +76,11 @@ export class Outbox {
    * {@link encryptWaiting}. It leaves once the keystore holding it is written.
    */
   add(chat: ChatRecord, payload: Payload, textId: number): OutboxEntry {
-    const bytes = encodePayload(payload);
+    return this.addBytes(chat, encodePayload(payload), textId);
+  }
+
+  /** {@link add} for a payload already encoded (a group invitation, protocol/group_payload.ts). */
+  addBytes(chat: ChatRecord, bytes: Uint8Array, textId: number): OutboxEntry {
     const entry: OutboxEntry = {
       messageId: this.#o.random(16),
       peerId: chat.peerId,

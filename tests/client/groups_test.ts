@@ -4,6 +4,7 @@
 // remove, admins, two commits racing for one epoch (the loser rebases), a client restart, and files.
 
 import assert from "node:assert/strict";
+import { systemRandom } from "../../crypto/bytes.ts";
 import { parseId } from "../../protocol/identity.ts";
 import { addMembers, chat, type Member, waitFor, world } from "./_groups.ts";
 
@@ -194,5 +195,39 @@ Deno.test("groups: a client restarted keeps its groups and reads what it missed"
     await bob.line("/switch keep");
     await bob.line("back");
     await alice.next("group-message", (e) => e.text === "back");
+  });
+});
+
+Deno.test("groups: files, small in chunks and large as one upload, arrive byte-identical once accepted", async () => {
+  await world(async (w) => {
+    const alice = await w.member("alice");
+    const bob = await w.member("bob");
+    const carol = await w.member("carol", { acceptFiles: 8 * 1024 * 1024 });
+    await alice.line("/group new files");
+    await alice.next("group-created");
+    await addMembers(alice, "files", [bob, carol]);
+    const small = systemRandom(300_000), large = systemRandom(2_500_000);
+    const dir = `${w.root}/outgoing`;
+    await Deno.mkdir(dir);
+    await Deno.writeFile(`${dir}/small.bin`, small);
+    await Deno.writeFile(`${dir}/large.bin`, large);
+    await alice.line("/switch files");
+    await alice.line(`/file ${dir}/small.bin`);
+    await alice.line(`/file ${dir}/large.bin`);
+    for (const name of ["small.bin", "large.bin"]) await alice.next("group-file-sent", (e) => e.name === name, 0, 60_000);
+
+    // bob answers: nothing of either is on disk before.
+    for (const name of ["small.bin", "large.bin"]) {
+      const offer = await bob.next("group-file-offer", (e) => e.name === name && e.direction === "receive");
+      assert.equal(offer.from, alice.id);
+      await bob.line(`/accept ${offer.file.slice(0, 8)}`);
+    }
+    for (const [name, data] of [["small.bin", small], ["large.bin", large]] as const) {
+      for (const u of [bob, carol]) {
+        const got = await u.next("group-file-received", (e) => e.name === name, 0, 60_000);
+        assert.deepEqual(await Deno.readFile(got.path), data, `${u.name}: ${name}`);
+      }
+    }
+    assert.deepEqual([alice, bob, carol].flatMap((u) => u.errors), []);
   });
 });

@@ -170,7 +170,8 @@ export function groupsFor(client: ChatClient, disk: GroupDisk): { groups: GroupM
   const o = client.options;
   const openChat = (peerId: Uint8Array) => {
     const chat = client.chat(peerId);
-    return chat && chat.state === "open" && chat.session !== null && !client.isBlocked(peerId) ? chat : null;
+    // Open is enough: what is queued before the session exists is encrypted once it does (client/outbox.ts).
+    return chat && chat.state === "open" && !client.isBlocked(peerId) ? chat : null;
   };
   const groups = new GroupManager({
     identity: client.contents.identity,

@@ -101,7 +101,7 @@ export interface GroupHooks {
   fatal(error: Error): void;
   /** Runs `fn` in the client's one-at-a-time order (ChatClient.run). */
   run<T>(fn: () => T | Promise<T>): Promise<T>;
-  /** True if we have an open chat with a session with `peerId` (we may invite them; they may invite us). */
+  /** True if we have an open chat with `peerId`, not blocked (we may invite them; they may invite us). */
   canTalkTo(peerId: Uint8Array): boolean;
   /** Our local name for an ID (its 1:1 chat's nickname), or "". */
   nickOf(peerId: Uint8Array): string;

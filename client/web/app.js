@@ -691,7 +691,7 @@ function renderConversation() {
   const note = $("chat-note");
   note.hidden = chat.state === "open";
   note.textContent = chat.blocked
-    ? "You blocked this ID: the relay never matches you again. Unblock it from the menu."
+    ? "You blocked this ID: no chat with it opens here again, whatever the relay does. Unblock it from the menu."
     : chat.state === "closed"
     ? "This chat is closed. “Ask again” in the menu asks for a new one."
     : "The chat opens when they ask for yours too. What you write now is sent then.";
@@ -826,12 +826,16 @@ function transferRows(chat) {
     if (!ended(r)) rows.push({ key: `recv|${r.file}`, kind: "receiving", peer, id, ...r });
   }
   const listed = new Set();
+  const uploads = [...state.uploads.values()].filter((u) => u.chat === chat.id);
   for (const t of array(chat.sending)) {
     listed.add(t.file);
     if (ended(t) || t.answer === "declined") continue;
+    // A file still being read and hashed has no name yet: an upload's own row stands for it until the
+    // upload's answer names its transfer.
+    const upload = uploads.find((u) => u.file === t.file);
+    if (t.name === "" && !upload && uploads.some((u) => u.file === null)) continue;
     const kind = t.name === "" ? "preparing" : t.answer === "waiting" ? "waiting" : "sending";
-    const name = t.name || [...state.uploads.values()].find((u) => u.file === t.file)?.name || "a file";
-    rows.push({ key: `send|${t.file}`, kind, peer, id, ...t, name });
+    rows.push({ key: `send|${t.file}`, kind, peer, id, ...t, name: t.name || upload?.name || "a file" });
   }
   for (const [key, u] of state.uploads) {
     // An upload's row gives way to the transfer's once the client lists it (or it has ended).
@@ -1192,7 +1196,9 @@ $("chat-menu").addEventListener("click", async (e) => {
       if (
         await ask({
           title: `Block ${name}?`,
-          text: "The relay never matches you with this ID again, and an open chat with it closes.",
+          text:
+            "No chat with this ID opens again (this client refuses it, and the relay is told), and an open " +
+            "chat with it closes.",
           ok: "Block",
           danger: true,
         }) !== null

@@ -380,7 +380,8 @@ export class WebApp implements WebBackend {
         return client.transfers.start(chat.peerId, path, client.random);
       });
       this.#uploads.push({ peerId: chat.peerId, file: id, dir });
-      this.#sync(chatId); // the pages list the transfer before the upload's answer reaches the one that sent it
+      // The pages list the transfer before the upload's answer reaches the one that sent it.
+      this.#sync(formatId(chat.peerId));
       return id;
     } catch (e) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -28,6 +28,8 @@ const state = {
   /** Offers being answered, and the sentence of an answer that failed, by file id. */
   answering: new Set(),
   offerErrors: new Map(),
+  /** Ids of transfers this page cancelled: their end is news, not an error. */
+  cancelled: new Set(),
   lastRequest: 0,
 };
 
@@ -316,6 +318,7 @@ function onEvent(e) {
     case "file-failed":
       // One notice; the chat's history says it too, and the progress bar goes.
       fileEnded(e.file);
+      if (state.cancelled.delete(e.file)) return toast(`Cancelled "${visibleName(e.name)}".`);
       return toast(
         e.direction === "send"
           ? `"${visibleName(e.name)}" was not sent to ${chatLabel(e.chat)}: ${visible(e.reason)}.`
@@ -980,7 +983,13 @@ async function answer(chat, file, a) {
 /** Cancels an upload (in the browser) or a transfer (in the client: the peer is told). */
 function cancelTransfer(chat, key) {
   const at = key.indexOf("|"), kind = key.slice(0, at), id = key.slice(at + 1);
-  const cancel = (file) => request("cancel", { chat, file }).catch((e) => toast(e.message, true));
+  const cancel = (file) => {
+    state.cancelled.add(file);
+    request("cancel", { chat, file }).catch((e) => {
+      state.cancelled.delete(file);
+      toast(e.message, true);
+    });
+  };
   if (kind === "up") {
     const u = state.uploads.get(id);
     if (u?.xhr) u.xhr.abort();

@@ -57,7 +57,8 @@ const MALLORY = `${BIG_CHAT.slice(0, -4)}mmmm`;
 const OFFER = "aa".repeat(16),
   REFUSED = "ab".repeat(16),
   WAITING = "cc".repeat(16),
-  SENDING = "dd".repeat(16);
+  SENDING = "dd".repeat(16),
+  DRAFT = "ee".repeat(16);
 
 Deno.test({
   name: "web page: file offers, transfers, notices, blocked state, format characters",
@@ -74,6 +75,7 @@ Deno.test({
     sending: [
       { file: WAITING, name: "notes.txt", size: 20, bytes: 0, answer: "waiting" },
       { file: SENDING, name: "photo.jpg", size: 100_000, bytes: 40_000, answer: "accepted" },
+      { file: DRAFT, name: "draft.txt", size: 5, bytes: 0, answer: "waiting" },
     ],
     lines: TRICKY.map((text, i) => ({ seq: i + 1, kind: "in", status: "none", time: now, text })),
   });
@@ -217,6 +219,29 @@ Deno.test({
       'Bob declined "notes.txt".',
       "The relay opened a chat with Mallory, whom you blocked; it was refused.",
     ]);
+
+    // Ours withdrawn with its Cancel: the client is asked to stop that one file, and its end is no error.
+    await tab.eval(`document.getElementById("toasts").replaceChildren()`);
+    await tab.click(`.transfer[data-file="${DRAFT}"] .cancel`);
+    for (let i = 0; i < 200 && !requests.some((r) => r.a === "cancel"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(requests.some((r) => r.a === "cancel" && r.file === DRAFT && r.chat === BIG_CHAT));
+    server.broadcast({
+      t: "event",
+      e: {
+        event: "file-failed",
+        chat: BIG_CHAT,
+        direction: "send",
+        file: DRAFT,
+        name: "draft.txt",
+        reason: "you cancelled it",
+      },
+    });
+    await tab.waitFor(`${toasts}.length === 1`, "the cancel's notice");
+    assert.deepEqual(await tab.eval(toasts), ['Cancelled "draft.txt".']);
+    assert.equal(await tab.eval(`document.querySelector("#toasts .toast").getAttribute("role")`), "status");
+    assert.ok(await tab.eval(`!${row(DRAFT)}`));
 
     // The blocked state is the summary's (the core's block list), whatever the chat's last line says.
     assert.equal(

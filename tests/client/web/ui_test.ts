@@ -309,6 +309,32 @@ Deno.test({
         );
         await a.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "alice's row gone");
         await b.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "bob's card gone");
+        // A third, withdrawn by alice while it waits: bob's offer goes with one notice, alice's with one.
+        await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
+        await b.waitFor(
+          `${offer}?.querySelector(".transfer-name").textContent === "notes.txt"`,
+          "a third offer",
+        );
+        await a.waitFor(
+          `document.querySelector('#transfers .transfer[data-kind="waiting"]')`,
+          "alice's offer",
+        );
+        await a.eval(`document.getElementById("toasts").replaceChildren()`);
+        await a.click(`#transfers .transfer[data-kind="waiting"] .cancel`);
+        await next(alice, "file-failed", (e) => e.name === "notes.txt" && e.direction === "send");
+        await next(bob, "file-failed", (e) => e.name === "notes.txt" && e.direction === "receive");
+        await b.waitFor(
+          `document.querySelectorAll("#transfers .transfer").length === 0`,
+          "the offer withdrawn",
+        );
+        await b.waitFor(
+          `[...document.querySelectorAll("#toasts .toast.error span")].some((e) => e.textContent.includes("withdrew"))`,
+          "bob's notice",
+        );
+        await a.waitFor(
+          `[...document.querySelectorAll("#toasts .toast span")].map((e) => e.textContent).join() === 'Cancelled "notes.txt".'`,
+          "alice's notice",
+        );
         assert.deepEqual(await onDisk(), ["holiday photo.bin"]);
         // The uploads left alice's outgoing folder once their transfers ended.
         const outgoing = join(root, "alice", "outgoing");

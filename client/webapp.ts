@@ -2,10 +2,13 @@
 // through the page when no passphrase was given, then mirrors the client's state into the page: a
 // snapshot when a page connects, and after every event or command the chats whose summary or history
 // changed (history lines carry sequence numbers, so the page keeps what scrolled out of the keystore's
-// window). The core's events go to the page as they are, so a new event needs nothing here; the page's
-// requests become the same commands the terminal runs (client/actions.ts), and their failures the same
-// sentences. Uploads are written to DATA/outgoing and sent with /file; received files are offered for
-// download from DATA/files, never opened.
+// window). A summary carries what the core knows, not a guess: the keystore's block list, the files
+// offered to us and waiting for an answer, those arriving and those we send (with the peer's answer and
+// the bytes the relay has stored). The core's events go to the page as they are, so a new event needs
+// nothing here; the page's requests become the same commands the terminal runs (client/actions.ts, and
+// the core's acceptFile and declineFile for /accept and /decline), and their failures the same
+// sentences. Uploads are written to DATA/outgoing and offered as /file does, and removed once their
+// transfer has ended; received files are offered for download from DATA/files, never opened.
 
 import { join } from "node:path";
 import { bytesToHex, systemRandom } from "../crypto/bytes.ts";

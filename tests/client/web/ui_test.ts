@@ -1,10 +1,13 @@
 // The web UI in a real headless Chromium, driven over the DevTools protocol (tests/client/web/_cdp.ts):
 // two clients started with --web (no passphrase: the page asks) through a real relay on 127.0.0.1, one
 // browser with a tab each. First-run unlock, consent from both sides (bob's side by keyboard only),
-// messages both ways with delivery marks, a file dropped on the page and downloaded byte-identical, equal
-// safety numbers, the relay restarted and both pages reconnecting, a hostile peer's markup and escape
-// sequences shown literally with nothing run, close and block; screenshots of the main screens (light and
-// dark, narrow and wide) are written under a temporary folder whose path is printed.
+// messages both ways with delivery marks; files: one dropped on the page, offered to bob (waiting for his
+// answer on alice's page), accepted with progress on both and downloaded byte-identical, one from the
+// picker declined (nothing of it on bob's disk), one withdrawn while it waits; equal safety numbers, the
+// relay restarted and both pages reconnecting, a hostile peer's markup, escape sequences and bidi marks
+// (text, nickname, offered file name) shown literally with nothing run, close and block; screenshots of
+// the main screens (light and dark, narrow and wide) are written under a temporary folder whose path is
+// printed.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";

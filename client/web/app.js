@@ -863,8 +863,10 @@ function renderTransfers() {
   const focusedKey = document.activeElement?.closest?.(".transfer")?.dataset.key;
   const keep = new Set();
   rows.forEach((row, i) => {
-    let node = transferNodes.get(row.key);
+    let node = transferNodes.get(row.key), refocus = false;
     if (!node || node.dataset.kind !== row.kind) {
+      // A row that changes kind (waiting → sending) is drawn anew; its button keeps the focus it had.
+      refocus = !!node?.contains(document.activeElement);
       node?.remove();
       node = makeTransferNode(row);
       transferNodes.set(row.key, node);
@@ -872,6 +874,7 @@ function renderTransfers() {
     fillTransferNode(node, row);
     keep.add(row.key);
     if (ul.children[i] !== node) ul.insertBefore(node, ul.children[i] ?? null);
+    if (refocus) (node.querySelector("button") ?? $("text")).focus();
   });
   for (const [key, node] of transferNodes) {
     if (keep.has(key)) continue;

@@ -30,6 +30,8 @@ const state = {
   offerErrors: new Map(),
   /** Ids of transfers this page cancelled: their end is news, not an error. */
   cancelled: new Set(),
+  /** The names of files this page uploaded, by transfer id (the client names them once it has hashed them). */
+  uploadNames: new Map(),
   lastRequest: 0,
 };
 
@@ -361,6 +363,7 @@ const REFUSED = {
 function fileEnded(file) {
   if (typeof file !== "string") return;
   state.ended.add(file);
+  state.uploadNames.delete(file);
   state.answering.delete(file);
   state.offerErrors.delete(file);
   renderTransfers();
@@ -805,6 +808,7 @@ function upload(file) {
     } else {
       // The client lists the transfer in the chat's summary from now on; the row stays until it does.
       Object.assign(u, { xhr: null, file: body.file, at: Date.now() });
+      state.uploadNames.set(body.file, file.name);
     }
     renderTransfers();
   };
@@ -835,10 +839,10 @@ function transferRows(chat) {
     if (ended(t) || t.answer === "declined") continue;
     // A file still being read and hashed has no name yet: an upload's own row stands for it until the
     // upload's answer names its transfer.
-    const upload = uploads.find((u) => u.file === t.file);
-    if (t.name === "" && !upload && uploads.some((u) => u.file === null)) continue;
+    const uploaded = state.uploadNames.get(t.file);
+    if (t.name === "" && uploaded === undefined && uploads.some((u) => u.file === null)) continue;
     const kind = t.name === "" ? "preparing" : t.answer === "waiting" ? "waiting" : "sending";
-    rows.push({ key: `send|${t.file}`, kind, peer, id, ...t, name: t.name || upload?.name || "a file" });
+    rows.push({ key: `send|${t.file}`, kind, peer, id, ...t, name: t.name || uploaded || "a file" });
   }
   for (const [key, u] of state.uploads) {
     // An upload's row gives way to the transfer's once the client lists it (or it has ended).

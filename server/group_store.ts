@@ -451,12 +451,16 @@ export class GroupStore {
       if (indexes[i].value === null) usage.total += 2 * GROUP_RECORD_COST;
       op.set(["ugroup", a.id, g], true).set(["gcursor", g, a.id], new Deno.KvU64(BigInt(seq - 1)));
     });
-    for (const id of decision.granted ?? []) {
-      const grant = grants.get(bytesToHex(id));
-      if (grant === undefined) continue; // added by reference: its acceptance lapsed meanwhile
+    // Acceptances used up, also those of members added by reference (not read above).
+    const granted = decision.granted ?? [];
+    const more = await getMany<Grant>(kv, granted.map((id) => ["gjoin", g, id]));
+    granted.forEach((id, i) => {
+      const grant = more[i].value;
+      op.check(more[i]);
+      if (grant === null) return;
       op.delete(["gjoin", g, id]).delete(["expires", grant.expiresAt, "gjoin", g, id]);
       usage.total -= GROUP_RECORD_COST;
-    }
+    });
     return {
       result: {
         kind: "accepted",

@@ -1066,6 +1066,14 @@ export class Relay {
   }
 
   /**
+   * Deletes the entries of every group's log that all its readers have acknowledged (also done for busy
+   * groups every groupCollectMs, and by the sweep). Returns how many.
+   */
+  async collectGroups(): Promise<number> {
+    return await this.#groups.collectAll();
+  }
+
+  /**
    * Tells every connection the relay is shutting down, closes them (writing what is queued, within the
    * stall limit) and waits for background work. New connections are refused from now on.
    */

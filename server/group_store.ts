@@ -5,7 +5,7 @@
 // after the transaction that logs it (and applies what it changes) has committed. Keys: docs/store.md.
 //
 //   ["group", g]                   GroupRecord (server/groups.ts): suite, creator, epoch, members, admins …
-//   ["glog", g]                    LogMeta: next seq, oldest seq kept, entries and bytes logged
+//   ["glog", g]                    LogMeta: next seq, entries and bytes in the log
 //   ["gentry", g, seq]             EntryRecord: one logged entry (its body in ["gbody", g, seq, part])
 //   ["gmid", g, messageId]         { seq, from, epoch }: finds a sender's retry
 //   ["gcursor", g, user]           KvU64: the last seq `user` acknowledged (updated with `max`, never read-modified)
@@ -65,8 +65,9 @@ export interface StoreContext {
 }
 
 interface LogMeta {
+  /** The seq the next entry takes (seqs start at 1). */
   next: number;
-  first: number;
+  /** Entries and body bytes in the log now. */
   count: number;
   bytes: number;
 }
@@ -256,7 +257,7 @@ export class GroupStore {
       usage.total += GROUP_COST + 2 * GROUP_RECORD_COST;
       const op = this.#c.kv.atomic().check(group, meta)
         .set(["group", id], record)
-        .set(["glog", id], { next: 1, first: 1, count: 0, bytes: 0 } satisfies LogMeta)
+        .set(["glog", id], { next: 1, count: 0, bytes: 0 } satisfies LogMeta)
         .set(["ugroup", creator, id], true)
         .set(["gcursor", id, creator], new Deno.KvU64(0n));
       return { result: "created" as const, op, usage };
@@ -440,7 +441,6 @@ export class GroupStore {
     m.next = seq + 1;
     m.count += 1;
     m.bytes += size;
-    if (m.count === 1) m.first = seq;
     op.set(["glog", g], m);
     usage.sender(input.from, cost);
     if (decision.record !== null) op.set(["group", g], decision.record);
@@ -570,8 +570,12 @@ export class GroupStore {
 
   /**
    * Deletes what every reader of group `id`'s log has acknowledged, and the bookkeeping of removed members
-   * that have read up to their removal (their index and cursor). A cursor left by someone who is no longer
-   * a reader is deleted. Returns the entries deleted.
+   * that have read up to their removal, or for which nothing up to it is left (their index and cursor). A
+   * cursor left by someone who is no longer a reader is deleted. Returns the entries deleted.
+   *
+   * A member without an end needs every entry after its cursor; one that left, or was removed, only those
+   * after its cursor up to its end: so the entries kept are those after the least cursor of the first, and
+   * the windows (cursor, end] of the second.
    */
   async collect(id: Uint8Array): Promise<number> {
     const { kv } = this.#c;
@@ -580,15 +584,27 @@ export class GroupStore {
       const user = e.key[2] as Uint8Array;
       cursors.set(bytesToHex(user), { user, seq: Number(e.value.value) });
     }
+    const cursorOf = (user: Uint8Array) => cursors.get(bytesToHex(user))?.seq;
+    /** True if the log still holds an entry in (after, end]. */
+    const owed = async (after: number, end: number) => {
+      if (after >= end) return false;
+      const iter = kv.list({ start: ["gentry", id, after + 1], end: ["gentry", id, end + 1] }, { limit: 1 });
+      for await (const _ of iter) return true;
+      return false;
+    };
+    const departed = (await kv.get<GroupRecord>(["group", id])).value?.departed ?? [];
+    const done = new Set<string>();
+    for (const d of departed) {
+      const c = cursorOf(d.id);
+      if (c === undefined || !await owed(c, d.end)) done.add(bytesToHex(d.id));
+    }
     // Removed members that are done, and cursors of nobody, go first (with their record change).
     const cleaned = await this.#serial(bytesToHex(id), () =>
       this.#c.atomically(async () => {
         const group = await kv.get<GroupRecord>(["group", id]);
         const record = group.value;
         if (record === null) return { result: null };
-        const finished = record.departed.filter((d) =>
-          (cursors.get(bytesToHex(d.id))?.seq ?? d.end) >= d.end
-        );
+        const finished = record.departed.filter((d) => done.has(bytesToHex(d.id)));
         const readers = new Set([
           ...record.members.map((m) => bytesToHex(m.id)),
           ...record.departed.map((d) => bytesToHex(d.id)),
@@ -604,38 +620,53 @@ export class GroupStore {
           if (memberOf(next, user) !== undefined) continue;
           op.delete(["ugroup", user, id]).delete(["gcursor", id, user]);
           usage.total -= 2 * GROUP_RECORD_COST;
-          cursors.delete(bytesToHex(user));
         }
         return { result: next, op, usage };
       }));
     if (cleaned === null) return 0;
-    // The low-water mark: the least cursor of those who still need entries.
     const meta = (await kv.get<LogMeta>(["glog", id])).value;
     if (meta === null) return 0;
     let low = meta.next - 1;
+    const windows: [number, number][] = [];
     for (const m of cleaned.members) {
-      const c = cursors.get(bytesToHex(m.id));
+      const c = cursorOf(m.id);
       if (c === undefined) continue; // a member whose identity expired holds nothing back
-      if (m.end !== null && c.seq >= m.end) continue;
-      low = Math.min(low, c.seq);
+      if (m.end === null) low = Math.min(low, c);
+      else if (c < m.end) windows.push([c, m.end]);
     }
-    for (const d of cleaned.departed) low = Math.min(low, cursors.get(bytesToHex(d.id))?.seq ?? 0);
+    for (const d of cleaned.departed) {
+      const c = cursorOf(d.id);
+      if (c !== undefined && c < d.end) windows.push([c, d.end]);
+    }
+    // The ranges of seqs ≤ low outside every window, deleted in turn.
+    windows.sort((a, b) => a[0] - b[0]);
+    const ranges: [number, number][] = [];
+    let from = 0;
+    for (const [c, e] of windows) {
+      if (c >= low) break;
+      if (c >= from) ranges.push([from, c]);
+      from = Math.max(from, e + 1);
+    }
+    if (from <= low) ranges.push([from, low]);
     let deleted = 0;
-    for (;;) {
-      const n = await this.#serial(bytesToHex(id), () => this.#deleteUpTo(id, low));
-      deleted += n;
-      if (n < DELETE_BATCH) return deleted;
+    for (const [a, b] of ranges) {
+      for (;;) {
+        const n = await this.#serial(bytesToHex(id), () => this.#deleteRange(id, a, b));
+        deleted += n;
+        if (n < DELETE_BATCH) break;
+      }
     }
+    return deleted;
   }
 
-  /** Deletes up to DELETE_BATCH entries of group `id` with seq ≤ `low` (oldest first). */
-  async #deleteUpTo(id: Uint8Array, low: number): Promise<number> {
+  /** Deletes up to DELETE_BATCH entries of group `id` with `from` ≤ seq ≤ `to` (oldest first). */
+  async #deleteRange(id: Uint8Array, from: number, to: number): Promise<number> {
     const { kv } = this.#c;
     return await this.#c.atomically(async () => {
       const meta = await kv.get<LogMeta>(["glog", id]);
       if (meta.value === null) return { result: 0 };
       const due: Deno.KvEntry<EntryRecord>[] = [];
-      const iter = kv.list<EntryRecord>({ prefix: ["gentry", id], end: ["gentry", id, low + 1] }, {
+      const iter = kv.list<EntryRecord>({ start: ["gentry", id, from], end: ["gentry", id, to + 1] }, {
         limit: DELETE_BATCH,
       });
       for await (const e of iter) due.push(e);
@@ -900,7 +931,6 @@ function deleteEntry(
   const size = r.size + r.welcome;
   m.count -= 1;
   m.bytes -= size;
-  m.first = Math.max(m.first, seq + 1);
   usage.sender(r.from, -(size + GROUP_ENTRY_COST));
 }
 

@@ -201,3 +201,42 @@ Deno.test("groups: a blob is stored once, fetched by each member, and deleted wh
     await relay.close();
   }
 });
+
+Deno.test("groups: a removed member that is offline holds back only what it is owed, up to its removal", async () => {
+  const relay = await startRelay();
+  const { users, groupId: g } = await makeGroup(relay.port, 3);
+  try {
+    const [a, b, c] = users;
+    await c.close();
+    assert.equal((await a.send(g, "before")).type, "group-accepted");
+    const removal = await a.commit(g, { remove: [c.group(g).ownLeaf] });
+    assert.equal(removal.type, "group-accepted");
+    const end = (removal as { seq: number }).seq;
+    for (let i = 0; i < 10; i++) assert.equal((await b.send(g, `after ${i}`)).type, "group-accepted");
+    for (const u of [a, b]) await u.readUntil(g, end + 10);
+    await new Promise((r) => setTimeout(r, 200));
+    // Everything after c's removal is collected; what c is owed stays.
+    assert.equal(
+      await relay.app.relay.collectGroups(),
+      11,
+      "the ten after the removal, and the first commit",
+    );
+    await c.reconnect(relay.port);
+    const got = await c.readUntil(g, end);
+    assert.deepEqual(got.map((r) => r.kind), ["application", "commit"]);
+    assert.ok(got[1].kind === "commit" && got[1].received.kind === "commit" && got[1].received.removedSelf);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!c.client.has("group-deliver"));
+    assert.equal(await relay.app.relay.collectGroups(), 2);
+    // c's place in the group is gone: after a new login it reads nothing of it.
+    await c.reconnect(relay.port);
+    assert.equal((await a.send(g, "later")).type, "group-accepted");
+    await b.read(g);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!c.client.has("group-deliver"));
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    for (const u of users) await u.close();
+    await relay.close();
+  }
+});

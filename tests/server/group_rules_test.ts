@@ -5,7 +5,8 @@
 // are answered without logging twice.
 
 import assert from "node:assert/strict";
-import { MlsGroup } from "../../protocol/mls/mod.ts";
+import { bytesToHex } from "../../crypto/bytes.ts";
+import { memberId, MlsGroup } from "../../protocol/mls/mod.ts";
 import { startRelay } from "./_helpers.ts";
 import { type Answer, assertInSync, chat, GroupUser, invite, makeGroup } from "./_groups.ts";
 
@@ -219,6 +220,40 @@ Deno.test("groups: a retried message is answered again, not logged twice; anothe
     assert.deepEqual(read.map((r) => r.kind === "application" && r.text), ["once", "next"]);
   } finally {
     for (const u of users) await u.close();
+    await relay.close();
+  }
+});
+
+Deno.test("groups: the relay's record of leaves follows MLS through removes and adds in one commit", async () => {
+  const relay = await startRelay();
+  const { users, groupId: g } = await makeGroup(relay.port, 5);
+  const [e, f] = await GroupUser.many(relay.port, 2);
+  try {
+    const [a, b, c, d] = users;
+    const leaves = async () => {
+      const info = await a.info(g);
+      assert.ok(info.type === "group-state");
+      return info.members.map((m) => `${m.leaf}:${bytesToHex(m.id)}`).sort();
+    };
+    const mls = () =>
+      a.group(g).members().map((m) => `${m.leaf}:${bytesToHex(memberId(m.credential))}`).sort();
+    assert.deepEqual(await leaves(), mls());
+    // b (leaf 1) and d (leaf 3) removed, e and f added in the same commit: they take leaves 1 and 3.
+    for (const u of [e, f]) {
+      await chat(a, u);
+      assert.equal((await u.acceptInvite(g, a.id)).code, "ok");
+    }
+    const kps = [(await a.nextInvite(g)).keyPackage, (await a.nextInvite(g)).keyPackage];
+    const r = await a.commit(g, { remove: [b.group(g).ownLeaf, d.group(g).ownLeaf], add: kps });
+    assert.equal(r.type, "group-accepted", r.type === "result" ? r.detail : "");
+    for (const u of [a, c, e, f]) await u.readUntil(g, (r as { seq: number }).seq);
+    assert.deepEqual(await leaves(), mls());
+    assert.deepEqual([e.group(g).ownLeaf, f.group(g).ownLeaf].sort(), [1, 3]);
+    // e (now at leaf 1) sends a commit as itself: the relay knows the leaf.
+    assert.equal((await e.commit(g)).type, "group-accepted");
+    assertInSync(g, [e]);
+  } finally {
+    for (const u of [...users, e, f]) await u.close();
     await relay.close();
   }
 });

@@ -184,7 +184,7 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.setAdmin, 10],
   [FrameType.groupInfo, 5],
   [FrameType.blobUpload, 5], // plus its bytes, as every TLS record is charged
-  [FrameType.blobFetch, 5],
+  [FrameType.blobFetch, 8], // a chunk of 128 KiB read and sent back
   [FrameType.blobDone, 5],
 ]);
 

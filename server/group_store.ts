@@ -59,6 +59,8 @@ export interface StoreContext {
     user: Uint8Array,
     event: { group: Uint8Array; invitee: Uint8Array; keyPackage: Uint8Array; at: number },
   ): Promise<void>;
+  /** Commits `op` with `usage`'s counter changes; its versionstamp, or null if a check failed. */
+  commit(op: Deno.AtomicOperation, usage: UsageCounter): Promise<string | null>;
   /** The store's usage as counted, and a sender's queued bytes. */
   storeUsage(): number;
   senderUsage(id: Uint8Array): Promise<number>;
@@ -203,6 +205,24 @@ export type BlobPutOutcome =
   | "over-quota"
   | "duplicate";
 
+/** A group's record and log meta as this process last committed them. */
+interface CachedLog {
+  record: GroupRecord;
+  recordVersion: string;
+  meta: LogMeta;
+  metaVersion: string;
+}
+
+/** Groups whose record and log meta are kept in memory, at most (the least recently used go). */
+const CACHE_GROUPS = 10_000;
+
+/** Sets a cache entry, most recent last, dropping the oldest beyond CACHE_GROUPS. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  if (cache.size > CACHE_GROUPS) cache.delete(cache.keys().next().value!);
+}
+
 /** The groups part of the relay's store. */
 export class GroupStore {
   readonly #c: StoreContext;
@@ -210,6 +230,8 @@ export class GroupStore {
   /** Cursor updates waiting to be committed, by "group:user", and whether a commit loop runs. */
   #cursors = new Map<string, { group: Uint8Array; user: Uint8Array; seq: number }>();
   #flushing: Promise<void> | null = null;
+  /** Each group's record and log meta as last committed here, with their versionstamps (see append). */
+  readonly #cache = new Map<string, CachedLog>();
 
   constructor(context: StoreContext) {
     this.#c = context;
@@ -356,20 +378,49 @@ export class GroupStore {
    * time per group in this process.
    */
   async append(input: AppendInput): Promise<AppendOutcome> {
-    return await this.#serial(
-      bytesToHex(input.group),
-      () => this.#c.atomically(() => this.#appendAttempt(input)),
-    );
+    const key = bytesToHex(input.group);
+    return await this.#serial(key, async () => {
+      // The fast path: no reads, the record and log meta as this process last wrote or read them, every
+      // write guarded by their versionstamps; anything unusual, or a stale guess, goes the careful way.
+      const cached = this.#cache.get(key);
+      if (cached !== undefined && input.invitees.length === 0) {
+        const attempt = await this.#appendAttempt(input, cached);
+        if (attempt !== null && attempt.op !== undefined) {
+          const versionstamp = await this.#c.commit(attempt.op, attempt.usage!);
+          if (versionstamp !== null) {
+            attempt.done?.(versionstamp);
+            return attempt.result;
+          }
+        }
+        this.#cache.delete(key);
+      }
+      return await this.#c.atomically(async () => (await this.#appendAttempt(input))!);
+    });
   }
 
-  async #appendAttempt(input: AppendInput): Promise<GroupAttempt<AppendOutcome>> {
+  /**
+   * One attempt at logging `input`: read (or, given `cached`, take from memory) what it depends on,
+   * decide, and build the transaction. With `cached`, null when the careful way must decide (a refusal,
+   * Adds, a full log, a quota).
+   */
+  async #appendAttempt(input: AppendInput, cached?: CachedLog): Promise<GroupAttempt<AppendOutcome> | null> {
     const { kv } = this.#c;
     const g = input.group;
-    const [group, metaEntry, known] = await kv.getMany<[GroupRecord, LogMeta, MidRecord]>([
-      ["group", g],
-      ["glog", g],
-      ["gmid", g, input.messageId ?? new Uint8Array(MESSAGE_ID_BYTES)],
-    ]);
+    const midKey = ["gmid", g, input.messageId ?? new Uint8Array(MESSAGE_ID_BYTES)];
+    let group: { key: Deno.KvKey; versionstamp: string | null; value: GroupRecord | null };
+    let metaEntry: { key: Deno.KvKey; versionstamp: string | null; value: LogMeta | null };
+    let known: { key: Deno.KvKey; versionstamp: string | null; value: MidRecord | null };
+    if (cached !== undefined) {
+      group = { key: ["group", g], versionstamp: cached.recordVersion, value: cached.record };
+      metaEntry = { key: ["glog", g], versionstamp: cached.metaVersion, value: cached.meta };
+      known = { key: midKey, versionstamp: null, value: null }; // a retry fails the check: then read
+    } else {
+      [group, metaEntry, known] = await kv.getMany<[GroupRecord, LogMeta, MidRecord]>([
+        ["group", g],
+        ["glog", g],
+        midKey,
+      ]);
+    }
     const record = group.value, meta = metaEntry.value;
     if (record === null || meta === null) return { result: { kind: "no-group" } };
     if (input.messageId !== null && known.value !== null) {
@@ -384,21 +435,25 @@ export class GroupStore {
     });
     const seq = meta.next;
     const decision = input.decide(record, grants, seq);
-    if ("refuse" in decision) return { result: { kind: "refused", refusal: decision } };
+    if ("refuse" in decision) return cached ? null : { result: { kind: "refused", refusal: decision } };
+    if (cached && ((decision.added?.length ?? 0) > 0 || (decision.granted?.length ?? 0) > 0)) return null;
 
     const { limits, now } = input;
     const body = decision.body ?? input.body;
     const size = body.length + (input.welcome?.length ?? 0);
     const cost = size + GROUP_ENTRY_COST;
-    if (this.#c.storeUsage() + cost > limits.maxStoreBytes) return { result: { kind: "over-quota" } };
+    if (this.#c.storeUsage() + cost > limits.maxStoreBytes) {
+      return cached ? null : { result: { kind: "over-quota" } };
+    }
     if (await this.#c.senderUsage(input.from) + cost > limits.maxSenderBytes) {
-      return { result: { kind: "over-quota" } };
+      return cached ? null : { result: { kind: "over-quota" } };
     }
     const op = kv.atomic().check(group, metaEntry, known, ...grantEntries);
     const usage = this.#c.newUsage();
     const m: LogMeta = { ...meta };
     // A full log drops its oldest entries: a member that far behind has missed them (docs/protocol.md).
     if (m.count + 1 > limits.maxLogEntries || m.bytes + size > limits.maxLogBytes) {
+      if (cached) return null;
       const old: Deno.KvEntry<EntryRecord>[] = [];
       for await (const e of kv.list<EntryRecord>({ prefix: ["gentry", g] }, { limit: MAX_DROPS })) {
         old.push(e);
@@ -482,6 +537,13 @@ export class GroupStore {
       },
       op,
       usage,
+      done: (versionstamp) =>
+        remember(this.#cache, bytesToHex(g), {
+          record: next,
+          recordVersion: decision.record !== null ? versionstamp : group.versionstamp!,
+          meta: m,
+          metaVersion: versionstamp,
+        }),
     };
   }
 
@@ -601,6 +663,7 @@ export class GroupStore {
     // Removed members that are done, and cursors of nobody, go first (with their record change).
     const cleaned = await this.#serial(bytesToHex(id), () =>
       this.#c.atomically(async () => {
+        this.#cache.delete(bytesToHex(id));
         const group = await kv.get<GroupRecord>(["group", id]);
         const record = group.value;
         if (record === null) return { result: null };
@@ -651,7 +714,10 @@ export class GroupStore {
     let deleted = 0;
     for (const [a, b] of ranges) {
       for (;;) {
-        const n = await this.#serial(bytesToHex(id), () => this.#deleteRange(id, a, b));
+        const n = await this.#serial(bytesToHex(id), () => {
+          this.#cache.delete(bytesToHex(id));
+          return this.#deleteRange(id, a, b);
+        });
         deleted += n;
         if (n < DELETE_BATCH) break;
       }
@@ -706,6 +772,7 @@ export class GroupStore {
       const seq = sub as number;
       await this.#serial(bytesToHex(g), () =>
         this.#c.atomically(async () => {
+          this.#cache.delete(bytesToHex(g));
           const [meta, entry] = await kv.getMany<[LogMeta, EntryRecord]>([["glog", g], ["gentry", g, seq]]);
           const op = kv.atomic().check(meta, entry).delete(key);
           if (meta.value === null || entry.value === null || entry.value.expiresAt !== at) {

@@ -28,10 +28,18 @@ import {
   setAdmin,
 } from "./groups.ts";
 import type { RelayStore } from "./store.ts";
+import { RECORD_BYTES_PER_UNIT } from "./guard.ts";
 
 const DAY = 86_400_000;
 /** The MLS cipher suites a group may use (RFC 9420: 2, 5 and 7 are the NIST-curve suites sotto implements). */
 const SUITES: ReadonlySet<number> = new Set([2, 5, 7]);
+/**
+ * What writing one entry to one member's connection costs the sender, in units of its connection's budget
+ * (docs/protocol.md, "Limits of a connection"), besides its bytes (one unit per 64 KiB, as for a received
+ * record): encoding the frame and a TLS record. So a message to a group of 100 costs its sender about 5 more
+ * units, and a 255 KiB one about 400: a member cannot make the relay encrypt without bound.
+ */
+const DELIVERY_COST = 0.05;
 /** KeyPackage lifetimes (not_after − not_before) the relay accepts: sotto's clients use 90 days and an hour. */
 const MAX_KEY_PACKAGE_LIFETIME = 100n * 86_400n;
 
@@ -101,6 +109,8 @@ export interface GroupSession {
   readonly inflight: Map<string, { ref: unknown; held: unknown; size: number; group?: GroupInflight | null }>;
   inflightBytes: number;
   readonly groups: Map<string, SessionGroup>;
+  /** The connection's work budget (server/guard.ts): the fan-out of what it sends is charged to it. */
+  readonly budget: { charge(units: number): void };
 }
 
 /** What this module needs of the relay. */
@@ -390,7 +400,7 @@ export class GroupRelay {
       },
     );
     this.#answer(s, f.requestId, f.messageId, out);
-    if (out.kind === "accepted") this.#applied(out);
+    if (out.kind === "accepted") this.#applied(s, out);
   }
 
   async #send(s: GroupSession, user: Uint8Array, f: Extract<GroupClientFrame, { type: "group-send" }>) {
@@ -398,7 +408,7 @@ export class GroupRelay {
       return checkApplication(rec, user, f.message) ?? { record: null };
     });
     this.#answer(s, f.requestId, f.messageId, out);
-    if (out.kind === "accepted") this.#applied(out);
+    if (out.kind === "accepted") this.#applied(s, out);
   }
 
   async #setAdmin(s: GroupSession, user: Uint8Array, f: Extract<GroupClientFrame, { type: "set-admin" }>) {
@@ -419,7 +429,7 @@ export class GroupRelay {
     });
     if (out.kind !== "accepted") return this.#answer(s, f.requestId, null, out);
     this.#result(s, f.requestId, "ok", f.admin ? "admin named" : "admin removed");
-    this.#applied(out);
+    this.#applied(s, out);
   }
 
   async #info(s: GroupSession, user: Uint8Array, f: Extract<GroupClientFrame, { type: "group-info" }>) {
@@ -559,9 +569,15 @@ export class GroupRelay {
 
   // ---- fan-out ----------------------------------------------------------------------------------------
 
-  /** A logged entry takes effect: membership changes reach the online readers, then the entry fans out. */
-  #applied(out: Extract<AppendOutcome, { kind: "accepted" }>): void {
+  /**
+   * A logged entry takes effect: membership changes reach the online readers, then the entry fans out; its
+   * sender `s` pays for the fan-out.
+   */
+  #applied(s: GroupSession, out: Extract<AppendOutcome, { kind: "accepted" }>): void {
     const { record, entry } = out;
+    const bytes = entry.body.length + (entry.welcome?.length ?? 0);
+    const readers = record.members.length + record.departed.length;
+    s.budget.charge(readers * (DELIVERY_COST + bytes / RECORD_BYTES_PER_UNIT));
     const key = bytesToHex(record.id);
     for (const a of out.added) {
       const r = this.#o.online(bytesToHex(a.id));

@@ -5,7 +5,7 @@
 // after the transaction that logs it (and applies what it changes) has committed. Keys: docs/store.md.
 //
 //   ["group", g]                   GroupRecord (server/groups.ts): suite, creator, epoch, members, admins …
-//   ["glog", g]                    LogMeta: next seq, oldest seq kept, entries and bytes logged
+//   ["glog", g]                    LogMeta: next seq, entries and bytes in the log
 //   ["gentry", g, seq]             EntryRecord: one logged entry (its body in ["gbody", g, seq, part])
 //   ["gmid", g, messageId]         { seq, from, epoch }: finds a sender's retry
 //   ["gcursor", g, user]           KvU64: the last seq `user` acknowledged (updated with `max`, never read-modified)
@@ -59,14 +59,17 @@ export interface StoreContext {
     user: Uint8Array,
     event: { group: Uint8Array; invitee: Uint8Array; keyPackage: Uint8Array; at: number },
   ): Promise<void>;
+  /** Commits `op` with `usage`'s counter changes; its versionstamp, or null if a check failed. */
+  commit(op: Deno.AtomicOperation, usage: UsageCounter): Promise<string | null>;
   /** The store's usage as counted, and a sender's queued bytes. */
   storeUsage(): number;
   senderUsage(id: Uint8Array): Promise<number>;
 }
 
 interface LogMeta {
+  /** The seq the next entry takes (seqs start at 1). */
   next: number;
-  first: number;
+  /** Entries and body bytes in the log now. */
   count: number;
   bytes: number;
 }
@@ -202,6 +205,24 @@ export type BlobPutOutcome =
   | "over-quota"
   | "duplicate";
 
+/** A group's record and log meta as this process last committed them. */
+interface CachedLog {
+  record: GroupRecord;
+  recordVersion: string;
+  meta: LogMeta;
+  metaVersion: string;
+}
+
+/** Groups whose record and log meta are kept in memory, at most (the least recently used go). */
+const CACHE_GROUPS = 10_000;
+
+/** Sets a cache entry, most recent last, dropping the oldest beyond CACHE_GROUPS. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  cache.delete(key);
+  cache.set(key, value);
+  if (cache.size > CACHE_GROUPS) cache.delete(cache.keys().next().value!);
+}
+
 /** The groups part of the relay's store. */
 export class GroupStore {
   readonly #c: StoreContext;
@@ -209,6 +230,8 @@ export class GroupStore {
   /** Cursor updates waiting to be committed, by "group:user", and whether a commit loop runs. */
   #cursors = new Map<string, { group: Uint8Array; user: Uint8Array; seq: number }>();
   #flushing: Promise<void> | null = null;
+  /** Each group's record and log meta as last committed here, with their versionstamps (see append). */
+  readonly #cache = new Map<string, CachedLog>();
 
   constructor(context: StoreContext) {
     this.#c = context;
@@ -256,7 +279,7 @@ export class GroupStore {
       usage.total += GROUP_COST + 2 * GROUP_RECORD_COST;
       const op = this.#c.kv.atomic().check(group, meta)
         .set(["group", id], record)
-        .set(["glog", id], { next: 1, first: 1, count: 0, bytes: 0 } satisfies LogMeta)
+        .set(["glog", id], { next: 1, count: 0, bytes: 0 } satisfies LogMeta)
         .set(["ugroup", creator, id], true)
         .set(["gcursor", id, creator], new Deno.KvU64(0n));
       return { result: "created" as const, op, usage };
@@ -355,20 +378,49 @@ export class GroupStore {
    * time per group in this process.
    */
   async append(input: AppendInput): Promise<AppendOutcome> {
-    return await this.#serial(
-      bytesToHex(input.group),
-      () => this.#c.atomically(() => this.#appendAttempt(input)),
-    );
+    const key = bytesToHex(input.group);
+    return await this.#serial(key, async () => {
+      // The fast path: no reads, the record and log meta as this process last wrote or read them, every
+      // write guarded by their versionstamps; anything unusual, or a stale guess, goes the careful way.
+      const cached = this.#cache.get(key);
+      if (cached !== undefined && input.invitees.length === 0) {
+        const attempt = await this.#appendAttempt(input, cached);
+        if (attempt !== null && attempt.op !== undefined) {
+          const versionstamp = await this.#c.commit(attempt.op, attempt.usage!);
+          if (versionstamp !== null) {
+            attempt.done?.(versionstamp);
+            return attempt.result;
+          }
+        }
+        this.#cache.delete(key);
+      }
+      return await this.#c.atomically(async () => (await this.#appendAttempt(input))!);
+    });
   }
 
-  async #appendAttempt(input: AppendInput): Promise<GroupAttempt<AppendOutcome>> {
+  /**
+   * One attempt at logging `input`: read (or, given `cached`, take from memory) what it depends on,
+   * decide, and build the transaction. With `cached`, null when the careful way must decide (a refusal,
+   * Adds, a full log, a quota).
+   */
+  async #appendAttempt(input: AppendInput, cached?: CachedLog): Promise<GroupAttempt<AppendOutcome> | null> {
     const { kv } = this.#c;
     const g = input.group;
-    const [group, metaEntry, known] = await kv.getMany<[GroupRecord, LogMeta, MidRecord]>([
-      ["group", g],
-      ["glog", g],
-      ["gmid", g, input.messageId ?? new Uint8Array(MESSAGE_ID_BYTES)],
-    ]);
+    const midKey = ["gmid", g, input.messageId ?? new Uint8Array(MESSAGE_ID_BYTES)];
+    let group: { key: Deno.KvKey; versionstamp: string | null; value: GroupRecord | null };
+    let metaEntry: { key: Deno.KvKey; versionstamp: string | null; value: LogMeta | null };
+    let known: { key: Deno.KvKey; versionstamp: string | null; value: MidRecord | null };
+    if (cached !== undefined) {
+      group = { key: ["group", g], versionstamp: cached.recordVersion, value: cached.record };
+      metaEntry = { key: ["glog", g], versionstamp: cached.metaVersion, value: cached.meta };
+      known = { key: midKey, versionstamp: null, value: null }; // a retry fails the check: then read
+    } else {
+      [group, metaEntry, known] = await kv.getMany<[GroupRecord, LogMeta, MidRecord]>([
+        ["group", g],
+        ["glog", g],
+        midKey,
+      ]);
+    }
     const record = group.value, meta = metaEntry.value;
     if (record === null || meta === null) return { result: { kind: "no-group" } };
     if (input.messageId !== null && known.value !== null) {
@@ -383,21 +435,25 @@ export class GroupStore {
     });
     const seq = meta.next;
     const decision = input.decide(record, grants, seq);
-    if ("refuse" in decision) return { result: { kind: "refused", refusal: decision } };
+    if ("refuse" in decision) return cached ? null : { result: { kind: "refused", refusal: decision } };
+    if (cached && ((decision.added?.length ?? 0) > 0 || (decision.granted?.length ?? 0) > 0)) return null;
 
     const { limits, now } = input;
     const body = decision.body ?? input.body;
     const size = body.length + (input.welcome?.length ?? 0);
     const cost = size + GROUP_ENTRY_COST;
-    if (this.#c.storeUsage() + cost > limits.maxStoreBytes) return { result: { kind: "over-quota" } };
+    if (this.#c.storeUsage() + cost > limits.maxStoreBytes) {
+      return cached ? null : { result: { kind: "over-quota" } };
+    }
     if (await this.#c.senderUsage(input.from) + cost > limits.maxSenderBytes) {
-      return { result: { kind: "over-quota" } };
+      return cached ? null : { result: { kind: "over-quota" } };
     }
     const op = kv.atomic().check(group, metaEntry, known, ...grantEntries);
     const usage = this.#c.newUsage();
     const m: LogMeta = { ...meta };
     // A full log drops its oldest entries: a member that far behind has missed them (docs/protocol.md).
     if (m.count + 1 > limits.maxLogEntries || m.bytes + size > limits.maxLogBytes) {
+      if (cached) return null;
       const old: Deno.KvEntry<EntryRecord>[] = [];
       for await (const e of kv.list<EntryRecord>({ prefix: ["gentry", g] }, { limit: MAX_DROPS })) {
         old.push(e);
@@ -440,7 +496,6 @@ export class GroupStore {
     m.next = seq + 1;
     m.count += 1;
     m.bytes += size;
-    if (m.count === 1) m.first = seq;
     op.set(["glog", g], m);
     usage.sender(input.from, cost);
     if (decision.record !== null) op.set(["group", g], decision.record);
@@ -451,12 +506,16 @@ export class GroupStore {
       if (indexes[i].value === null) usage.total += 2 * GROUP_RECORD_COST;
       op.set(["ugroup", a.id, g], true).set(["gcursor", g, a.id], new Deno.KvU64(BigInt(seq - 1)));
     });
-    for (const id of decision.granted ?? []) {
-      const grant = grants.get(bytesToHex(id));
-      if (grant === undefined) continue; // added by reference: its acceptance lapsed meanwhile
+    // Acceptances used up, also those of members added by reference (not read above).
+    const granted = decision.granted ?? [];
+    const more = await getMany<Grant>(kv, granted.map((id) => ["gjoin", g, id]));
+    granted.forEach((id, i) => {
+      const grant = more[i].value;
+      op.check(more[i]);
+      if (grant === null) return;
       op.delete(["gjoin", g, id]).delete(["expires", grant.expiresAt, "gjoin", g, id]);
       usage.total -= GROUP_RECORD_COST;
-    }
+    });
     return {
       result: {
         kind: "accepted",
@@ -478,6 +537,13 @@ export class GroupStore {
       },
       op,
       usage,
+      done: (versionstamp) =>
+        remember(this.#cache, bytesToHex(g), {
+          record: next,
+          recordVersion: decision.record !== null ? versionstamp : group.versionstamp!,
+          meta: m,
+          metaVersion: versionstamp,
+        }),
     };
   }
 
@@ -566,8 +632,12 @@ export class GroupStore {
 
   /**
    * Deletes what every reader of group `id`'s log has acknowledged, and the bookkeeping of removed members
-   * that have read up to their removal (their index and cursor). A cursor left by someone who is no longer
-   * a reader is deleted. Returns the entries deleted.
+   * that have read up to their removal, or for which nothing up to it is left (their index and cursor). A
+   * cursor left by someone who is no longer a reader is deleted. Returns the entries deleted.
+   *
+   * A member without an end needs every entry after its cursor; one that left, or was removed, only those
+   * after its cursor up to its end: so the entries kept are those after the least cursor of the first, and
+   * the windows (cursor, end] of the second.
    */
   async collect(id: Uint8Array): Promise<number> {
     const { kv } = this.#c;
@@ -576,15 +646,28 @@ export class GroupStore {
       const user = e.key[2] as Uint8Array;
       cursors.set(bytesToHex(user), { user, seq: Number(e.value.value) });
     }
+    const cursorOf = (user: Uint8Array) => cursors.get(bytesToHex(user))?.seq;
+    /** True if the log still holds an entry in (after, end]. */
+    const owed = async (after: number, end: number) => {
+      if (after >= end) return false;
+      const iter = kv.list({ start: ["gentry", id, after + 1], end: ["gentry", id, end + 1] }, { limit: 1 });
+      for await (const _ of iter) return true;
+      return false;
+    };
+    const departed = (await kv.get<GroupRecord>(["group", id])).value?.departed ?? [];
+    const done = new Set<string>();
+    for (const d of departed) {
+      const c = cursorOf(d.id);
+      if (c === undefined || !await owed(c, d.end)) done.add(bytesToHex(d.id));
+    }
     // Removed members that are done, and cursors of nobody, go first (with their record change).
     const cleaned = await this.#serial(bytesToHex(id), () =>
       this.#c.atomically(async () => {
+        this.#cache.delete(bytesToHex(id));
         const group = await kv.get<GroupRecord>(["group", id]);
         const record = group.value;
         if (record === null) return { result: null };
-        const finished = record.departed.filter((d) =>
-          (cursors.get(bytesToHex(d.id))?.seq ?? d.end) >= d.end
-        );
+        const finished = record.departed.filter((d) => done.has(bytesToHex(d.id)));
         const readers = new Set([
           ...record.members.map((m) => bytesToHex(m.id)),
           ...record.departed.map((d) => bytesToHex(d.id)),
@@ -600,38 +683,56 @@ export class GroupStore {
           if (memberOf(next, user) !== undefined) continue;
           op.delete(["ugroup", user, id]).delete(["gcursor", id, user]);
           usage.total -= 2 * GROUP_RECORD_COST;
-          cursors.delete(bytesToHex(user));
         }
         return { result: next, op, usage };
       }));
     if (cleaned === null) return 0;
-    // The low-water mark: the least cursor of those who still need entries.
     const meta = (await kv.get<LogMeta>(["glog", id])).value;
     if (meta === null) return 0;
     let low = meta.next - 1;
+    const windows: [number, number][] = [];
     for (const m of cleaned.members) {
-      const c = cursors.get(bytesToHex(m.id));
+      const c = cursorOf(m.id);
       if (c === undefined) continue; // a member whose identity expired holds nothing back
-      if (m.end !== null && c.seq >= m.end) continue;
-      low = Math.min(low, c.seq);
+      if (m.end === null) low = Math.min(low, c);
+      else if (c < m.end) windows.push([c, m.end]);
     }
-    for (const d of cleaned.departed) low = Math.min(low, cursors.get(bytesToHex(d.id))?.seq ?? 0);
+    for (const d of cleaned.departed) {
+      const c = cursorOf(d.id);
+      if (c !== undefined && c < d.end) windows.push([c, d.end]);
+    }
+    // The ranges of seqs ≤ low outside every window, deleted in turn.
+    windows.sort((a, b) => a[0] - b[0]);
+    const ranges: [number, number][] = [];
+    let from = 0;
+    for (const [c, e] of windows) {
+      if (c >= low) break;
+      if (c >= from) ranges.push([from, c]);
+      from = Math.max(from, e + 1);
+    }
+    if (from <= low) ranges.push([from, low]);
     let deleted = 0;
-    for (;;) {
-      const n = await this.#serial(bytesToHex(id), () => this.#deleteUpTo(id, low));
-      deleted += n;
-      if (n < DELETE_BATCH) return deleted;
+    for (const [a, b] of ranges) {
+      for (;;) {
+        const n = await this.#serial(bytesToHex(id), () => {
+          this.#cache.delete(bytesToHex(id));
+          return this.#deleteRange(id, a, b);
+        });
+        deleted += n;
+        if (n < DELETE_BATCH) break;
+      }
     }
+    return deleted;
   }
 
-  /** Deletes up to DELETE_BATCH entries of group `id` with seq ≤ `low` (oldest first). */
-  async #deleteUpTo(id: Uint8Array, low: number): Promise<number> {
+  /** Deletes up to DELETE_BATCH entries of group `id` with `from` ≤ seq ≤ `to` (oldest first). */
+  async #deleteRange(id: Uint8Array, from: number, to: number): Promise<number> {
     const { kv } = this.#c;
     return await this.#c.atomically(async () => {
       const meta = await kv.get<LogMeta>(["glog", id]);
       if (meta.value === null) return { result: 0 };
       const due: Deno.KvEntry<EntryRecord>[] = [];
-      const iter = kv.list<EntryRecord>({ prefix: ["gentry", id], end: ["gentry", id, low + 1] }, {
+      const iter = kv.list<EntryRecord>({ start: ["gentry", id, from], end: ["gentry", id, to + 1] }, {
         limit: DELETE_BATCH,
       });
       for await (const e of iter) due.push(e);
@@ -671,6 +772,7 @@ export class GroupStore {
       const seq = sub as number;
       await this.#serial(bytesToHex(g), () =>
         this.#c.atomically(async () => {
+          this.#cache.delete(bytesToHex(g));
           const [meta, entry] = await kv.getMany<[LogMeta, EntryRecord]>([["glog", g], ["gentry", g, seq]]);
           const op = kv.atomic().check(meta, entry).delete(key);
           if (meta.value === null || entry.value === null || entry.value.expiresAt !== at) {
@@ -896,7 +998,6 @@ function deleteEntry(
   const size = r.size + r.welcome;
   m.count -= 1;
   m.bytes -= size;
-  m.first = Math.max(m.first, seq + 1);
   usage.sender(r.from, -(size + GROUP_ENTRY_COST));
 }
 

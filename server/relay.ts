@@ -184,7 +184,7 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.setAdmin, 10],
   [FrameType.groupInfo, 5],
   [FrameType.blobUpload, 5], // plus its bytes, as every TLS record is charged
-  [FrameType.blobFetch, 5],
+  [FrameType.blobFetch, 8], // a chunk of 128 KiB read and sent back
   [FrameType.blobDone, 5],
 ]);
 
@@ -1063,6 +1063,14 @@ export class Relay {
     } finally {
       this.#sweeping = false;
     }
+  }
+
+  /**
+   * Deletes the entries of every group's log that all its readers have acknowledged (also done for busy
+   * groups every groupCollectMs, and by the sweep). Returns how many.
+   */
+  async collectGroups(): Promise<number> {
+    return await this.#groups.collectAll();
   }
 
   /**

@@ -337,6 +337,13 @@ export class RelayStore {
           group: e.group,
           keyPackage: e.keyPackage,
         }),
+      commit: async (op, usage) => {
+        (usage as Usage).write(op);
+        const c = await op.commit();
+        if (!c.ok) return null;
+        this.#applied(usage as Usage, c.versionstamp);
+        return c.versionstamp;
+      },
       storeUsage: () => this.#usage,
       senderUsage: (id) => this.#senderUsage(id),
     });

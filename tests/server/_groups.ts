@@ -18,6 +18,7 @@ import {
   type GroupConfig,
   type KeyPackageBundle,
   keyPackageMessage,
+  MlsError,
   MlsGroup,
   type Received,
   sottoSigner,
@@ -201,9 +202,19 @@ export class GroupUser {
     return this.#ask({ type: "group-commit", groupId, commit, welcome });
   }
 
-  /** Proposes (the MLS proposal message `make` returns) and returns the relay's answer. */
-  propose(groupId: Uint8Array, make: (g: MlsGroup) => Uint8Array): Promise<Answer> {
-    return this.#ask({ type: "group-propose", groupId, message: make(this.group(groupId)) });
+  /**
+   * Proposes (the MLS proposal message `make` returns) and returns the relay's answer. A refused proposal
+   * is forgotten: the group goes back to its state before it (safe for a PublicMessage proposal, which
+   * uses no key of the secret tree; never do this for an application message).
+   */
+  async propose(groupId: Uint8Array, make: (g: MlsGroup) => Uint8Array): Promise<Answer> {
+    const g = this.group(groupId);
+    const before = g.serialize();
+    const answer = await this.#ask({ type: "group-propose", groupId, message: make(g) });
+    if (answer.type === "result") {
+      this.groups.set(bytesToHex(groupId), MlsGroup.deserialize(before, this.config));
+    }
+    return answer;
   }
 
   /** Proposes our own removal (leaving the group). */
@@ -302,7 +313,8 @@ export class GroupUser {
         this.bundles.delete(ref);
         return g;
       } catch (e) {
-        if (!(e instanceof Error) || !/not for this KeyPackage/.test(e.message)) throw e;
+        // Another KeyPackage of ours (not named, or of another suite): try the next.
+        if (!(e instanceof MlsError) || e.code !== "invalid-welcome") throw e;
       }
     }
     throw new Error("no KeyPackage of ours is named in the Welcome");

@@ -54,7 +54,7 @@ import {
   MAX_INVITED,
 } from "../protocol/groupstate.ts";
 import type { CurveName } from "../protocol/suite.ts";
-import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
+import { MAX_FRAME_BYTES, type ResultCode, type ServerFrame } from "../protocol/wire.ts";
 import type { Clock } from "./backoff.ts";
 import type { GroupRequest, Reply } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
@@ -71,6 +71,8 @@ const KEY_PACKAGE_PAST_S = 3600n, KEY_PACKAGE_FUTURE_S = 90n * 86_400n;
 const MAX_KEY_PACKAGE_LIFETIME_S = 100n * 86_400n;
 /** An unanswered invitation is forgotten after 30 days; an accepted one 8 days after (the relay's 7). */
 const INVITATION_TTL_MS = 30 * 86_400_000, ACCEPTED_TTL_MS = 8 * 86_400_000;
+/** A commit and its Welcome at most (one GroupCommit frame of 256 KiB, less its other fields). */
+const MAX_COMMIT_BYTES = MAX_FRAME_BYTES - 1024;
 /** Most groups a client keeps (the relay's default for a user). */
 export const MAX_GROUPS = 100;
 
@@ -624,10 +626,15 @@ export class GroupManager {
     }
     let c;
     try {
-      c = mls.commit({
-        add: adds.map((a) => a.keyPackage),
-        remove: removes.map((id) => leafOf.get(bytesToHex(id))!),
-      });
+      // A commit and its Welcome share one frame: with many adds at once, fewer go now, the rest next.
+      for (let take = adds.length;; take = Math.floor(take / 2)) {
+        c = mls.commit({
+          add: adds.slice(0, take).map((a) => a.keyPackage),
+          remove: removes.map((id) => leafOf.get(bytesToHex(id))!),
+        });
+        if (take <= 1 || c.commit.length + (c.welcome?.length ?? 0) <= MAX_COMMIT_BYTES) break;
+        mls.discardPendingCommit();
+      }
     } catch (e) {
       if (!(e instanceof MlsError)) throw e;
       g.s.intent = { adds: [], removes: [], leave: false };

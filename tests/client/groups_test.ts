@@ -214,7 +214,14 @@ Deno.test("groups: files, small in chunks and large as one upload, arrive byte-i
     await alice.line("/switch files");
     await alice.line(`/file ${dir}/small.bin`);
     await alice.line(`/file ${dir}/large.bin`);
-    for (const name of ["small.bin", "large.bin"]) await alice.next("group-file-sent", (e) => e.name === name, 0, 60_000);
+    for (const name of ["small.bin", "large.bin"]) {
+      await alice.next(
+        "group-file-sent",
+        (e) => e.name === name,
+        0,
+        60_000,
+      );
+    }
 
     // bob answers: nothing of either is on disk before.
     for (const name of ["small.bin", "large.bin"]) {

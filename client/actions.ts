@@ -249,10 +249,14 @@ export function switchTo(client: ChatClient, chat: ChatRecord): void {
 /** Switches to the next (+1) or previous (−1) chat in the list (Tab and Shift-Tab). */
 export function cycle(client: ChatClient, step: 1 | -1): Promise<void> {
   return client.run(() => {
-    const chats = client.chats;
+    // The chats, then the groups (client/groups.ts), as the list shows them.
+    const chats: unknown[] = [...client.chats, ...client.groups.list];
     if (chats.length === 0) return;
-    const at = client.active ? chats.indexOf(client.active) : -1;
-    switchTo(client, chats[(at + step + chats.length) % chats.length]);
+    const current = client.groups.focused ?? client.active;
+    const at = current ? chats.indexOf(current) : -1;
+    const next = chats[(at + step + chats.length) % chats.length];
+    if (client.chats.includes(next as ChatRecord)) switchTo(client, next as ChatRecord);
+    else client.groups.focus(next as Parameters<typeof client.groups.focus>[0]);
   });
 }
 

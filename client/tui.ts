@@ -12,6 +12,7 @@ import { mib } from "./files.ts";
 import { chatName } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
 import { type ChatLine, ENTER_SCREEN, LEAVE_SCREEN, render, type ScreenModel } from "./screen.ts";
+import { groupItems, groupLines, groupPrompt } from "./group_view.ts";
 
 /** The terminal the UI runs on (Deno.stdin/stdout in the app, a fake in tests). */
 export interface TerminalIo {
@@ -64,8 +65,8 @@ export class Tui {
 
   /** Takes an event from the app (the app's sink). */
   event = (e: ClientEvent): void => {
-    const active = this.#app?.client.active;
-    const here = active ? formatId(active.peerId) : null;
+    const active = this.#app?.client.active, focused = this.#app?.client.groups.focused;
+    const here = focused ? focused.key : active ? formatId(active.peerId) : null;
     switch (e.event) {
       case "ready":
         this.#note(
@@ -121,6 +122,7 @@ export class Tui {
         if (e.direction === "send") this.#notice = { text: `"${e.name}" was declined.`, error: false };
         break;
       case "switched":
+      case "group-switched":
         this.#scroll = 0;
         break;
     }
@@ -216,9 +218,9 @@ export class Tui {
   /** What the screen shows now. */
   model(): ScreenModel {
     const app = this.#app!, client = app.client, { columns, rows } = this.#io.size();
-    const active = client.active;
-    const key = active ? formatId(active.peerId) : null;
-    const lines: ChatLine[] = active
+    const active = client.active, focused = client.groups.focused;
+    const key = focused ? focused.key : active ? formatId(active.peerId) : null;
+    const lines: ChatLine[] = focused ? groupLines(client, focused) : active
       ? active.history.map((h) => ({
         time: h.time,
         who: h.kind === "in" ? "peer" : h.kind === "out" ? "you" : "system",
@@ -233,6 +235,7 @@ export class Tui {
     const receiving = [...this.#receiving.values()].find((r) => r.bytes < r.size);
     // A file offered to us waits for an answer: the prompt stays until it is given.
     const offer = client.offers.find((o) => o.chat === active) ?? client.offers[0];
+    const groupAsk = groupPrompt(client);
     const prompt = offer
       ? {
         text: `${chatName(offer.chat)} offers "${offer.file.name}" (${
@@ -240,19 +243,28 @@ export class Tui {
         }): /accept or /decline`,
         error: false,
       }
+      : groupAsk
+      ? { text: groupAsk, error: false }
       : null;
     const { connection, pin } = app.status;
     return {
       width: columns,
       height: rows,
       status: { server: this.#server, pin: pin || "?", curve: this.#curve, connection, detail: this.#detail },
-      chats: client.chats.map((c) => ({
-        label: chatName(c),
-        unread: c.unread,
-        state: c.state,
-        online: client.isOnline(c),
-      })),
-      active: active ? client.chats.indexOf(active) : -1,
+      chats: [
+        ...client.chats.map((c) => ({
+          label: chatName(c),
+          unread: c.unread,
+          state: c.state,
+          online: client.isOnline(c),
+        })),
+        ...groupItems(client),
+      ],
+      active: focused
+        ? client.chats.length + client.groups.list.indexOf(focused)
+        : active
+        ? client.chats.indexOf(active)
+        : -1,
       lines,
       scroll: this.#scroll,
       notice: this.#notice ?? prompt,

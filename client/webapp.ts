@@ -27,6 +27,7 @@ import { passphraseFromEnv, readPassphraseFile } from "./passphrase.ts";
 import { encodeQr } from "./qr.ts";
 import { fileKey, MAX_INCOMING_FILES } from "./receive.ts";
 import { type WebBackend, WebServer } from "./webserver.ts";
+import { GROUP_PREFIX, WebGroups } from "./webgroups.ts";
 import { WrongPassphraseError } from "../protocol/keystore.ts";
 
 /** Where uploads wait while they are sent (inside the data folder). */
@@ -105,7 +106,7 @@ export class WebApp implements WebBackend {
   #seq = 0;
   readonly #seqOf = new WeakMap<HistoryEntry, number>();
   readonly #statusSent = new WeakMap<HistoryEntry, string>();
-  readonly #downloadOf = new WeakMap<HistoryEntry, string | null>();
+  readonly #downloadOf = new WeakMap<{ kind: string; text: string }, string | null>();
   readonly #summarySent = new Map<string, string>();
   #activeSent: string | null | undefined = undefined;
   readonly #downloads = new Map<string, { path: string; name: string }>();
@@ -114,8 +115,18 @@ export class WebApp implements WebBackend {
   #uploads: { peerId: Uint8Array; file: string; dir: string }[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
+  /** The groups' part of the page (client/webgroups.ts). */
+  readonly #groups: WebGroups;
+
   constructor(options: WebAppOptions) {
     this.options = options;
+    this.#groups = new WebGroups({
+      dataDir: options.dataDir,
+      outgoing: OUTGOING_DIR,
+      broadcast: (m) => this.server.broadcast(m),
+      linkFor: (line) => this.#downloadFor(line),
+      nextSeq: () => ++this.#seq,
+    });
     this.server = new WebServer({ port: options.port, backend: this, maxUpload: MAX_FILE_BYTES });
   }
 
@@ -179,6 +190,7 @@ export class WebApp implements WebBackend {
   /** The keystore is open: the page shows the client. */
   attach(app: App): void {
     this.#app = app;
+    this.#groups.attach(app);
     // Uploads a killed client left behind (the keystore's lock is ours now, so no other client uses them).
     Deno.remove(join(this.options.dataDir, OUTGOING_DIR), { recursive: true }).catch(() => {});
     this.#connection = { state: app.status.connection, at: Date.now() };
@@ -213,6 +225,12 @@ export class WebApp implements WebBackend {
     if (!this.#app) return;
     if (e.event === "ready" || e.event === "connection") this.server.broadcast(this.#meMessage());
     if ("chat" in e && typeof e.chat === "string") this.#sync(e.chat);
+    if ("group" in e && typeof e.group === "string") {
+      if (e.event === "group-file-sent" || e.event === "group-file-failed") {
+        this.#groups.ended(e.group, e.name);
+      }
+      this.#groups.sync();
+    }
     const forwarded = e.event === "file-received" ? { ...e, download: this.#register(e.path) } : e;
     this.server.broadcast({ t: "event", e: forwarded });
     this.#schedule();
@@ -239,8 +257,12 @@ export class WebApp implements WebBackend {
     return {
       ...(this.#meMessage() as object),
       t: "state",
-      active: client.active ? formatId(client.active.peerId) : null,
-      chats: client.chats.map((c) => ({ ...this.#summary(c), lines: c.history.map((h) => this.#line(h)) })),
+      active: this.#groups.active() ?? (client.active ? formatId(client.active.peerId) : null),
+      chats: [
+        ...client.chats.map((c) => ({ ...this.#summary(c), lines: c.history.map((h) => this.#line(h)) })),
+        ...this.#groups.snapshot(),
+      ],
+      invitations: this.#groups.invitations(),
     };
   }
 
@@ -299,7 +321,8 @@ export class WebApp implements WebBackend {
       this.#summarySent.set(id, json);
       this.server.broadcast({ t: "chat", chat: summary, lines });
     }
-    const active = client.active ? formatId(client.active.peerId) : null;
+    if (only === undefined) this.#groups.sync();
+    const active = this.#groups.active() ?? (client.active ? formatId(client.active.peerId) : null);
     if (active !== this.#activeSent) {
       this.#activeSent = active;
       this.server.broadcast({ t: "active", chat: active });
@@ -332,7 +355,7 @@ export class WebApp implements WebBackend {
   }
 
   /** The download link of a "received …, saved as PATH (not opened)" line, if that file is ours. */
-  #downloadFor(h: HistoryEntry): string | undefined {
+  #downloadFor(h: { kind: string; text: string }): string | undefined {
     if (h.kind !== "system" || !h.text.startsWith("received ")) return undefined;
     if (this.#downloadOf.has(h)) return this.#downloadOf.get(h) ?? undefined;
     const marker = `, saved as ${this.options.dataDir}/${FILES_DIR}/`, end = " (not opened)";
@@ -358,6 +381,15 @@ export class WebApp implements WebBackend {
     _size: number,
     body: ReadableStream<Uint8Array>,
   ): Promise<string> {
+    if (chatId.startsWith(GROUP_PREFIX)) {
+      try {
+        return await this.#groups.upload(chatId, name, body);
+      } catch (e) {
+        throw new Error(sentence(e));
+      } finally {
+        this.#schedule();
+      }
+    }
     const client = this.#need().client, chat = this.#chat(chatId);
     const check = () => {
       if (!chat.session || chat.state !== "open") {
@@ -464,6 +496,7 @@ export class WebApp implements WebBackend {
       return null;
     }
     const app = this.#need(), client = app.client;
+    if (this.#groups.handles(m)) return await this.#groups.request(m);
     const command = async (chat: ChatRecord | null, line: string) => {
       const cmd: Command | null = parseLine(line);
       if (chat) await client.run(() => this.#activate(chat));

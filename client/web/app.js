@@ -33,6 +33,8 @@ const state = {
   /** The names of files this page uploaded, by transfer id (the client names them once it has hashed them). */
   uploadNames: new Map(),
   lastRequest: 0,
+  /** Invitations to groups received (client/webgroups.ts). */
+  invitations: [],
 };
 
 // ---- text from peers ------------------------------------------------------------------------------------
@@ -156,6 +158,10 @@ function receive(m) {
       // Files are drawn at once, so each step of a transfer (offered, accepted, progress) is seen.
       if (m.chat?.id === state.selected) renderTransfers();
       return scheduleRender();
+    case "invitations":
+      if (state.phase !== "open") return;
+      state.invitations = array(m.list);
+      return renderInvitations();
     case "active":
       if (state.phase !== "open") return;
       if (m.chat !== state.selected) select(m.chat, { tell: false });
@@ -241,6 +247,8 @@ function applyState(m) {
     state.chats.set(c.id, chat);
     applyChat(c, c.lines);
   }
+  state.invitations = array(m.invitations);
+  renderInvitations();
   $("splash").hidden = true;
   $("unlock").hidden = true;
   $("app").hidden = false;
@@ -341,6 +349,35 @@ function onEvent(e) {
       return toast(`${chatLabel(e.chat)} closed the chat.`);
     case "error":
       return toast(visible(e.message), true);
+    case "group-message":
+      if (document.hidden) {
+        state.unseen++;
+        notify({ chat: `g:${e.group}`, text: `${e.nick ?? e.from.slice(0, 14)}: ${e.text}` });
+      }
+      return renderTitle();
+    case "group-invitation":
+      return toast(
+        `${visibleName(e.nick ?? e.from.slice(0, 14))} invites you to the group “${visibleName(e.name)}”.`,
+      );
+    case "group-created":
+    case "group-joined":
+      return toast(`You are in the group “${visibleName(e.name)}”.`);
+    case "group-removed":
+      return toast(`You were removed from “${visibleName(e.name)}”.`);
+    case "group-file-offer":
+      if (e.direction === "receive" && `g:${e.group}` !== state.selected) {
+        toast(`A file is offered in a group: "${visibleName(e.name)}" (${size(e.size)}).`);
+      }
+      return renderTransfers();
+    case "group-file-received":
+      fileEnded(e.file);
+      return toast(`Received "${visibleName(e.name)}" in a group; download it from the conversation.`);
+    case "group-file-sent":
+      return toast(`Sent "${visibleName(e.name)}" to the group.`);
+    case "group-file-failed":
+    case "group-file-declined":
+      fileEnded(e.file);
+      return;
     case "info":
       // Command output the terminal asked for is the terminal's; what this page just asked for is shown.
       if (Date.now() - state.lastRequest < 3000) toast(visible(e.text));
@@ -475,7 +512,7 @@ function hue(id) {
 
 function fillAvatar(node, chat) {
   const name = visibleName(chat.name).replace(/^~/, "");
-  node.textContent = ([...name][0] ?? "?").toUpperCase();
+  node.textContent = chat.kind === "group" ? "#" : ([...name][0] ?? "?").toUpperCase();
   node.dataset.hue = String(Math.round(hue(chat.id) / 30) % 12);
   node.classList.toggle("online", !!chat.online);
 }
@@ -500,6 +537,15 @@ function shortTime(ms) {
 }
 
 function chatStatus(chat) {
+  if (chat.kind === "group") {
+    if (chat.status === "left") return "You left this group";
+    if (chat.status === "removed") return "You were removed from this group";
+    if (chat.status === "creating") return "Creating the group…";
+    const n = array(chat.members).length;
+    return `Group · ${n} member${n === 1 ? "" : "s"}${
+      chat.creator ? " · you created it" : chat.admin ? " · you are an admin" : ""
+    }`;
+  }
   if (chat.blocked) return "Blocked";
   if (chat.state === "closed") return "Closed";
   if (chat.state === "requested") return "Waiting for them to ask for you too";
@@ -543,7 +589,12 @@ function renderChats() {
     else if (chat.state !== "open" || !chat.last) last.textContent = status;
     else {
       const preview = visibleName(chat.last.text.replace(/\s+/g, " ")).slice(0, 120);
-      last.textContent = (chat.last.kind === "out" ? "You: " : "") + preview;
+      const from = chat.last.kind === "out"
+        ? "You: "
+        : chat.last.from
+        ? `${visibleName(chat.last.from)}: `
+        : "";
+      last.textContent = from + preview;
     }
     last.classList.toggle("offering", offering !== "");
     node.dataset.state = chat.blocked ? "blocked" : chat.state;
@@ -627,6 +678,8 @@ function renderRow(item) {
   const row = el("div", `msg ${line.kind}${item.grouped ? " grouped" : ""}`);
   row.dataset.seq = String(line.seq);
   const bubble = el("div", "bubble");
+  // In a group, who wrote it (as this client names them), above the first of a run of their lines.
+  if (line.from && !item.grouped) bubble.append(el("span", "sender", visibleName(line.from)));
   bubble.append(el("p", "text", visible(line.text)));
   const meta = el("span", "meta");
   const time = el("time", "", TIME.format(line.time));
@@ -651,7 +704,7 @@ function estimate(item, width) {
   const perLine = Math.max(16, Math.floor((Math.min(width * 0.75, 640) - 32) / 8));
   let lines = 0;
   for (const part of text.split("\n")) lines += Math.max(1, Math.ceil(part.length / perLine));
-  return (item.grouped ? 4 : 10) + 34 + (lines - 1) * 21;
+  return (item.grouped ? 4 : 10) + 34 + (lines - 1) * 21 + (item.line.from && !item.grouped ? 18 : 0);
 }
 
 const list = new VirtualList($("messages"), $("messages-inner"), renderRow, estimate);
@@ -667,7 +720,7 @@ function itemsOf(chat) {
       prev = null;
     }
     const grouped = prev !== null && prev.kind === line.kind && line.kind !== "system" &&
-      line.time - prev.time < 5 * 60e3;
+      prev.from === line.from && line.time - prev.time < 5 * 60e3;
     items.push({
       key: `l${line.seq}`,
       type: "line",
@@ -693,17 +746,24 @@ function renderConversation() {
     : "";
   $("chat-status").textContent = `${status}${extra} · ${chat.id}`;
   $("chat").dataset.state = chat.blocked ? "blocked" : chat.state;
+  const group = chat.kind === "group";
+  $("verify").hidden = group;
+  $("members").hidden = !group;
   $("verify").disabled = !chat.verifiable;
   const note = $("chat-note");
   note.hidden = chat.state === "open";
-  note.textContent = chat.blocked
+  note.textContent = group
+    ? chatStatus(chat) + "."
+    : chat.blocked
     ? "You blocked this ID: no chat with it opens here again, whatever the relay does. Unblock it from the menu."
     : chat.state === "closed"
     ? "This chat is closed. “Ask again” in the menu asks for a new one."
     : "The chat opens when they ask for yours too. What you write now is sent then.";
   const closed = chat.state === "closed";
   $("text").disabled = closed;
-  $("text").placeholder = closed ? "This chat is closed" : "Message";
+  $("text").placeholder = closed
+    ? (group ? "You are no longer in this group" : "This chat is closed")
+    : "Message";
   $("attach").disabled = chat.state !== "open";
   $("send").disabled = closed;
   if (chat.dirty) {
@@ -712,6 +772,7 @@ function renderConversation() {
   }
   renderMenu(chat);
   renderTransfers();
+  if ($("members-dialog").open) renderMembers(chat);
 }
 
 // ---- composing ------------------------------------------------------------------------------------------
@@ -827,7 +888,9 @@ function transferRows(chat) {
   const ended = (t) => state.ended.has(t.file);
   const peer = visibleName(chat.name), id = chat.id;
   for (const o of array(chat.offers)) {
-    if (!ended(o)) rows.push({ key: `offer|${o.file}`, kind: "offer", peer, id, ...o });
+    // In a group, the member who offers it.
+    const by = typeof o.from === "string" ? visibleName(o.from) : peer;
+    if (!ended(o)) rows.push({ key: `offer|${o.file}`, kind: "offer", peer: by, id, ...o });
   }
   for (const r of array(chat.receiving)) {
     if (!ended(r)) rows.push({ key: `recv|${r.file}`, kind: "receiving", peer, id, ...r });
@@ -1118,6 +1181,19 @@ function showSafety(chat, data) {
 }
 
 function renderMenu(chat) {
+  const group = chat.kind === "group", inGroup = group && chat.status === "active";
+  if (group) {
+    const show = {
+      "group-members": inGroup,
+      "group-rename": inGroup,
+      "group-nick": inGroup,
+      "group-leave": inGroup,
+    };
+    for (const b of $("chat-menu").querySelectorAll("[data-action]")) b.hidden = !show[b.dataset.action];
+    $("menu-button").hidden = !inGroup;
+    return;
+  }
+  $("menu-button").hidden = false;
   const show = {
     rename: true,
     nick: chat.state === "open",
@@ -1173,6 +1249,31 @@ $("chat-menu").addEventListener("click", async (e) => {
   const name = visibleName(chat.name);
   const run = (a, params) => request(a, params).catch((err) => toast(err.message, true));
   switch (action) {
+    case "group-members":
+      return openMembers();
+    case "group-rename": {
+      const groupName = await ask({
+        title: "Rename the group",
+        text: "Every member sees the new name.",
+        label: "Name",
+        value: chat.name,
+        ok: "Rename",
+      });
+      if (groupName) await run("group-rename", { chat: chat.id, name: groupName });
+      return;
+    }
+    case "group-nick": {
+      const nick = await ask({
+        title: "Your name in the group",
+        text: "The members see this name next to your messages, marked with ~, unless they named you.",
+        label: "Your name",
+        ok: "Tell them",
+      });
+      if (nick) await run("nick", { chat: chat.id, name: nick });
+      return;
+    }
+    case "group-leave":
+      return leaveGroup(chat);
     case "rename": {
       const nickname = await ask({
         title: "Rename",
@@ -1229,6 +1330,152 @@ $("back").addEventListener("click", () => {
   document.body.classList.remove("showing-chat");
   chatNodes.get(state.selected)?.querySelector("button").focus();
 });
+
+// ---- groups ---------------------------------------------------------------------------------------------
+
+$("new-group").addEventListener("click", async () => {
+  const name = await ask({
+    title: "New group",
+    text: "You are its creator and first admin. Invite people you have a chat with from its Members.",
+    label: "Name of the group",
+    ok: "Create",
+  });
+  if (!name) return;
+  try {
+    const data = await request("group-new", { name });
+    if (data?.chat) select(data.chat, { focus: true });
+  } catch (err) {
+    toast(err.message, true);
+  }
+});
+
+/** The invitations to groups, each with Accept and Decline (declining tells nobody). */
+function renderInvitations() {
+  const ul = $("invitations");
+  ul.replaceChildren(...state.invitations.map((v) => {
+    const li = el("li", "invitation");
+    li.dataset.group = v.group;
+    const text = el("span", "invitation-text");
+    text.append(el("strong", "", `“${visibleName(v.name)}”`));
+    text.append(
+      el(
+        "span",
+        "",
+        v.accepted
+          ? ` · accepted; ${visibleName(v.fromName)} adds you next`
+          : ` · ${visibleName(v.fromName)} invites you (${v.members} member${v.members === 1 ? "" : "s"})`,
+      ),
+    );
+    li.append(text);
+    if (!v.accepted) {
+      const decline = el("button", "subtle decline", "Decline"),
+        accept = el("button", "primary accept", "Join");
+      for (const [b, a] of [[decline, "group-decline"], [accept, "group-accept"]]) {
+        b.type = "button";
+        b.setAttribute("aria-label", `${b.textContent} the invitation to ${visibleName(v.name)}`);
+        b.addEventListener(
+          "click",
+          () => request(a, { group: v.group }).catch((e) => toast(e.message, true)),
+        );
+      }
+      li.append(el("span", "transfer-actions"));
+      li.lastElementChild.append(decline, accept);
+    }
+    return li;
+  }));
+  ul.hidden = state.invitations.length === 0;
+}
+
+$("members").addEventListener("click", openMembers);
+
+function openMembers() {
+  const chat = state.chats.get(state.selected);
+  if (!chat || chat.kind !== "group") return;
+  $("members-error").textContent = "";
+  renderMembers(chat);
+  $("members-dialog").showModal();
+}
+
+/** The members panel: who is in, admins marked; remove and admin buttons for who may use them; invite. */
+function renderMembers(chat) {
+  $("members-title").textContent = `Members of ${visibleName(chat.name)}`;
+  const active = chat.status === "active";
+  $("member-list").replaceChildren(
+    ...array(chat.members).map((m) => {
+      const li = el("li", "member");
+      const who = el("span", "member-text");
+      who.append(el("strong", "", m.you ? "You" : visibleName(m.name)));
+      const tags = [m.creator ? "creator" : m.admin ? "admin" : ""].filter(Boolean);
+      who.append(el("span", "fine", ` ${m.id}${tags.length ? ` · ${tags[0]}` : ""}`));
+      li.append(who);
+      const act = (label, a, params) => {
+        const b = el("button", "subtle", label);
+        b.type = "button";
+        b.setAttribute("aria-label", `${label}: ${m.you ? "you" : visibleName(m.name)}`);
+        b.addEventListener("click", async () => {
+          try {
+            await request(a, { chat: chat.id, member: m.id, ...params });
+          } catch (err) {
+            $("members-error").textContent = err.message;
+          }
+        });
+        li.append(b);
+      };
+      if (active && !m.you && chat.creator && !m.creator) {
+        act(m.admin ? "Remove admin" : "Make admin", "group-admin", { admin: !m.admin });
+      }
+      if (active && !m.you && chat.admin) act("Remove", "group-remove", {});
+      return li;
+    }),
+  );
+  const invited = array(chat.invited);
+  $("invited-list").hidden = invited.length === 0;
+  $("invited-list").textContent = invited.length
+    ? `Invited, not yet joined: ${invited.map((i) => visibleName(i.name)).join(", ")}.`
+    : "";
+  const select = $("add-member");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...array(chat.candidates).map((c) => {
+      const o = el("option", "", `${visibleName(c.name)} (${c.id.slice(0, 9)}…)`);
+      o.value = c.id;
+      return o;
+    }),
+  );
+  if (chosen) select.value = chosen;
+  $("add-member-form").hidden = !active || array(chat.candidates).length === 0;
+  $("leave-group").hidden = !active;
+}
+
+$("add-member-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const chat = state.chats.get(state.selected), peer = $("add-member").value;
+  if (!chat || !peer) return;
+  try {
+    await request("group-add", { chat: chat.id, peer });
+    toast("Invited; they join once they accept.");
+  } catch (err) {
+    $("members-error").textContent = err.message;
+  }
+});
+
+$("leave-group").addEventListener("click", () => {
+  const chat = state.chats.get(state.selected);
+  if (chat) leaveGroup(chat);
+});
+
+async function leaveGroup(chat) {
+  if (
+    await ask({
+      title: `Leave ${visibleName(chat.name)}?`,
+      text: "You receive nothing more from it; to come back, someone must invite you again.",
+      ok: "Leave group",
+      danger: true,
+    }) === null
+  ) return;
+  $("members-dialog").close();
+  await request("group-leave", { chat: chat.id }).catch((err) => toast(err.message, true));
+}
 
 // ---- toasts ---------------------------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ export interface AppOptions {
   acceptFiles?: number;
   /** --files-quota: most bytes in the files folder, counting what accepted transfers will add. */
   filesQuota?: number;
+  /** Bytes free for the data folder (tests in-process replace client/files.ts freeBytes: no statfs there). */
+  freeBytes?(dir: string): Promise<number>;
 }
 
 /** Milliseconds a quitting client waits for the relay to store what it has just sent. */
@@ -138,6 +140,7 @@ export class App implements AppHandle {
       files: this.#files,
       autoAccept: options.acceptFiles,
       filesQuota: options.filesQuota,
+      freeBytes: options.freeBytes,
       curve: options.curve,
       clock,
       emit,

@@ -2,13 +2,14 @@
 // clients in line mode (alice and bob), all with their data in one temporary folder (a hidden folder in
 // the project, so the demo needs no access beyond it): they create identities, ask for each other, chat
 // both ways, compare safety numbers, send a file, and bob goes offline and gets what alice sent meanwhile
-// when he returns. Prints a short transcript, exits 0, and leaves nothing running or written outside the
-// temporary folder, which it removes. The crypto self-check that used to be the demo is
-// `deno task selfcheck`. `deno task demo --web` starts the two clients with their web UIs instead, opens
-// a chat between them, prints the two addresses and waits for Ctrl-C.
+// when he returns; then a group of three (client/demo_group.ts). Prints a short transcript, exits 0, and
+// leaves nothing running or written outside the temporary folder, which it removes. The crypto self-check
+// that used to be the demo is `deno task selfcheck`. `deno task demo --web` starts the two clients with
+// their web UIs instead, opens a chat between them, prints the two addresses and waits for Ctrl-C.
 
 import { fileURLToPath } from "node:url";
 import { ClientProcess, RelayProcess } from "./driver.ts";
+import { groupDemo } from "./demo_group.ts";
 import type { ClientEvent } from "./events.ts";
 
 type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
@@ -119,6 +120,8 @@ async function run(root: string): Promise<void> {
     }
     await next(alice, "delivered", (e) => e.id === 3);
     say("alice", "✓✓ both delivered");
+
+    await groupDemo({ say, next, alice, bob, aliceId: a.id, start });
 
     for (const c of [alice, bob]) await c.send("/quit");
     for (const c of [alice, bob]) {

@@ -73,6 +73,8 @@ const MAX_KEY_PACKAGE_LIFETIME_S = 100n * 86_400n;
 const INVITATION_TTL_MS = 30 * 86_400_000, ACCEPTED_TTL_MS = 8 * 86_400_000;
 /** A commit and its Welcome at most (one GroupCommit frame of 256 KiB, less its other fields). */
 const MAX_COMMIT_BYTES = MAX_FRAME_BYTES - 1024;
+/** Our own leaf is refreshed by a commit of ours after this many messages sent, or this long (7 days). */
+export const UPDATE_EVERY_MESSAGES = 100, UPDATE_EVERY_MS = 7 * 86_400_000;
 /** Most groups a client keeps (the relay's default for a user). */
 export const MAX_GROUPS = 100;
 
@@ -156,6 +158,8 @@ export class GroupManager {
   #ackBatch: { saved: Promise<void>; ids: Uint8Array[] } | null = null;
   #requests = 0;
   files: GroupFileHandler | null = null;
+  /** When our leaf is due for a refresh (tests lower it). */
+  updateEvery: { messages: number; ms: number } = { messages: UPDATE_EVERY_MESSAGES, ms: UPDATE_EVERY_MS };
   /** Resolves once the group files are read. */
   readonly ready: Promise<void>;
 
@@ -432,6 +436,7 @@ export class GroupManager {
       if (g.s.status !== "active") continue;
       this.#refreshInfo(g);
       for (const e of g.s.outbox) this.#send(g, e);
+      this.#dueForUpdate(g);
       this.#kick(g);
     }
   }
@@ -541,7 +546,8 @@ export class GroupManager {
           if (g.mls && BigInt(e.epoch) < g.mls.epoch) this.#kick(g);
           return;
         }
-        g.s.intent = { adds: [], removes: [], leave: g.s.intent.leave };
+        if (g.s.intent.update) this.#updateTried(g);
+        g.s.intent = { adds: [], removes: [], leave: g.s.intent.leave, update: false };
         this.note(g, `the change was refused: ${detail}`);
         this.#h.emit({
           event: "error",
@@ -617,10 +623,12 @@ export class GroupManager {
     const leafOf = new Map([...members].map(([leaf, id]) => [bytesToHex(id), leaf]));
     const adds = g.s.intent.adds.filter((a) => !leafOf.has(bytesToHex(a.id)));
     const removes = g.s.intent.removes.filter((id) => leafOf.has(bytesToHex(id)) && !equalBytes(id, me));
-    g.s.intent = { adds, removes, leave: false };
+    const update = g.s.intent.update;
+    g.s.intent = { adds, removes, leave: false, update };
     const pending = mls.pendingProposals.length > 0;
     const waiting = g.s.outbox.some((e) => e.kind === "payload");
-    if (adds.length === 0 && removes.length === 0 && !(pending && (waiting || this.#designated(g)))) {
+    const others = pending && (waiting || this.#designated(g));
+    if (adds.length === 0 && removes.length === 0 && !update && !others) {
       if (!pending) this.#flush(g);
       return;
     }
@@ -637,9 +645,11 @@ export class GroupManager {
       }
     } catch (e) {
       if (!(e instanceof MlsError)) throw e;
-      g.s.intent = { adds: [], removes: [], leave: false };
+      if (g.s.intent.update) this.#updateTried(g);
+      g.s.intent = { adds: [], removes: [], leave: false, update: false };
       this.#h.emit({ event: "error", message: `The change to "${g.s.name}" cannot be made: ${e.message}.` });
       this.#save(g);
+      this.#flush(g); // what waited for a refresh of our leaf goes without it
       return;
     }
     this.#queueEntry(g, {
@@ -649,6 +659,26 @@ export class GroupManager {
       epoch: Number(mls.epoch),
       textId: 0,
     });
+  }
+
+  /**
+   * Post-compromise security for our own leaf: a commit of ours refreshes it (every commit carries an
+   * UpdatePath) after `updateEvery.messages` messages sent or `updateEvery.ms` since the last, before the
+   * message that finds it due, or when the link comes up (for members who do not send). Not on others'
+   * commits: members due at about the same time would all commit at once and race. Marks the intent; #kick
+   * makes the commit.
+   */
+  #dueForUpdate(g: LiveGroup): void {
+    const due = this.updateEvery;
+    if (g.s.sentSinceUpdate >= due.messages || this.#now() - g.s.lastUpdate > due.ms) {
+      g.s.intent.update = true;
+    }
+  }
+
+  /** A refresh failed for good (refused, not raced): the next is due a full period from now, not at once. */
+  #updateTried(g: LiveGroup): void {
+    g.s.lastUpdate = this.#now();
+    g.s.sentSinceUpdate = 0;
   }
 
   /** True if we are the remaining member with the lowest leaf: the one to commit others' proposals. */
@@ -675,7 +705,9 @@ export class GroupManager {
     if (g.s.outbox.some((e) => e.kind === "commit" || e.kind === "leave") || mls.hasPendingCommit) return;
     const waiting = g.s.outbox.filter((e) => e.kind === "payload");
     if (waiting.length === 0) return;
+    if (g.s.intent.update) return;
     for (const e of waiting) {
+      g.s.sentSinceUpdate++;
       e.bytes = mls.encrypt(e.bytes);
       e.kind = "message";
       e.epoch = Number(mls.epoch);
@@ -692,7 +724,8 @@ export class GroupManager {
       );
     }
     const plain = encodeGroupPayload(p);
-    const blocked = mls.pendingProposals.length > 0 || mls.hasPendingCommit ||
+    this.#dueForUpdate(g);
+    const blocked = mls.pendingProposals.length > 0 || mls.hasPendingCommit || g.s.intent.update ||
       g.s.outbox.some((e) => e.kind === "payload" || e.kind === "commit" || e.kind === "leave");
     if (blocked) {
       const entry: GroupOutgoing = {
@@ -709,6 +742,7 @@ export class GroupManager {
       this.#kick(g);
       return entry;
     }
+    g.s.sentSinceUpdate++;
     return this.#queueEntry(g, {
       kind: "message",
       bytes: mls.encrypt(plain),
@@ -849,6 +883,12 @@ export class GroupManager {
   /** A commit took effect (`before`: the members by leaf before it): lines, events, what it settles. */
   #committed(g: LiveGroup, info: CommitInfo, before: Map<number, Uint8Array>, by: Uint8Array): void {
     if (info.removedSelf) return this.#gone(g, "removed", by);
+    if (equalBytes(by, this.#me())) {
+      // Our commit's path gave our leaf new keys.
+      g.s.lastUpdate = this.#now();
+      g.s.sentSinceUpdate = 0;
+      g.s.intent.update = false;
+    }
     const after = this.members(g);
     for (const leaf of info.removed) {
       const id = before.get(leaf);
@@ -901,7 +941,7 @@ export class GroupManager {
       if (line && line.status === "pending") line.status = "failed";
     }
     g.s.outbox = [];
-    g.s.intent = { adds: [], removes: [], leave: false };
+    g.s.intent = { adds: [], removes: [], leave: false, update: false };
     g.s.invited = [];
     g.s.status = how;
     g.mls = null;
@@ -986,11 +1026,13 @@ export class GroupManager {
       admins: [],
       nicknames: [],
       invited: [],
-      intent: { adds: [], removes: [], leave: false },
+      intent: { adds: [], removes: [], leave: false, update: false },
       outbox: [],
       nextTextId: 1,
       unread: 0,
       updatedAt: this.#now(),
+      lastUpdate: this.#now(),
+      sentSinceUpdate: 0,
       history: [],
       incoming: [],
     };
@@ -1147,7 +1189,7 @@ export class GroupManager {
   leave(g: LiveGroup): void {
     this.#needActive(g);
     this.#needLink();
-    g.s.intent = { adds: [], removes: [], leave: true };
+    g.s.intent = { adds: [], removes: [], leave: true, update: false };
     this.#save(g);
     this.#kick(g);
   }
@@ -1390,11 +1432,13 @@ export class GroupManager {
       admins: [],
       nicknames: [],
       invited: [],
-      intent: { adds: [], removes: [], leave: false },
+      intent: { adds: [], removes: [], leave: false, update: false },
       outbox: [],
       nextTextId: old?.s.nextTextId ?? 1,
       unread: 0,
       updatedAt: this.#now(),
+      lastUpdate: this.#now(),
+      sentSinceUpdate: 0,
       history: old?.s.history ?? [],
       incoming: [],
     };

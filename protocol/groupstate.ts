@@ -8,8 +8,12 @@ import { checkBytes, utf8 } from "../crypto/bytes.ts";
 import { ProtocolError, Reader, Writer } from "./codec.ts";
 import { ID_BYTES } from "./identity.ts";
 
-/** The first bytes of a group record's and of the invitations record's plaintext. */
-const GROUP_MAGIC = utf8("sotto group v1");
+/**
+ * The first bytes of a group record's and of the invitations record's plaintext. A group record of v1 (before
+ * the periodic self-update) is read too: it has no update flag, last update or count of messages since.
+ */
+const GROUP_MAGIC = utf8("sotto group v2");
+const GROUP_MAGIC_V1 = utf8("sotto group v1");
 const INVITES_MAGIC = utf8("sotto invitations v1");
 
 /** Most history lines a group keeps (as a 1:1 chat). */
@@ -98,6 +102,8 @@ export interface GroupIntent {
   removes: Uint8Array[];
   /** We asked to leave: our proposal to remove ourselves is to be sent. */
   leave: boolean;
+  /** Our leaf keys are due for a refresh: our next commit is made even with nothing else in it. */
+  update: boolean;
 }
 
 /** Everything a client keeps of one group. */
@@ -122,6 +128,12 @@ export interface GroupState {
   nextTextId: number;
   unread: number;
   updatedAt: number;
+  /**
+   * When our own last commit (or our joining) refreshed our leaf keys, or a refresh was last refused, and
+   * the messages we sent since: the refresh is due at 100 messages or 7 days (client/groups.ts).
+   */
+  lastUpdate: number;
+  sentSinceUpdate: number;
   history: GroupLine[];
   incoming: GroupIncomingFile[];
 }
@@ -201,7 +213,7 @@ export function encodeGroupState(g: GroupState): Uint8Array {
   w.u16(g.intent.adds.length);
   for (const a of g.intent.adds) w.bytes(a.id).vec32(a.keyPackage);
   writeIds(w, g.intent.removes, "removes");
-  w.u8(g.intent.leave ? 1 : 0);
+  w.u8(g.intent.leave ? 1 : 0).u8(g.intent.update ? 1 : 0);
   w.u16(g.outbox.length);
   for (const e of g.outbox) {
     checkBytes(e.messageId, "messageId", 16);
@@ -209,7 +221,7 @@ export function encodeGroupState(g: GroupState): Uint8Array {
     writeOpt(w, e.welcome);
     w.u64(e.epoch).u32(e.textId).u64(e.createdAt);
   }
-  w.u32(g.nextTextId).u32(g.unread).u64(g.updatedAt);
+  w.u32(g.nextTextId).u32(g.unread).u64(g.updatedAt).u64(g.lastUpdate).u32(g.sentSinceUpdate);
   const history = g.history.slice(-MAX_GROUP_HISTORY);
   w.u16(history.length);
   for (const h of history) {
@@ -234,7 +246,10 @@ export function encodeGroupState(g: GroupState): Uint8Array {
 export function decodeGroupState(bytes: Uint8Array, groupId?: Uint8Array): GroupState {
   const r = new Reader(bytes, "group record");
   const magic = r.bytes(GROUP_MAGIC.length, "magic");
-  if (!magic.every((b, i) => b === GROUP_MAGIC[i])) r.fail("this is not a group record", "unsupported");
+  const v1 = magic.every((b, i) => b === GROUP_MAGIC_V1[i]);
+  if (!v1 && !magic.every((b, i) => b === GROUP_MAGIC[i])) {
+    r.fail("this is not a group record", "unsupported");
+  }
   const id = r.vec8("group id", 32);
   if (groupId && (id.length !== groupId.length || !id.every((b, i) => b === groupId[i]))) {
     r.fail("the record is another group's");
@@ -263,7 +278,7 @@ export function decodeGroupState(bytes: Uint8Array, groupId?: Uint8Array): Group
     adds.push({ id: r.bytes(ID_BYTES, "added"), keyPackage: r.vec32("key package", MAX_KEY_PACKAGE) });
   }
   const removes = readIds(r, "removes");
-  const leave = flag(r, "leave");
+  const leave = flag(r, "leave"), update = v1 ? false : flag(r, "update");
   const outbox: GroupOutgoing[] = [];
   const no = r.u16("outbox count");
   if (no > MAX_GROUP_OUTBOX) r.fail(`${no} queued entries, more than ${MAX_GROUP_OUTBOX}`);
@@ -283,6 +298,9 @@ export function decodeGroupState(bytes: Uint8Array, groupId?: Uint8Array): Group
     });
   }
   const nextTextId = r.u32("next text id"), unread = r.u32("unread"), updatedAt = r.u64("updated");
+  // A v1 record does not say when our leaf was last refreshed: 0 makes it due, so a commit of ours refreshes
+  // it once the link is up (one empty commit per group after the upgrade).
+  const lastUpdate = v1 ? 0 : r.u64("last update"), sentSinceUpdate = v1 ? 0 : r.u32("sent since update");
   const history: GroupLine[] = [];
   const nh = r.u16("history count");
   if (nh > MAX_GROUP_HISTORY) r.fail(`${nh} history lines, more than ${MAX_GROUP_HISTORY}`);
@@ -341,11 +359,13 @@ export function decodeGroupState(bytes: Uint8Array, groupId?: Uint8Array): Group
     admins,
     nicknames,
     invited,
-    intent: { adds, removes, leave },
+    intent: { adds, removes, leave, update },
     outbox,
     nextTextId,
     unread,
     updatedAt,
+    lastUpdate,
+    sentSinceUpdate,
     history,
     incoming,
   };

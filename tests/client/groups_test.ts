@@ -180,6 +180,54 @@ Deno.test("groups: two commits race for one epoch; the loser makes its change ag
   });
 });
 
+Deno.test("groups: a member's own leaf keys are refreshed by a commit of its own when they are due", async () => {
+  await world(async (w) => {
+    const [alice, bob] = await Promise.all(["alice", "bob"].map((n) => w.member(n)));
+    await alice.line("/group new fresh");
+    await alice.next("group-created");
+    await addMembers(alice, "fresh", [bob]);
+    await bob.line("/switch fresh");
+    const group = (m: Member) => m.app.client.groups.list[0];
+    const epoch = () => group(bob).mls!.epoch;
+    // bob's leaf key as `m` sees it in its tree.
+    const bobKey = (m: Member) => {
+      const mls = group(m).mls!;
+      const id = parseId(bob.id).join();
+      const leaf = [...m.app.client.groups.members(group(m))].find(([, x]) => x.join() === id)![0];
+      return mls.members().find((x) => x.leaf === leaf)!.encryptionKey.join();
+    };
+    // A threshold of 3 messages instead of 100 (the rule is the same).
+    bob.app.client.groups.updateEvery = { messages: 3, ms: 7 * 86_400_000 };
+    const start = [epoch(), bobKey(bob)] as const;
+    for (const t of ["one", "two", "three"]) {
+      await bob.line(t);
+      await alice.next("group-message", (e) => e.text === t);
+    }
+    assert.equal(epoch(), start[0], "no commit before the threshold");
+    assert.equal(bobKey(bob), start[1]);
+    assert.equal(group(bob).s.sentSinceUpdate, 3);
+
+    await bob.line("four");
+    await alice.next("group-message", (e) => e.text === "four");
+    assert.equal(epoch(), start[0] + 1n, "an empty commit of bob's came before the fourth message");
+    assert.notEqual(bobKey(bob), start[1], "bob's leaf has new keys");
+    assert.equal(bobKey(alice), bobKey(bob), "alice's tree has bob's new leaf key");
+    assert.equal(group(alice).mls!.epoch, epoch());
+    assert.equal(group(bob).s.sentSinceUpdate, 1);
+    assert.equal(group(bob).s.intent.update, false);
+
+    // Time: a refresh more than the period ago is due at the next message too.
+    const before = bobKey(bob);
+    await bob.app.client.run(() => void (group(bob).s.lastUpdate = 0)); // a week and more ago
+    await bob.line("five");
+    await alice.next("group-message", (e) => e.text === "five");
+    assert.equal(epoch(), start[0] + 2n);
+    assert.notEqual(bobKey(bob), before);
+    assert.equal(bobKey(alice), bobKey(bob));
+    assert.deepEqual([alice, bob].flatMap((u) => u.errors), []);
+  });
+});
+
 Deno.test("groups: a client restarted keeps its groups and reads what it missed", async () => {
   await world(async (w) => {
     const [alice, bob] = await Promise.all(["alice", "bob"].map((n) => w.member(n)));

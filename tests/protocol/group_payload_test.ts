@@ -116,9 +116,9 @@ Deno.test("group payloads: malformed input is refused with a ProtocolError", () 
   );
 });
 
-Deno.test("group records and invitations round-trip; another group's record is refused", () => {
-  const groupId = systemRandom(32);
-  const s: GroupState = {
+/** A group record with something in every field. */
+function groupRecord(groupId: Uint8Array): GroupState {
+  return {
     groupId,
     suite: 5,
     name: "hikers",
@@ -129,7 +129,12 @@ Deno.test("group records and invitations round-trip; another group's record is r
     admins: [id()],
     nicknames: [{ id: id(), name: "~bo" }],
     invited: [{ id: id(), at: 1_700_000_000_000 }],
-    intent: { adds: [{ id: id(), keyPackage: systemRandom(300) }], removes: [id()], leave: false },
+    intent: {
+      adds: [{ id: id(), keyPackage: systemRandom(300) }],
+      removes: [id()],
+      leave: false,
+      update: true,
+    },
     outbox: [{
       messageId: systemRandom(16),
       kind: "commit",
@@ -150,6 +155,8 @@ Deno.test("group records and invitations round-trip; another group's record is r
     nextTextId: 10,
     unread: 2,
     updatedAt: 1_700_000_000_003,
+    lastUpdate: 1_700_000_000_000,
+    sentSinceUpdate: 12,
     history: [
       { kind: "in", status: "none", textId: 4, sender: id(), time: 1, text: "hi" },
       { kind: "out", status: "queued", textId: 9, sender: new Uint8Array(0), time: 2, text: "yo" },
@@ -170,6 +177,11 @@ Deno.test("group records and invitations round-trip; another group's record is r
       path: "files/.partial-x",
     }],
   };
+}
+
+Deno.test("group records and invitations round-trip; another group's record is refused", () => {
+  const groupId = systemRandom(32);
+  const s = groupRecord(groupId);
   const bytes = encodeGroupState(s);
   assert.deepEqual(decodeGroupState(bytes, groupId), s);
   assert.throws(() => decodeGroupState(bytes, systemRandom(32)), ProtocolError);
@@ -189,4 +201,39 @@ Deno.test("group records and invitations round-trip; another group's record is r
   }];
   assert.deepEqual(decodeInvitations(encodeInvitations(list)), list);
   assert.throws(() => decodeInvitations(bytes), ProtocolError, "a group record is not the invitations");
+});
+
+Deno.test("a group record of v1 (before the periodic self-update) is read with the refresh due", () => {
+  const groupId = systemRandom(32);
+  const s = groupRecord(groupId);
+  s.intent.removes = [new Uint8Array(20).fill(0xab)];
+  s.intent.update = false;
+  // v1 is v2 without the update flag (after leave) and without the last update and count (after updated).
+  const v2 = encodeGroupState(s);
+  const find = (needle: Uint8Array) => {
+    const at = v2.findIndex((_, i) => needle.every((b, j) => v2[i + j] === b));
+    assert.ok(at > 0);
+    return at;
+  };
+  const tail = new Uint8Array(20);
+  const dv = new DataView(tail.buffer);
+  dv.setBigUint64(0, BigInt(s.updatedAt));
+  dv.setBigUint64(8, BigInt(s.lastUpdate));
+  dv.setUint32(16, s.sentSinceUpdate);
+  const times = find(tail) + 8, flagAt = find(s.intent.removes[0]) + 20 + 1;
+  const v1 = new Uint8Array([
+    ...new TextEncoder().encode("sotto group v1"),
+    ...v2.subarray(14, flagAt),
+    ...v2.subarray(flagAt + 1, times),
+    ...v2.subarray(times + 12),
+  ]);
+  assert.equal(v1.length, v2.length - 13);
+  assert.deepEqual(decodeGroupState(v1, groupId), { ...s, lastUpdate: 0, sentSinceUpdate: 0 });
+  assert.throws(() => decodeGroupState(v1.slice(0, -1)), ProtocolError);
+  // Written again, it is v2.
+  const again = encodeGroupState(decodeGroupState(v1, groupId));
+  assert.equal(new TextDecoder().decode(again.subarray(0, 14)), "sotto group v2");
+  const wrong = v2.slice();
+  wrong[13] = 0x33; // "sotto group v3"
+  assert.throws(() => decodeGroupState(wrong), /not a group record/);
 });

@@ -44,7 +44,11 @@ export interface TestRelay {
  * (tests/server/admission_test.ts and work_test.ts run with the production admission: DEFAULT_ADMISSION).
  */
 export const TEST_LIMITS: Partial<AppLimits> = {
+  // Generous deadlines: 200 clients in the relay's own process on a loaded host can take longer than the
+  // production 10 s to finish their handshakes and logins (tests of the deadlines set their own).
   helloTimeoutMs: 30_000,
+  handshakeTimeoutMs: 60_000,
+  loginTimeoutMs: 60_000,
   perSourceConnections: 100_000,
   perSourceUnauthenticated: 10_000,
   perSourceRate: 100_000,

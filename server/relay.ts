@@ -543,6 +543,12 @@ export class Relay {
         if (CURVES.some((c) => counts[c] === null) || kem === null) {
           return this.#result(s, f.requestId, "no-prekeys", "upload prekeys before asking for a chat");
         }
+        // A request from a peer whose KEM prekeys the relay does not hold (made by a client from before
+        // PQXDH) is dropped, not matched: that client could not read the bundle its ChatOpened would carry.
+        // Once updated, it asks again. The answer is the same as for any pending request.
+        if (await this.#store.kemPrekeyCount(f.peerId) === null) {
+          await this.#store.cancelRequest(f.peerId, user);
+        }
         const now = this.#now();
         const out = await this.#store.requestChat(
           user,

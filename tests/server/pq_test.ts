@@ -122,3 +122,45 @@ Deno.test("pq: an expired identity's KEM prekeys are deleted with it", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pq: a pending request from a client before PQXDH is dropped, not matched; once updated it is", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-pq-old-" });
+  const old = makeUser(1), peer = makeUser(1);
+  const now = Date.now();
+  // The relay's store as a relay before PQXDH left it: the old user's classical bundle and its request.
+  const store = await RelayStore.open(`${dir}/relay.kv`);
+  await store.register(old.identity.id, encodeIdentityPublic(old.identity.publicKeys), now);
+  await store.putPrekeys(old.identity.id, { ...bundleOf(old), kemPrekey: null, oneTimeKemPrekeys: [] }, 200);
+  await store.requestChat(old.identity.id, peer.identity.id, "P-256", now, 30 * DAY, 500);
+  store.close();
+  const relay = await startRelay({}, { dir });
+  try {
+    const { client: co } = await TestClient.login(relay.port, old);
+    const { client: cp } = await TestClient.login(relay.port, peer);
+    await cp.upload(peer);
+    const ask = await cp.request({
+      type: "request-chat",
+      requestId: 0,
+      peerId: old.identity.id,
+      curve: "P-384",
+    });
+    assert.deepEqual([ask.code, ask.detail], ["ok", "request recorded"]);
+    // No chat opened on either side: the old client would have got a bundle it cannot read.
+    assert.ok(!(await settled(co)).includes("chat-opened"));
+    assert.ok(!(await settled(cp)).includes("chat-opened"));
+    // Updated, the old user's client uploads a PQXDH bundle and asks again: the chat opens, and the peer,
+    // who asked first now, initiates with its KEM prekeys.
+    await co.upload(old);
+    await co.request({ type: "request-chat", requestId: 0, peerId: peer.identity.id, curve: "P-256" });
+    const opened = await cp.next("chat-opened");
+    assert.equal(opened.role, "initiator");
+    assert.equal(opened.curve, "P-384");
+    assert.ok(opened.bundle?.kemPrekey);
+    assert.equal((await co.next("chat-opened")).role, "responder");
+    for (const c of [co, cp]) await c.close();
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    await relay.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -165,7 +165,7 @@ const ERROR_CODES: readonly ErrorCode[] = [
   "internal",
 ];
 
-/** Which side of a chat runs X3DH: the initiator (whose request came first) or the responder. */
+/** Which side of a chat runs PQXDH: the initiator (whose request came first) or the responder. */
 export type ChatRole = "initiator" | "responder";
 
 /** One open chat in a Welcome frame. */

@@ -1,9 +1,9 @@
 // The client's chats: what the relay's frames do to the keystore. Sessions come from PQXDH in
-// protocol/x3dh.ts (the relay decides who initiates), messages go through protocol/ratchet.ts as typed payloads, and
-// every change is written to the keystore before it has an effect outside (client/outbox.ts: a message
-// leaves only once its session is stored, a delivered one is acknowledged only once it is stored).
-// Prekeys are published and replenished here. What payloads do is client/receive.ts; what commands do
-// is client/actions.ts. One operation runs at a time (`run`).
+// protocol/x3dh.ts (the relay decides who initiates), messages go through protocol/ratchet.ts as typed
+// payloads, and every change is written to the keystore before it has an effect outside (client/outbox.ts:
+// a message leaves only once its session is stored, a delivered one is acknowledged only once it is
+// stored). Prekeys (EC and KEM) are published and replenished here. What payloads do is
+// client/receive.ts; what commands do is client/actions.ts. One operation runs at a time (`run`).
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";

@@ -102,7 +102,7 @@ export interface RelayLimits {
   maxOneTimePrekeys: number;
   /** Below this many one-time prekeys on a curve, the owner is told (PrekeysLow). */
   prekeyLowWater: number;
-  /** Below this many one-time KEM prekeys, the owner is told (KemPrekeysLow), if the relay holds any of its. */
+  /** Below this many one-time KEM prekeys, the owner is told (KemPrekeysLow), if it has uploaded any. */
   kemPrekeyLowWater: number;
   /** Milliseconds between sweeps of lapsed messages, requests and identities. */
   sweepIntervalMs: number;

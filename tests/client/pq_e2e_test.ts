@@ -38,7 +38,7 @@ async function until(test: () => boolean, what: string): Promise<void> {
   }
 }
 
-Deno.test("e2e: a new chat is PQXDH with a KEM in every ratchet step; one-time KEM prekeys are used and replaced", async () => {
+Deno.test("e2e: a new chat is PQXDH with a KEM in every step; a used one-time KEM prekey is replaced", async () => {
   const frames: ClientFrame[] = [];
   const relay = await startRelay({ kemPrekeyLowWater: 32 }, { onFrame: (f) => frames.push(f) });
   const root = await Deno.makeTempDir({ prefix: "sotto-pq-e2e-" });

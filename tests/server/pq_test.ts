@@ -123,7 +123,7 @@ Deno.test("pq: an expired identity's KEM prekeys are deleted with it", async () 
   }
 });
 
-Deno.test("pq: a pending request from a client before PQXDH is dropped, not matched; once updated it is", async () => {
+Deno.test("pq: a pending request from a client before PQXDH is dropped, not matched, until it updates", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sotto-pq-old-" });
   const old = makeUser(1), peer = makeUser(1);
   const now = Date.now();

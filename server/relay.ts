@@ -164,7 +164,7 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.ack, 2], // a KV transaction, grouped with others
   [FrameType.send, 2], // a KV transaction (or a message held in memory), grouped with others
   // Decoding (up to 600 points and 33 ML-KEM keys) and six signature verifications (the signed prekeys and
-  // the last-resort KEM prekey on every curve): twice a classical bundle's CPU (bench/upload_cost.ts,
+  // the last-resort KEM prekey on every curve): twice a classical bundle's CPU (bench/prekey_cost.ts,
   // about 9 ms); four KV transactions.
   [FrameType.uploadPrekeys, 200],
   [FrameType.requestChat, 10], // reads and a KV transaction

@@ -1,12 +1,15 @@
-// What checking a prekey upload costs the relay (decodeBundle, which validates every point and ML-KEM key,
-// then verifyBundle as the relay calls it), for the cost table in server/relay.ts: a PQXDH (version 2)
+// What PQXDH's prekeys cost. First, what checking a prekey upload costs the relay (decodeBundle, which
+// validates every point and ML-KEM key, then verifyBundle as the relay calls it), for the cost table in
+// server/relay.ts: a PQXDH (version 2)
 // bundle as our client uploads it (100 one-time prekeys per curve, the last-resort and 32 one-time KEM
 // prekeys), the largest one the relay takes (200 per curve), and the same EC keys as a classical (version
 // 1) bundle, which is what an upload cost before PQXDH. Measured interleaved in one process, one of each in
 // turn per round; medians over the rounds, the ratios medians of the per-round ratios, wall time and this
-// process's CPU time (user + system), which other processes' load disturbs less.
+// process's CPU time (user + system), which other processes' load disturbs less. Then, the same way, what a
+// client's new keystore costs to make: the prekey store (signed prekeys, the last-resort KEM prekey) with
+// 100 one-time prekeys per curve, as before, and the 32 one-time KEM prekeys the client adds now.
 //
-//   deno run --allow-sys=loadavg bench/upload_cost.ts [rounds=40]
+//   deno run --allow-sys=loadavg bench/prekey_cost.ts [rounds=40]
 import process from "node:process";
 import { generateIdentity } from "../protocol/identity.ts";
 import {
@@ -63,3 +66,24 @@ variants.forEach(([name, bytes, base], i) => {
       `(×${ratio(wall)})  cpu ${median(cpu[i]).toFixed(1)} ms (×${ratio(cpu)})`,
   );
 });
+
+// A new keystore's prekeys: what the client makes at its first run (client/keystore.ts).
+const made: number[][] = [[], []];
+for (let r = 0; r < Math.max(3, Math.floor(rounds / 10)); r++) {
+  const c0 = process.cpuUsage();
+  const store = PrekeyStore.create(identity, now);
+  for (const c of CURVES) store.addOneTimePrekeys(c, 100);
+  const c1 = process.cpuUsage(c0);
+  made[0].push((c1.user + c1.system) / 1000);
+  const c2 = process.cpuUsage();
+  store.addOneTimeKemPrekeys(identity, 32, now);
+  const c3 = process.cpuUsage(c2);
+  made[1].push((c3.user + c3.system) / 1000);
+}
+console.log(
+  `new keystore: signed and last-resort KEM prekeys + 300 one-time prekeys cpu ${
+    median(made[0]).toFixed(0)
+  } ms; ` +
+    `+ 32 one-time KEM prekeys cpu ${median(made[1]).toFixed(0)} ms ` +
+    `(×${median(made[1].map((x, r) => x / made[0][r])).toFixed(2)})`,
+);

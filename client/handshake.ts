@@ -7,9 +7,6 @@ import { ProtocolError } from "../protocol/codec.ts";
 import type { ChatRecord } from "../protocol/keystore.ts";
 import { KIND_PREKEY, PROTOCOL_VERSION, PROTOCOL_VERSION_CLASSICAL } from "../protocol/message.ts";
 
-/** How new chats are started and ratcheted, as the client names it to its user. */
-export const PQ_PROTECTION = "post-quantum: PQXDH with ML-KEM-1024, ML-KEM-768 in every ratchet step";
-
 /**
  * True if the chat's session is post-quantum (version 2). A chat without a session yet gets one only by
  * PQXDH (a client of this version neither starts nor accepts any other), so it counts as post-quantum too.
@@ -26,7 +23,7 @@ export function startFailure(e: unknown, name: string): string {
       "chat and ask again.";
   }
   if (e instanceof ProtocolError && e.code === "stale-prekey") {
-    return `${start}: their prekeys have expired because they have not been online for over five weeks; ` +
+    return `${start}: their prekeys have expired because they have not been online for over 30 days; ` +
       "close the chat and ask again once they have been.";
   }
   return `${start}: ${(e as Error).message.replace(/\.$/, "")}.`;

@@ -180,7 +180,7 @@ Deno.test("pq: a handshake refused is one plain sentence", async () => {
       "The chat with bob could not start: their client has no post-quantum (PQXDH) prekeys and must be " +
       "updated; then close the chat and ask again.",
       "The chat with bob could not start: their prekeys have expired because they have not been online for " +
-      "over five weeks; close the chat and ask again once they have been.",
+      "over 30 days; close the chat and ask again once they have been.",
     ]);
     assert.equal(alice.client.chat(bob.id)!.session, null);
 

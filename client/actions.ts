@@ -8,6 +8,7 @@ import { type ChatRecord, MAX_BLOCKED, MAX_CHATS } from "../protocol/keystore.ts
 import { safetyNumber } from "../protocol/safety.ts";
 import type { ChatClient } from "./chats.ts";
 import { type Command, HELP } from "./commands.ts";
+import { isPostQuantum } from "./handshake.ts";
 import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
 import { fileKey, MAX_INCOMING_FILES, type Offer } from "./receive.ts";
 import { mib } from "./files.ts";
@@ -109,6 +110,7 @@ function command(client: ChatClient, cmd: Command): void {
         event: "safety-number",
         chat: formatId(chat.peerId),
         number: safetyNumber(client.identity.publicKeys, chat.peerIdentity),
+        pq: isPostQuantum(chat),
       });
       emit({
         event: "info",

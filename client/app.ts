@@ -10,7 +10,7 @@ import type { CurveName } from "../protocol/suite.ts";
 import type { Transport } from "../protocol/tls13/connection.ts";
 import { type Clock, systemClock } from "./backoff.ts";
 import { ChatError, runCommand } from "./actions.ts";
-import { ChatClient, ONE_TIME_PREKEYS } from "./chats.ts";
+import { ChatClient, ONE_TIME_KEM_PREKEYS, ONE_TIME_PREKEYS } from "./chats.ts";
 import { CommandError, parseLine } from "./commands.ts";
 import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connection.ts";
 import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
@@ -177,6 +177,7 @@ export class App implements AppHandle {
           pin: link.pin,
           trust: link.trust,
           curve: options.curve,
+          tls: link.group,
         });
       },
       frame: (f) => this.client.frame(f),
@@ -204,6 +205,7 @@ export class App implements AppHandle {
       passphrase,
       now: clock.now(),
       oneTimePrekeys: ONE_TIME_PREKEYS,
+      oneTimeKemPrekeys: ONE_TIME_KEM_PREKEYS,
       onNewIdentity: (id) => onNewIdentity(formatId(id)),
     });
     const app = new App(options, store, emit);

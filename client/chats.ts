@@ -1,9 +1,9 @@
-// The client's chats: what the relay's frames do to the keystore. Sessions come from protocol/x3dh.ts
-// (the relay decides who initiates), messages go through protocol/ratchet.ts as typed payloads, and
-// every change is written to the keystore before it has an effect outside (client/outbox.ts: a message
-// leaves only once its session is stored, a delivered one is acknowledged only once it is stored).
-// Prekeys are published and replenished here. What payloads do is client/receive.ts; what commands do
-// is client/actions.ts. One operation runs at a time (`run`).
+// The client's chats: what the relay's frames do to the keystore. Sessions come from PQXDH in
+// protocol/x3dh.ts (the relay decides who initiates), messages go through protocol/ratchet.ts as typed
+// payloads, and every change is written to the keystore before it has an effect outside (client/outbox.ts:
+// a message leaves only once its session is stored, a delivered one is acknowledged only once it is
+// stored). Prekeys (EC and KEM) are published and replenished here. What payloads do is
+// client/receive.ts; what commands do is client/actions.ts. One operation runs at a time (`run`).
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
@@ -11,7 +11,7 @@ import { checkId, formatId, type Identity, idMatches } from "../protocol/identit
 import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
-import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
+import { MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
 import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
 import { initiate, respond } from "../protocol/x3dh.ts";
@@ -19,6 +19,7 @@ import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
 import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
+import { isPostQuantum, readFailure, startFailure } from "./handshake.ts";
 import { addSystemLine, chatName, chatRef } from "./history.ts";
 import { Outbox, type Sender } from "./outbox.ts";
 import { type Offer, Receiver } from "./receive.ts";
@@ -26,6 +27,8 @@ import { Transfers } from "./transfers.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
 export const ONE_TIME_PREKEYS = 100;
+/** One-time ML-KEM-1024 prekeys a relay should hold (all a bundle takes; it asks for more below 8). */
+export const ONE_TIME_KEM_PREKEYS = MAX_ONE_TIME_KEM_PREKEYS;
 /** Refusals that pass: the message stays queued and is sent again later. */
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
 /** Answers to RequestChat that leave no request at the relay (asking again would not help). */
@@ -275,7 +278,11 @@ export class ChatClient {
         if (chat.state === "requested" && !open && !asked) this.askFor(chat);
       }
       const rotated = this.contents.prekeys.rotate(this.identity, this.#now(), this.random);
-      if (rotated.length > 0) this.#upload(link);
+      // A keystore from before PQXDH got its last-resort KEM prekey from `rotate`; it (or one whose
+      // one-time KEM prekeys were all used) needs one-time ones too: no relay asks a client that has never
+      // uploaded any.
+      const kem = this.contents.prekeys.oneTimeKemCount() > 0 ? false : this.#addKemPrekeys(0);
+      if (rotated.length > 0 || kem) this.#upload(link);
       this.outbox.attach(link);
     });
   }
@@ -343,6 +350,17 @@ export class ChatClient {
       if (count > 0) this.contents.prekeys.addOneTimePrekeys(curve, count, this.random);
     }
     this.#upload(link);
+  }
+
+  /**
+   * Makes one-time KEM prekeys until the relay would hold ONE_TIME_KEM_PREKEYS (it holds `remaining`), as
+   * far as the prekey store has room (handed-out keys stay in it until used); true if it made any.
+   */
+  #addKemPrekeys(remaining: number): boolean {
+    const room = MAX_ONE_TIME_KEM_PREKEYS - this.contents.prekeys.oneTimeKemCount();
+    const count = Math.max(0, Math.min(room, ONE_TIME_KEM_PREKEYS - remaining));
+    if (count > 0) this.contents.prekeys.addOneTimeKemPrekeys(this.identity, count, this.#now(), this.random);
+    return count > 0;
   }
 
   /**
@@ -432,6 +450,10 @@ export class ChatClient {
       }
       case "prekeys-low":
         return this.#replenish(f.curve, f.remaining);
+      case "kem-prekeys-low":
+        // Sent only once the relay holds our KEM prekeys; nothing to publish if the store has no room.
+        if (this.#link && this.#addKemPrekeys(f.remaining)) this.#upload(this.#link);
+        return;
       case "error":
         this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
         return;
@@ -485,17 +507,22 @@ export class ChatClient {
         });
       } catch (e) {
         chat.session = null;
-        const message = `The chat could not start: ${(e as Error).message}.`;
-        this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        this.#emit({ event: "error", chat: formatId(f.peerId), message: startFailure(e, chatName(chat)) });
         return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
       if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
       this.outbox.encryptWaiting(chat);
     }
-    addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
+    addSystemLine(chat, `the chat is open (${f.curve}, post-quantum: PQXDH)`, this.#now());
     this.#active ??= chat.peerId;
-    this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+    this.#emit({
+      event: "chat-open",
+      ...chatRef(chat),
+      role: f.role,
+      curve: f.curve,
+      pq: isPostQuantum(chat),
+    });
     return null;
   }
 
@@ -507,8 +534,7 @@ export class ChatClient {
       payload = decodePayload(this.#decrypt(chat, f.body));
     } catch (e) {
       if (!(e instanceof ProtocolError && e.code === "duplicate")) {
-        const why = (e as Error).message;
-        const message = `A message from ${chatName(chat)} could not be read and was dropped (${why}).`;
+        const message = readFailure(e, chatName(chat), f.body);
         this.#emit({ event: "error", chat: formatId(chat.peerId), message });
       }
       return this.outbox.ack(f.messageId);

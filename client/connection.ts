@@ -119,6 +119,11 @@ export class RelayLink {
     this.#lastSent = clock.now();
   }
 
+  /** The TLS key exchange group, by its IANA name (SecP384r1MLKEM1024 from our relay: post-quantum). */
+  get group(): string {
+    return this.#tls.info.group;
+  }
+
   /**
    * Connects, checks the pin, logs in and waits for Welcome. Throws FatalConnectionError for a wrong pin
    * or a refused login, and other errors (worth a retry) for everything else; closes what it opened.

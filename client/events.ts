@@ -15,10 +15,20 @@ export type ClientEvent =
     pin: string;
     trust: "pinned" | "first-use" | "matched";
     curve: string;
+    /** The TLS key exchange group (SecP384r1MLKEM1024 with our relay: post-quantum hybrid). */
+    tls: string;
   }
   | { event: "connection"; state: ConnectionState; retryInSeconds?: number; reason?: string }
   | { event: "chat-requested"; chat: string; nick?: string }
-  | { event: "chat-open"; chat: string; nick?: string; role: "initiator" | "responder"; curve: string }
+  | {
+    event: "chat-open";
+    chat: string;
+    nick?: string;
+    role: "initiator" | "responder";
+    curve: string;
+    /** The chat is post-quantum: PQXDH, then ML-KEM in every ratchet step (every new chat is). */
+    pq: boolean;
+  }
   | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | { event: "message"; chat: string; nick?: string; id: number; text: string; time: string }
   | { event: "queued"; chat: string; id: number; at: "client" | "relay" }
@@ -73,7 +83,8 @@ export type ClientEvent =
   | { event: "peer-closed"; chat: string; nick?: string }
   | { event: "nickname"; chat: string; name: string }
   | { event: "switched"; chat: string; nick?: string }
-  | { event: "safety-number"; chat: string; number: string }
+  /** `pq`: the chat's session is post-quantum (false for a classical X3DH session made before PQXDH). */
+  | { event: "safety-number"; chat: string; number: string; pq: boolean }
   | { event: "info"; text: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
@@ -112,7 +123,7 @@ export function clock(iso: string): string {
 export function eventToText(e: ClientEvent): string | null {
   switch (e.event) {
     case "ready":
-      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve})`;
+      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve}, TLS ${e.tls})`;
     case "connection":
       if (e.state === "online") return "* connected";
       if (e.state === "connecting") return null;
@@ -121,7 +132,7 @@ export function eventToText(e: ClientEvent): string | null {
     case "chat-requested":
       return `* asked for a chat with ${chatLabel(e.chat, e.nick)}; it opens when they ask for you too`;
     case "chat-open":
-      return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve})`;
+      return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve}${e.pq ? ", post-quantum" : ""})`;
     case "chat-refused":
       return `* the relay opened a chat with ${e.chat} ${
         e.reason === "blocked"
@@ -171,7 +182,9 @@ export function eventToText(e: ClientEvent): string | null {
     case "switched":
       return `* now talking to ${chatLabel(e.chat, e.nick)}`;
     case "safety-number":
-      return `* safety number with ${e.chat}: ${e.number}`;
+      return `* safety number with ${e.chat}: ${e.number}${
+        e.pq ? "" : " (a classical session: not post-quantum)"
+      }`;
     case "info":
       return e.text;
     case "web":

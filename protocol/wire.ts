@@ -84,6 +84,7 @@ export const FrameType = {
   peerOnline: 0x4a,
   peerOffline: 0x4b,
   prekeysLow: 0x4c,
+  kemPrekeysLow: 0x58,
   replaced: 0x4d,
   shutdown: 0x4e,
   error: 0x4f,
@@ -164,7 +165,7 @@ const ERROR_CODES: readonly ErrorCode[] = [
   "internal",
 ];
 
-/** Which side of a chat runs X3DH: the initiator (whose request came first) or the responder. */
+/** Which side of a chat runs PQXDH: the initiator (whose request came first) or the responder. */
 export type ChatRole = "initiator" | "responder";
 
 /** One open chat in a Welcome frame. */
@@ -242,6 +243,8 @@ export type ServerFrame =
   | { type: "peer-online"; peerId: Uint8Array }
   | { type: "peer-offline"; peerId: Uint8Array }
   | { type: "prekeys-low"; curve: CurveName; remaining: number }
+  /** Few one-time ML-KEM-1024 prekeys left (sent only to users whose relay holds KEM prekeys). */
+  | { type: "kem-prekeys-low"; remaining: number }
   | { type: "replaced" }
   | { type: "shutdown" }
   | { type: "error"; code: ErrorCode; message: string };
@@ -408,6 +411,9 @@ function writeBody(w: Writer, f: Frame): void {
     case "prekeys-low":
       checkCurveName(f.curve);
       w.u8(FrameType.prekeysLow).u8(curveId(f.curve)).u16(f.remaining);
+      return;
+    case "kem-prekeys-low":
+      w.u8(FrameType.kemPrekeysLow).u16(f.remaining);
       return;
     case "replaced":
       w.u8(FrameType.replaced);
@@ -650,6 +656,9 @@ export function decodeServerFrame(body: Uint8Array): ServerFrame {
       f = { type: "prekeys-low", curve, remaining: r.u16("remaining") };
       break;
     }
+    case FrameType.kemPrekeysLow:
+      f = { type: "kem-prekeys-low", remaining: r.u16("remaining") };
+      break;
     case FrameType.replaced:
       f = { type: "replaced" };
       break;

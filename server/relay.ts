@@ -102,6 +102,8 @@ export interface RelayLimits {
   maxOneTimePrekeys: number;
   /** Below this many one-time prekeys on a curve, the owner is told (PrekeysLow). */
   prekeyLowWater: number;
+  /** Below this many one-time KEM prekeys, the owner is told (KemPrekeysLow), if it has uploaded any. */
+  kemPrekeyLowWater: number;
   /** Milliseconds between sweeps of lapsed messages, requests and identities. */
   sweepIntervalMs: number;
   /** Bytes the store may hold (as the store counts them, docs/store.md); past it, new messages and new
@@ -145,6 +147,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   oneTimePerHour: 60,
   maxOneTimePrekeys: MAX_ONE_TIME_PREKEYS,
   prekeyLowWater: 20,
+  kemPrekeyLowWater: 8,
   sweepIntervalMs: 10 * MINUTE,
   storeQuotaBytes: 8 * 1024 ** 3,
   senderQuotaBytes: 512 * 1024 ** 2,
@@ -160,7 +163,10 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.ping, 1],
   [FrameType.ack, 2], // a KV transaction, grouped with others
   [FrameType.send, 2], // a KV transaction (or a message held in memory), grouped with others
-  [FrameType.uploadPrekeys, 100], // decoding and three signature verifications (about 8 ms), three KV transactions
+  // Decoding (up to 600 points and 33 ML-KEM keys) and six signature verifications (the signed prekeys and
+  // the last-resort KEM prekey on every curve): twice a classical bundle's CPU (bench/prekey_cost.ts,
+  // about 9 ms); four KV transactions.
+  [FrameType.uploadPrekeys, 200],
   [FrameType.requestChat, 10], // reads and a KV transaction
   [FrameType.cancelRequest, 5],
   [FrameType.block, 5],
@@ -506,6 +512,12 @@ export class Relay {
       case "ping":
         return this.#result(s, f.requestId, "ok", "");
       case "upload-prekeys": {
+        if (f.bundle.kemPrekey === null) {
+          // A classical (version 1) bundle comes from a client before PQXDH, with which no new chat can
+          // start: its user is told in one sentence, instead of chats that open and never work.
+          const why = "this relay needs post-quantum (PQXDH) prekeys, so your client must be updated";
+          return this.#result(s, f.requestId, "bad-prekeys", why);
+        }
         try {
           verifyBundle(f.bundle, user);
         } catch (e) {
@@ -514,7 +526,8 @@ export class Relay {
         }
         const counts = await this.#store.putPrekeys(user, f.bundle, this.#limits.maxOneTimePrekeys);
         const held = CURVES.map((c) => `${c}: ${counts[c]}`).join(", ");
-        return this.#result(s, f.requestId, "ok", `one-time prekeys held: ${held}`);
+        const kem = await this.#store.kemPrekeyCount(user);
+        return this.#result(s, f.requestId, "ok", `one-time prekeys held: ${held}, ML-KEM-1024: ${kem}`);
       }
       case "request-chat": {
         if (equalBytes(f.peerId, user)) {
@@ -523,9 +536,19 @@ export class Relay {
         if (!this.#requestLimiter.tryTake(s.key)) {
           return this.#result(s, f.requestId, "rate-limited", "too many chat requests; try again later");
         }
-        const counts = await this.#store.prekeyCounts(user);
-        if (CURVES.some((c) => counts[c] === null)) {
+        const [counts, kem] = await Promise.all([
+          this.#store.prekeyCounts(user),
+          this.#store.kemPrekeyCount(user),
+        ]);
+        // KEM prekeys too: every chat is PQXDH, whichever side initiates.
+        if (CURVES.some((c) => counts[c] === null) || kem === null) {
           return this.#result(s, f.requestId, "no-prekeys", "upload prekeys before asking for a chat");
+        }
+        // A request from a peer whose KEM prekeys the relay does not hold (made by a client from before
+        // PQXDH) is dropped, not matched: that client could not read the bundle its ChatOpened would carry.
+        // Once updated, it asks again. The answer is the same as for any pending request.
+        if (await this.#store.kemPrekeyCount(f.peerId) === null) {
+          await this.#store.cancelRequest(f.peerId, user);
         }
         const now = this.#now();
         const out = await this.#store.requestChat(
@@ -619,11 +642,12 @@ export class Relay {
 
     // At most what a Welcome can carry, so that no store content can make a login fail (the relay keeps
     // fewer: maxChatsAndRequests); a client learns of any others as they change.
-    const [chats, requests, queued, counts] = await Promise.all([
+    const [chats, requests, queued, counts, kem] = await Promise.all([
       this.#store.listChats(f.id, MAX_WELCOME_CHATS),
       this.#store.listRequests(f.id, this.#now(), MAX_WELCOME_REQUESTS),
       this.#store.queuedCount(f.id),
       this.#store.prekeyCounts(f.id),
+      this.#store.kemPrekeyCount(f.id),
     ]);
     s.link.send({
       type: "welcome",
@@ -638,6 +662,11 @@ export class Relay {
       if (n === null || n < this.#limits.prekeyLowWater) {
         s.link.send({ type: "prekeys-low", curve, remaining: n ?? 0 });
       }
+    }
+    // Only to users who have uploaded KEM prekeys: a client from before PQXDH would not know the frame (a
+    // new user uploads them anyway on the PrekeysLow above).
+    if (kem !== null && kem < this.#limits.kemPrekeyLowWater) {
+      s.link.send({ type: "kem-prekeys-low", remaining: kem });
     }
     for (const c of chats) {
       this.#online.get(bytesToHex(c.peerId))?.link.send({ type: "peer-online", peerId: f.id });
@@ -930,6 +959,9 @@ export class Relay {
               curve: item.curve,
               remaining: fixed.remaining,
             });
+          }
+          if (fixed.tookKem && fixed.kemRemaining < this.#limits.kemPrekeyLowWater) {
+            this.#online.get(peerKey)?.link.send({ type: "kem-prekeys-low", remaining: fixed.kemRemaining });
           }
         }
         const bundle = decodeBundle(bytes);

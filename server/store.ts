@@ -39,6 +39,7 @@ import { Reader, Writer } from "../protocol/codec.ts";
 import { decodeIdentityPublic, ID_BYTES } from "../protocol/identity.ts";
 import {
   encodeBundle,
+  KEM_PREKEY_ENTRY_BYTES,
   type KemPrekey,
   MAX_ONE_TIME_KEM_PREKEYS,
   type OneTimePrekey,
@@ -482,24 +483,39 @@ export class RelayStore {
     return out;
   }
 
+  /** One-time KEM prekeys held, or null for a user whose relay holds no KEM prekey (no version 2 upload). */
+  async kemPrekeyCount(id: Uint8Array): Promise<number | null> {
+    checkId(id, "id");
+    const v = (await this.#kv.get<KemPrekeyRecord>(["kemprekeys", id])).value;
+    return v === null ? null : v.oneTime.length / KEM_PREKEY_ENTRY_BYTES;
+  }
+
   /**
    * Fixes the bundle of a queued chat-opened event for the initiator `user`: the peer's identity, its
    * signed prekeys on every curve and, when `allowOneTime` and one is left, one one-time prekey on the
-   * chat's curve, which is deleted in the same transaction. Later calls return the same bundle. Returns
-   * null if the event is gone; `tookOneTime` and `remaining` (the peer's one-time prekeys left on that
-   * curve) tell the relay whether to warn the peer.
+   * chat's curve, which is deleted in the same transaction (likewise one one-time KEM prekey). Later calls
+   * return the same bundle. Returns null if the event is gone; `tookOneTime` and `remaining` (the peer's
+   * one-time prekeys left on that curve), `tookKem` and `kemRemaining` (one-time KEM prekeys left) tell
+   * the relay whether to warn the peer.
    */
   async fixBundle(
     user: Uint8Array,
     seq: number,
     allowOneTime: boolean,
-  ): Promise<{ bundle: Uint8Array; tookOneTime: boolean; remaining: number } | null> {
+  ): Promise<
+    | { bundle: Uint8Array; tookOneTime: boolean; remaining: number; tookKem: boolean; kemRemaining: number }
+    | null
+  > {
     checkId(user, "user");
     return await this.#atomically(async () => {
       const entry = await this.#kv.get<InboxRecord>(["inbox", user, seq]);
       const rec = entry.value;
       if (rec === null || rec.kind !== KIND_OPENED) return { result: null };
-      if (rec.bundle) return { result: { bundle: rec.bundle, tookOneTime: false, remaining: -1 } };
+      if (rec.bundle) {
+        return {
+          result: { bundle: rec.bundle, tookOneTime: false, remaining: -1, tookKem: false, kemRemaining: -1 },
+        };
+      }
       const peer = rec.peer;
       const curve = curveFromId(rec.curve!)!;
       const [identity, kemEntry, ...records] = await this.#kv.getMany<
@@ -553,7 +569,10 @@ export class RelayStore {
         usage.total -= chatRecord.value.opks.length - opks.length;
       }
       const remaining = take ? available.length - 1 : available.length;
-      return { result: { bundle, tookOneTime: take, remaining }, op, usage };
+      const tookKem = Boolean(kemTaken?.prekey);
+      const kemLeft = tookKem ? kemTaken!.rest : kem?.oneTime;
+      const kemRemaining = (kemLeft?.length ?? 0) / KEM_PREKEY_ENTRY_BYTES;
+      return { result: { bundle, tookOneTime: take, remaining, tookKem, kemRemaining }, op, usage };
     });
   }
 

@@ -19,11 +19,15 @@ import type { Clock } from "../../client/backoff.ts";
 
 export const PIN = "P".repeat(42) + "A";
 
-/** Fresh keystore contents: a new identity with `oneTime` one-time prekeys per curve. */
+/**
+ * Fresh keystore contents: a new identity with `oneTime` one-time prekeys per curve and one one-time KEM
+ * prekey (a client makes 32; one keeps these tests quick, and a login with none would make them).
+ */
 export function newContents(oneTime = 3): KeystoreContents {
   const identity = generateIdentity();
   const prekeys = PrekeyStore.create(identity, Date.now());
   for (const c of ["P-256", "P-384", "P-521"] as const) prekeys.addOneTimePrekeys(c, oneTime);
+  prekeys.addOneTimeKemPrekeys(identity, 1, Date.now());
   return {
     identity,
     prekeys,

@@ -97,7 +97,7 @@ Deno.test("line mode: plain lines, with anything the peer controls made harmless
     assert.doesNotMatch(out, /\p{Cf}/u);
     assert.match(out, /bob: pay to <U\+202E>RAB<U\+202C> or <U\+200F>this<U\+200E>\n/);
     assert.match(out, /\* asked for a chat with bob/);
-    assert.match(out, /\* chat with bob \(.*\) is open \(P-256\)/);
+    assert.match(out, /\* chat with bob \(.*\) is open \(P-256, post-quantum\)/);
     assert.match(out, /\[\d\d:\d\d\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
     const quitting = handle(alice, () => {});
     await runLineMode(

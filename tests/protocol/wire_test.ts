@@ -97,6 +97,7 @@ const serverFrames: ServerFrame[] = [
   { type: "peer-online", peerId: id() },
   { type: "peer-offline", peerId: id() },
   { type: "prekeys-low", curve: "P-521", remaining: 3 },
+  { type: "kem-prekeys-low", remaining: 7 },
   { type: "replaced" },
   { type: "shutdown" },
   { type: "error", code: "too-large", message: "frame: too large" },
@@ -127,6 +128,10 @@ Deno.test("wire: the layouts are as documented (spot checks)", () => {
   assert.deepEqual(
     encodeFrameBody({ type: "prekeys-low", curve: "P-256", remaining: 0x0102 }),
     Uint8Array.of(0x4c, 0x01, 0x01, 0x02),
+  );
+  assert.deepEqual(
+    encodeFrameBody({ type: "kem-prekeys-low", remaining: 0x0102 }),
+    Uint8Array.of(0x58, 0x01, 0x02),
   );
   assert.deepEqual(
     encodeFrameBody({ type: "result", requestId: 1, code: "no-chat", detail: "x" }),

@@ -366,9 +366,9 @@ export class Relay {
   #lastSweep: number;
   #sweeping = false;
   #closing = false;
-  /** The scheduled expiry sweep: its timer and the wall time it is for (Infinity: none). */
+  /** The scheduled expiry sweep: its timer and when it fires (monotonic; Infinity: none). */
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  #expiryAt = Infinity;
+  #expiryFires = Infinity;
   /** When the last scheduled expiry sweep started (monotonic). */
   #lastExpirySweep = -Infinity;
   /** Counts for the operator's log. */
@@ -1227,13 +1227,16 @@ export class Relay {
   /** Schedules an expiry sweep at `at` (wall time) if that is sooner than the one planned and the next
    * periodic sweep. */
   #armExpiry(at: number): void {
-    if (this.#closing || !(at < this.#expiryAt)) return;
+    if (this.#closing) return;
     const wait = at - this.#now();
     if (wait > this.#limits.sweepIntervalMs) return; // the periodic sweep comes first and re-arms
-    const gap = EXPIRY_GAP_MS - (this.#monotonic() - this.#lastExpirySweep);
+    // Compared on the monotonic clock, so that a jump of the wall clock cannot leave a late timer in place.
+    const mono = this.#monotonic();
+    const delay = Math.max(wait + 1, EXPIRY_GAP_MS - (mono - this.#lastExpirySweep), 0);
+    if (mono + delay >= this.#expiryFires) return;
     clearTimeout(this.#expiryTimer);
-    this.#expiryAt = at;
-    this.#expiryTimer = setTimeout(() => this.#expireDue(), Math.max(wait + 1, gap, 0));
+    this.#expiryFires = mono + delay;
+    this.#expiryTimer = setTimeout(() => this.#expireDue(), delay);
   }
 
   /** Plans the next expiry sweep from the store's earliest expiry. */
@@ -1246,7 +1249,7 @@ export class Relay {
   /** The scheduled expiry sweep: lapsed messages and requests only (identities wait for the periodic one). */
   #expireDue(): void {
     this.#expiryTimer = undefined;
-    this.#expiryAt = Infinity;
+    this.#expiryFires = Infinity;
     if (this.#closing || this.#sweeping) return; // a sweep is running: it re-arms when it ends
     this.#sweeping = true;
     this.#lastExpirySweep = this.#monotonic();

@@ -266,8 +266,10 @@ interface Held {
   persisting: boolean;
   /** The write to the store has finished (whatever its outcome). */
   done: boolean;
-  /** Acknowledged while being written: delete it once written. */
+  /** Acknowledged (or withdrawn) while being written: delete it once written. */
   ackedMeanwhile: boolean;
+  /** Settles when the write (and a deletion for ackedMeanwhile) is over; set by #persist. */
+  written: Promise<void> | null;
 }
 
 /** A delivered entry not yet acknowledged: stored (ref) or held in memory (held). */
@@ -819,6 +821,7 @@ export class Relay {
           persisting: false,
           done: false,
           ackedMeanwhile: false,
+          written: null,
         };
         this.#held.set(toKey + idKey, held);
         r.inflight.set(idKey, { ref: null, held, size: f.body.length });
@@ -916,6 +919,7 @@ export class Relay {
     })().catch((e) => this.#log(`storing a held message failed: ${(e as Error).message}`))
       .finally(() => this.#tasks.delete(task));
     this.#tasks.add(task);
+    held.written = task;
   }
 
   async #ack(s: Session, user: Uint8Array, ids: Uint8Array[]): Promise<void> {
@@ -1015,8 +1019,10 @@ export class Relay {
         return answer("sent");
       }
       if (!held.done) {
-        // Being written: #persist deletes the stored copy once it is written, as for an ack meanwhile.
+        // Being written: #persist deletes the stored copy once it is written, as for an ack meanwhile;
+        // the answer waits for that, so that a crash after it cannot bring the message back.
         held.ackedMeanwhile = true;
+        await held.written;
         return answer("sent");
       }
     }

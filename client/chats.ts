@@ -335,6 +335,7 @@ export class ChatClient {
   #sendOptions(link: Link): void {
     if (link.everyday === false) {
       if (this.#inbox) {
+        this.#inbox = false;
         this.#emit({
           event: "error",
           message: "This relay is too old for the requests inbox; it stays off.",

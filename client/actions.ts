@@ -152,6 +152,33 @@ function command(client: ChatClient, cmd: Command): void {
       });
       return;
     }
+    case "requests": {
+      if (cmd.on !== undefined) {
+        needLink(client);
+        client.setRequestsInbox(cmd.on);
+        const text = cmd.on
+          ? "Requests inbox on: you are told who asks to chat with you (they are not told you know)."
+          : "Requests inbox off: a request shows only once you ask for that ID too.";
+        emit({ event: "info", text });
+        return;
+      }
+      if (!client.requestsInbox) {
+        emit({ event: "info", text: "The requests inbox is off: /requests on to be told who asks to chat." });
+        return;
+      }
+      const asked = client.asked;
+      if (asked.length === 0) emit({ event: "info", text: "Nobody is waiting for an answer." });
+      for (const a of asked) {
+        const id = formatId(a.peerId);
+        emit({ event: "info", text: `  ${id} asks to chat (${a.curve}): /chat ${id}, /ignore or /block` });
+      }
+      return;
+    }
+    case "ignore":
+      needLink(client);
+      client.ignoreRequest(cmd.peerId);
+      emit({ event: "info", text: `Ignored ${formatId(cmd.peerId)}'s request; they are not told.` });
+      return;
     case "text":
       return sendText(client, cmd.text);
     case "file":

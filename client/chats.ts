@@ -13,7 +13,7 @@ import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
 import { MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
-import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
+import { OPTION_REQUESTS_INBOX, type ResultCode, type ServerFrame } from "../protocol/wire.ts";
 import { initiate, respond } from "../protocol/x3dh.ts";
 import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
@@ -21,7 +21,7 @@ import type { ClientEvent } from "./events.ts";
 import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
 import { isPostQuantum, readFailure, startFailure } from "./handshake.ts";
 import { addSystemLine, chatName, chatRef } from "./history.ts";
-import { Outbox, type Sender } from "./outbox.ts";
+import { Outbox, type Sender, type WithdrawResult } from "./outbox.ts";
 import { type Offer, Receiver } from "./receive.ts";
 import { Transfers } from "./transfers.ts";
 
@@ -39,6 +39,19 @@ export interface Link extends Sender {
   readonly pin: string;
   readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
   request(req: Request): Promise<Reply>;
+  /** False if the relay is older than the frames of issue 12 (absent: it has them). */
+  readonly everyday?: boolean;
+}
+
+/** Pending requests for us that the requests inbox remembers, at most (the oldest go first). */
+export const MAX_ASKED = 200;
+
+/** Someone who asked to chat with us (the requests inbox). */
+export interface Asked {
+  peerId: Uint8Array;
+  curve: CurveName;
+  /** When their request lapses at the relay (ms since the epoch). */
+  expiresAt: number;
 }
 
 /** What the chats need of the keystore (client/keystore.ts KeystoreFile). */
@@ -59,6 +72,8 @@ export interface ChatClientOptions {
   freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
+  /** Be told who asks to chat with us (the relay's requests inbox; default off: /requests on). */
+  requestsInbox?: boolean;
   clock: Clock;
   emit(event: ClientEvent): void;
   /** The keystore could not be written: the client must stop (going on could lose messages). */
@@ -84,6 +99,9 @@ export class ChatClient {
   readonly #receipts = new Map<string, number[]>();
   #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #afterUpload: (() => void)[] = [];
+  #inbox: boolean;
+  /** Who asked to chat with us and is waiting for an answer (requests inbox), by hex ID. */
+  readonly #asked = new Map<string, Asked>();
 
   constructor(options: ChatClientOptions) {
     this.options = options;
@@ -127,6 +145,7 @@ export class ChatClient {
       freeBytes: options.freeBytes,
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
+    this.#inbox = options.requestsInbox ?? false;
   }
 
   /** Our identity. */
@@ -284,7 +303,81 @@ export class ChatClient {
       const kem = this.contents.prekeys.oneTimeKemCount() > 0 ? false : this.#addKemPrekeys(0);
       if (rotated.length > 0 || kem) this.#upload(link);
       this.outbox.attach(link);
+      this.#asked.clear(); // the relay lists them again
+      if (this.#inbox) this.#sendOptions(link);
     });
+  }
+
+  // ---- the requests inbox -----------------------------------------------------------------------------
+  //
+  // Off by default. On, the relay tells this connection who has a pending request for us (ChatAsked); the
+  // requester learns nothing of it. Accepting is asking back (/chat ID), ignoring is DismissRequest (the
+  // relay stops announcing it; the requester is not told), blocking is /block.
+
+  /** True while we ask the relay to tell us who asks to chat. */
+  get requestsInbox(): boolean {
+    return this.#inbox;
+  }
+
+  /** Turns the requests inbox on or off (for this run), telling the relay if connected. */
+  setRequestsInbox(on: boolean): void {
+    this.#inbox = on;
+    if (!on) this.#asked.clear();
+    if (this.#link) this.#sendOptions(this.#link);
+  }
+
+  /** Who asked to chat with us and waits for an answer, oldest first (requests inbox). */
+  get asked(): Asked[] {
+    const now = this.#now();
+    return [...this.#asked.values()].filter((a) => a.expiresAt > now && !this.isBlocked(a.peerId));
+  }
+
+  /** Ignores `peerId`'s request: forgotten here, and the relay announces it no more. */
+  ignoreRequest(peerId: Uint8Array): void {
+    this.#asked.delete(bytesToHex(peerId));
+    if (this.#link?.everyday === false) return;
+    this.request({ type: "dismiss-request", peerId }, undefined, undefined, true);
+  }
+
+  #sendOptions(link: Link): void {
+    if (link.everyday === false) {
+      if (this.#inbox) {
+        this.#inbox = false;
+        this.#emit({
+          event: "error",
+          message: "This relay is too old for the requests inbox; it stays off.",
+        });
+      }
+      return;
+    }
+    this.request({ type: "set-options", options: this.#inbox ? OPTION_REQUESTS_INBOX : 0 });
+  }
+
+  /** The relay says `f.peerId` asked to chat with us. */
+  #chatAsked(f: Extract<ServerFrame, { type: "chat-asked" }>): void {
+    if (!this.#inbox || this.isBlocked(f.peerId) || equalBytes(f.peerId, this.identity.id)) return;
+    const chat = this.chat(f.peerId);
+    if (chat !== undefined && chat.state !== "closed") return; // we asked too: it opens by itself
+    const key = bytesToHex(f.peerId);
+    this.#asked.delete(key);
+    this.#asked.set(key, { peerId: f.peerId, curve: f.curve, expiresAt: f.expiresAt });
+    if (this.#asked.size > MAX_ASKED) this.#asked.delete(this.#asked.keys().next().value!);
+    this.#emit({
+      event: "chat-asked",
+      chat: formatId(f.peerId),
+      curve: f.curve,
+      expires: new Date(f.expiresAt).toISOString(),
+    });
+  }
+
+  // ---- withdrawal -------------------------------------------------------------------------------------
+
+  /**
+   * Delete for everyone, at the relay: withdraws our message `messageId` (an outbox entry's id) to
+   * `peerId` from the relay's queue, or drops it here if it has not left (client/outbox.ts withdraw).
+   */
+  withdraw(peerId: Uint8Array, messageId: Uint8Array): Promise<WithdrawResult> {
+    return this.outbox.withdraw(peerId, messageId);
   }
 
   /** The link is gone. */
@@ -454,6 +547,8 @@ export class ChatClient {
         // Sent only once the relay holds our KEM prekeys; nothing to publish if the store has no room.
         if (this.#link && this.#addKemPrekeys(f.remaining)) this.#upload(this.#link);
         return;
+      case "chat-asked":
+        return this.#chatAsked(f);
       case "error":
         this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
         return;
@@ -492,6 +587,7 @@ export class ChatClient {
     if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) {
       return null;
     }
+    this.#asked.delete(bytesToHex(f.peerId));
     chat.state = "open";
     chat.role = f.role;
     chat.curve = f.curve;
@@ -632,6 +728,8 @@ function refusal(type: Request["type"], reply: Reply): string {
     "block": "Blocking",
     "unblock": "Unblocking",
     "close-chat": "Closing the chat",
+    "set-options": "Changing the requests inbox",
+    "dismiss-request": "Ignoring the request",
   }[type];
   const why: Partial<Record<ResultCode, string>> = {
     "rate-limited": "too many requests; try again in a minute",

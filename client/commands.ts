@@ -22,6 +22,9 @@ export type Command =
   | { readonly name: "close" }
   | { readonly name: "block"; readonly peerId: Uint8Array }
   | { readonly name: "unblock"; readonly peerId: Uint8Array }
+  /** Lists who asks to chat (no argument), or turns the requests inbox on or off. */
+  | { readonly name: "requests"; readonly on?: boolean }
+  | { readonly name: "ignore"; readonly peerId: Uint8Array }
   | { readonly name: "quit" }
   | { readonly name: "text"; readonly text: string };
 
@@ -47,6 +50,8 @@ export const HELP: readonly string[] = [
   "/decline [FILE]     refuse a file offered to you (nothing of it is ever written)",
   "/close              close the active chat (your peer is told)",
   "/block ID           never be matched with ID; /unblock ID undoes it",
+  "/requests [on|off]  who asks to chat with you; on/off: be told (off by default; they are never told)",
+  "/ignore ID          ignore ID's request to chat (they are not told); /chat ID accepts it",
   "/quit               leave (Ctrl-C and Ctrl-D too)",
   "anything else       is sent to the active chat; start a line with // to send a text that starts with /",
 ];
@@ -133,7 +138,14 @@ export function parseLine(line: string): Command | null {
       return { name, target: rest };
     case "block":
     case "unblock":
+    case "ignore":
       return { name, peerId: peer(rest, `/${name} ID`) };
+    case "requests": {
+      const arg = rest.toLowerCase();
+      if (arg === "") return { name };
+      if (arg !== "on" && arg !== "off") throw new CommandError("Usage: /requests [on|off].");
+      return { name, on: arg === "on" };
+    }
     default:
       throw new CommandError(
         `There is no command /${name}; /help lists them (start with // to send a text).`,

@@ -29,6 +29,8 @@ export type ClientEvent =
     /** The chat is post-quantum: PQXDH, then ML-KEM in every ratchet step (every new chat is). */
     pq: boolean;
   }
+  /** Someone asked to chat with us (requests inbox, /requests on): /chat accepts, /ignore, /block. */
+  | { event: "chat-asked"; chat: string; curve: string; expires: string }
   | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | { event: "message"; chat: string; nick?: string; id: number; text: string; time: string }
   | { event: "queued"; chat: string; id: number; at: "client" | "relay" }
@@ -131,6 +133,8 @@ export function eventToText(e: ClientEvent): string | null {
         (e.retryInSeconds !== undefined ? `; reconnecting in ${e.retryInSeconds} s` : "");
     case "chat-requested":
       return `* asked for a chat with ${chatLabel(e.chat, e.nick)}; it opens when they ask for you too`;
+    case "chat-asked":
+      return `* ${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore ${e.chat} ignores, /block ${e.chat} blocks`;
     case "chat-open":
       return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve}${e.pq ? ", post-quantum" : ""})`;
     case "chat-refused":

@@ -123,6 +123,10 @@ export class Tui {
       case "switched":
         this.#scroll = 0;
         break;
+      case "chat-asked":
+        this.#notice = { text: `${e.chat.slice(0, 14)} asks to chat with you (/requests).`, error: false };
+        this.#note(`${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore or /block it.`, null);
+        break;
     }
     this.#schedule();
   };

@@ -32,7 +32,7 @@ async function withdraw(c: TestClient, to: Uint8Array, messageId: Uint8Array) {
 }
 
 /** Frames no test here looks at: prekey warnings and presence. */
-const NOISE: readonly string[] = ["prekeys-low", "peer-online", "peer-offline"];
+const NOISE: readonly string[] = ["prekeys-low", "kem-prekeys-low", "peer-online", "peer-offline"];
 
 /**
  * Frames the client got that a test did not take, after a Ping round trip (so that anything the relay

@@ -80,8 +80,10 @@ export interface LinkOptions {
   identity: Identity;
   /** The client's data folder (for checkPin's messages). */
   dataDir: string;
-  /** --pin, if given. */
+  /** --pin or an invitation's pin, if given. */
   expectedPin?: string;
+  /** Where expectedPin comes from (client/pins.ts): --pin replaces a stored pin, an invitation's does not. */
+  expectedPinFrom?: "flag" | "invitation";
   pins: PinStore;
   clock: Clock;
   keyLog?: (line: string) => void;
@@ -170,6 +172,7 @@ export class RelayLink {
           port: o.port,
           pin: presented,
           expected: o.expectedPin,
+          expectedFrom: o.expectedPinFrom,
           store: o.pins,
         });
       } catch (e) {

@@ -137,6 +137,7 @@ export class App implements AppHandle {
       autoAccept: options.acceptFiles,
       filesQuota: options.filesQuota,
       curve: options.curve,
+      relay: { host: options.host, port: options.port, pin: options.pin },
       clock,
       emit,
       fatal: (e) => this.#fatal(e),

@@ -56,6 +56,8 @@ export interface ChatClientOptions {
   freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
+  /** The relay (its host and port as given, and --pin or an invitation's pin): /invite and /chat INVITATION. */
+  relay: { host: string; port: number; pin?: string };
   clock: Clock;
   emit(event: ClientEvent): void;
   /** The keystore could not be written: the client must stop (going on could lose messages). */

@@ -75,6 +75,8 @@ export type ClientEvent =
   | { event: "switched"; chat: string; nick?: string }
   | { event: "safety-number"; chat: string; number: string }
   | { event: "info"; text: string }
+  /** /invite: our invitation (docs/protocol.md §2.1), our ID and the relay's "host:port". */
+  | { event: "invitation"; invitation: string; id: string; server: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string };
@@ -108,7 +110,7 @@ export function clock(iso: string): string {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
-/** The event as one plain line for line mode, or null for events that need no line there. */
+/** The event as plain text for line mode (one line; an invitation two), or null for events that need none. */
 export function eventToText(e: ClientEvent): string | null {
   switch (e.event) {
     case "ready":
@@ -174,6 +176,9 @@ export function eventToText(e: ClientEvent): string | null {
       return `* safety number with ${e.chat}: ${e.number}`;
     case "info":
       return e.text;
+    case "invitation":
+      // The invitation on a line of its own, to copy whole.
+      return `Your invitation (the relay, its pin and your ID in one string):\n${e.invitation}`;
     case "web":
       return `web UI: ${e.url}`;
     case "error":

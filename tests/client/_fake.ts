@@ -103,6 +103,7 @@ export class User {
     return new ChatClient({
       // A disk with room to spare (the real check needs --allow-sys=statfs, which the test task lacks).
       freeBytes: () => Promise.resolve(2 ** 40),
+      relay: { host: "relay.test", port: 6174 },
       ...options,
       store: this.store,
       files: this.files,

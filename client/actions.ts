@@ -98,7 +98,7 @@ function command(client: ChatClient, cmd: Command): void {
     case "invite":
       return invite(client);
     case "msg":
-      return sendText(client, cmd.text, find(client, cmd.target));
+      return void sendText(client, cmd.text, find(client, cmd.target));
     case "switch":
       return switchTo(client, find(client, cmd.target));
     case "nick": {
@@ -159,7 +159,7 @@ function command(client: ChatClient, cmd: Command): void {
       return;
     }
     case "text":
-      return sendText(client, cmd.text, needActive(client));
+      return void sendText(client, cmd.text, needActive(client));
     case "file":
     case "accept":
     case "decline":
@@ -267,8 +267,8 @@ function roomToSend(client: ChatClient): void {
   }
 }
 
-/** Queues a text for `chat` (the active one, or the one /msg names). */
-function sendText(client: ChatClient, text: string, target: ChatRecord): void {
+/** Queues a text for `chat` (the active one, or the one /msg names); returns its text id. */
+export function sendText(client: ChatClient, text: string, target: ChatRecord): number {
   const chat = notClosed(target);
   roomToSend(client);
   const id = chat.nextTextId;
@@ -279,6 +279,7 @@ function sendText(client: ChatClient, text: string, target: ChatRecord): void {
   if (!client.link || entry.kind === "payload") {
     client.options.emit({ event: "queued", chat: formatId(chat.peerId), id, at: "client" });
   }
+  return id;
 }
 
 /** The relay this client uses, as "host:port", and the pin it trusts for it (if one is known yet). */

@@ -117,26 +117,24 @@ export function looksLikeInvitation(text: string): boolean {
 }
 
 /**
- * Parses an invitation (surrounding white space is ignored). Throws an InvitationError whose message is
- * one sentence: `typo` when the checksum does not match or the string was cut, else what is wrong.
+ * Parses an invitation. White space anywhere is ignored (no invitation contains any, and one copied from
+ * a narrow window or an e-mail may have been broken across lines). Throws an InvitationError whose
+ * message is one sentence: `typo` when the checksum does not match or the string was cut, else what is
+ * wrong.
  */
 export function parseInvitation(text: string): Invitation {
   if (typeof text !== "string") throw new TypeError("invitation must be a string");
-  const s = text.trim();
   const retype = "it was probably mistyped or cut short; copy it again";
-  if (s.length > MAX_INVITATION_CHARS) {
-    throw new InvitationError(
-      `That invitation is too long (${s.length} characters; at most ${MAX_INVITATION_CHARS}).`,
-    );
-  }
+  const tooLong = (n: number) =>
+    new InvitationError(`That invitation is too long (${n} characters; at most ${MAX_INVITATION_CHARS}).`);
+  if (text.length > 2 * MAX_INVITATION_CHARS) throw tooLong(text.length);
+  const s = text.replace(/\s+/g, "");
+  if (s.length > MAX_INVITATION_CHARS) throw tooLong(s.length);
   if (!s.startsWith(INVITATION_PREFIX)) {
     throw new InvitationError(`An invitation starts with ${INVITATION_PREFIX}; this one does not.`);
   }
   if (/[^\x21-\x7e]/.test(s)) {
-    throw new InvitationError(
-      "That invitation contains spaces or characters no invitation has; it may have been broken across lines: " +
-        "copy it again in one piece.",
-    );
+    throw new InvitationError(`That invitation contains characters no invitation has: ${retype}.`, true);
   }
   const cut = s.lastIndexOf("/");
   const body = s.slice(0, cut), check = s.slice(cut + 1).toLowerCase();

@@ -144,7 +144,10 @@ Deno.test("invitation: the strict parser's limits and sentences", () => {
   refused("x".repeat(MAX_INVITATION_CHARS + 1), /too long/);
   refused("https://relay.example.org", /starts with sotto:\/\//);
   refused("sotto:relay.example.org:6174", /starts with sotto:\/\//);
-  refused(good.replace(":6174/", ":6174/\n"), /broken across lines/);
+  // White space anywhere is ignored: an invitation broken across lines still reads.
+  const broken = good.match(/.{1,30}/g)!.join("\n  ") + "\r\n";
+  assert.deepEqual(parseInvitation(broken), parseInvitation(good));
+  refused(" ".repeat(2 * MAX_INVITATION_CHARS + 1), /too long/);
   refused(good.slice(0, 20) + "é" + good.slice(21), /characters no invitation has/);
   refused(good.slice(0, good.lastIndexOf("/")), /not complete/);
   refused(`${INVITATION_PREFIX}a:1/${idText}/${PIN}/zzzzzzz`, /checksum does not match/); // above 2^32

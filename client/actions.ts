@@ -227,7 +227,7 @@ export function find(client: ChatClient, target: string): ChatRecord {
   const t = target.trim().toLowerCase(), chats = client.chats;
   const byNick = chats.filter((c) => c.nickname.toLowerCase() === t);
   if (byNick.length === 1) return byNick[0];
-  if (byNick.length > 1) throw new ChatError(`${byNick.length} chats are called "${target}"; give the ID.`);
+  if (byNick.length > 1) throw new ChatError(`Several chats are called "${target}"; give the ID.`);
   try {
     const exact = client.chat(parseId(target));
     if (exact) return exact;

@@ -16,7 +16,7 @@ import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connectio
 import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
 import { FileError, IncomingFiles } from "./files.ts";
-import { keyLogFromEnv } from "./keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
 

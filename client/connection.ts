@@ -2,8 +2,9 @@
 // check (client/pins.ts: --pin, or trust on first use with the pins in the keystore), the login (a P-521
 // signature over the relay's challenge and the TLS exporter, protocol/wire.ts), then frames both ways
 // with request ids, pings, and a deadline on every wait. A Connector keeps one such link up, reconnecting
-// with exponential backoff and saying so, and stops for good on what retrying cannot fix: a wrong pin,
-// a refused login, or another client taking over this identity.
+// quickly while the relay has just gone and with backoff while it stays away (client/backoff.ts), saying
+// so, and stops for good on what retrying cannot fix: a wrong pin, a refused login, or another client
+// taking over this identity.
 
 import type { Identity } from "../protocol/identity.ts";
 import type { CurveName } from "../protocol/suite.ts";
@@ -338,10 +339,10 @@ export class Connector {
   #link: RelayLink | null = null;
   #running: Promise<void> | null = null;
 
-  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff = new Backoff()) {
+  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff?: Backoff) {
     this.#options = options;
     this.#handlers = handlers;
-    this.#backoff = backoff;
+    this.#backoff = backoff ?? new Backoff({ now: () => options.clock.now() });
   }
 
   /** Starts the loop (once). */

@@ -1,5 +1,5 @@
 // Time for the client, injectable so tests run reconnects without waiting: a clock with an abortable
-// sleep, and the delays between attempts to reach the relay: while it has been away less than 20 s, an
+// sleep, and the delays between attempts to reach the relay: while it has been away less than 30 s, an
 // attempt every 0.5–1 s (a refused connection costs one round trip, and a relay that restarts is back
 // within seconds: the client should be too); after that, backoff doubling from 2 s to 30 s. Each delay is
 // drawn between half and all of the current step (jitter, so that clients do not come back in step), and
@@ -32,7 +32,7 @@ export interface BackoffOptions {
   /** The step while the relay has been away less than `fastFor` (default 1000). */
   initial?: number;
   /**
-   * Milliseconds from the first failure during which every step is `initial` (default 20,000); then the
+   * Milliseconds from the first failure during which every step is `initial` (default 30,000); then the
    * step doubles from 2 × initial. 0: it doubles from `initial` at once (the schedule before 2 s reconnects).
    */
   fastFor?: number;
@@ -60,7 +60,7 @@ export class Backoff {
 
   constructor(options: BackoffOptions = {}) {
     this.#initial = options.initial ?? 1000;
-    this.#fastFor = options.fastFor ?? 20_000;
+    this.#fastFor = options.fastFor ?? 30_000;
     this.#max = options.max ?? 30_000;
     this.#random = options.random ?? secureUnit;
     this.#now = options.now ?? Date.now;

@@ -13,9 +13,12 @@ const MAX_LINE = 256 * 1024;
 /** Black on white, for a QR code on a terminal of any colours; and back. */
 export const QR_COLOURS = "\x1b[30;107m", QR_RESET = "\x1b[0m";
 
-/** An invitation's QR code (docs/client.md, "Invitations"): level L keeps it small; screens are clean. */
-export function invitationQr(invitation: string): string[] {
-  return qrHalfBlocks(encodeQr(invitation, { ecLevel: "L" }));
+/**
+ * An invitation's QR code in half blocks (docs/client.md, "Invitations"): level L keeps it small (a
+ * screen is clean), in a quiet zone of `quiet` modules.
+ */
+export function invitationQr(invitation: string, quiet = 2): string[] {
+  return qrHalfBlocks(encodeQr(invitation, { ecLevel: "L" }), quiet);
 }
 
 /**

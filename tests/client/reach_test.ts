@@ -16,9 +16,10 @@ import { invitationQr, lineSink, QR_COLOURS } from "../../client/linemode.ts";
 import { sendOnce } from "../../client/oneshot.ts";
 import { renderInvitation } from "../../client/overlay.ts";
 import { encodeQr, qrHalfBlocks } from "../../client/qr.ts";
-import { peerMissing, requirePeer } from "../_peers.ts";
+import { peerMissing } from "../_peers.ts";
 import { clock, type FakeRelay, newContents, PIN, User, withWorld as sharedWorld } from "./_fake.ts";
 import { VirtualTerminal } from "./_vt.ts";
+import { modulesOf, pgm, qrOnScreen, zbar } from "./_qrtext.ts";
 
 function withWorld(fn: (relay: FakeRelay, alice: User, bob: User, dir: string) => Promise<void>) {
   return sharedWorld("sotto-reach-", fn);
@@ -239,55 +240,6 @@ Deno.test("--send: stored (0), no open chat (6), refused (7), not confirmed (8)"
   });
 });
 
-/** Reads half-block rows back into modules (the quiet zone included). */
-function modulesOf(rows: string[]): number[][] {
-  const out: number[][] = [];
-  for (const row of rows) {
-    const top: number[] = [], bottom: number[] = [];
-    for (const ch of row) {
-      top.push(ch === "▀" || ch === "█" ? 1 : 0);
-      bottom.push(ch === "▄" || ch === "█" ? 1 : 0);
-    }
-    out.push(top, bottom);
-  }
-  return out;
-}
-
-/** A PGM image of module rows, `scale` pixels a module, with a margin of four light modules. */
-function pgm(grid: number[][], scale = 4): Uint8Array {
-  const n = grid[0].length + 8, m = grid.length + 8;
-  const header = new TextEncoder().encode(`P5 ${n * scale} ${m * scale} 255\n`);
-  const out = new Uint8Array(header.length + n * m * scale * scale).fill(255);
-  out.set(header);
-  grid.forEach((row, r) =>
-    row.forEach((v, c) => {
-      if (!v) return;
-      for (let y = 0; y < scale; y++) {
-        const at = header.length + ((r + 4) * scale + y) * n * scale + (c + 4) * scale;
-        out.fill(0, at, at + scale);
-      }
-    })
-  );
-  return out;
-}
-
-/** What zbarimg reads in the image (null: nothing). */
-async function zbar(image: Uint8Array): Promise<string | null> {
-  const dir = await Deno.makeTempDir({ prefix: "sotto-qrtext-" });
-  try {
-    const file = join(dir, "code.pgm");
-    await Deno.writeFile(file, image);
-    const out = await new Deno.Command(requirePeer("zbarimg"), {
-      args: ["-q", "--raw", "-Sbinary", file],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return out.code === 0 ? new TextDecoder().decode(out.stdout) : null;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("QR in half blocks: every module in its place, the quiet zone light", () => {
   const code = encodeQr("half blocks", { ecLevel: "L" });
   const rows = qrHalfBlocks(code, 2);
@@ -344,18 +296,15 @@ Deno.test({
     pin: PIN,
     id: generateIdentity().id,
   });
-  const vt = new VirtualTerminal(100, 30);
-  vt.write(renderInvitation(100, 30, invitation));
-  const screen = vt.lines();
-  const drawn = screen.filter((l) => /[▀▄█]/.test(l));
-  const left = Math.min(...drawn.map((l) => l.search(/[▀▄█]/)));
-  const qrRows = drawn.map((l) => l.slice(left).trimEnd());
-  const width = Math.max(...qrRows.map((l) => [...l].length));
-  const grid = modulesOf(qrRows.map((l) => l.padEnd(width)));
-  assert.equal(await zbar(pgm(grid)), invitation);
-  assert.ok(vt.text().replaceAll("\n", "").includes(invitation.slice(0, 100)), "written across the rows");
-  const joined = screen.join("").replace(/\s+/g, "");
-  assert.ok(joined.includes(invitation), "all of it on screen");
+  for (const [columns, rows] of [[100, 30], [80, 24]]) {
+    const vt = new VirtualTerminal(columns, rows);
+    vt.write(renderInvitation(columns, rows, invitation));
+    const screen = vt.lines();
+    const grid = qrOnScreen(screen);
+    assert.equal(await zbar(pgm(grid)), invitation, `${columns}×${rows}`);
+    assert.equal(screen.slice(0, 2).join("").trimEnd(), invitation, "the string first, across the rows");
+    assert.match(vt.text(), /Any key/);
+  }
   const small = new VirtualTerminal(60, 12);
   small.write(renderInvitation(60, 12, invitation));
   assert.match(small.text(), /too small for the QR code \(it needs \d+×\d+\)/);

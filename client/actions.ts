@@ -317,24 +317,28 @@ function isLoopback(host: string): boolean {
   return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0));
 }
 
-/** /invite: the invitation for our ID on this relay. */
-function invite(client: ChatClient): void {
+/**
+ * The invitation for our ID on this relay, and a sentence when only this machine reaches the relay by the
+ * address the client was given. ChatError before the relay's pin is known.
+ */
+export function makeInvitation(client: ChatClient): { invitation: string; note?: string } {
   const { host, port } = client.options.relay, relay = relayOf(client);
   if (relay.pin === undefined) {
     throw new ChatError("The invitation carries the relay's pin: wait until the client has connected once.");
   }
   const invitation = formatInvitation({ host, port, pin: relay.pin, id: client.identity.id });
-  client.options.emit({
-    event: "invitation",
+  if (!isLoopback(host)) return { invitation };
+  return {
     invitation,
-    id: formatId(client.identity.id),
-    server: relay.key,
-  });
-  if (isLoopback(host)) {
-    client.options.emit({
-      event: "info",
-      text: `This invitation names ${host}, which reaches the relay from this machine only; for people ` +
-        `elsewhere, start the client with the relay's public name or address.`,
-    });
-  }
+    note: `This invitation names ${host}, which reaches the relay from this machine only; for people ` +
+      `elsewhere, start the client with the relay's public name or address.`,
+  };
+}
+
+/** /invite: the invitation (an event the views show with its QR code). */
+function invite(client: ChatClient): void {
+  const { invitation, note } = makeInvitation(client);
+  const emit = client.options.emit;
+  emit({ event: "invitation", invitation, id: formatId(client.identity.id), server: relayOf(client).key });
+  if (note) emit({ event: "info", text: note });
 }

@@ -52,7 +52,7 @@ export const HELP: readonly string[] = [
   "/help               this list",
   "/id                 your ID (give it to the people you want to talk to)",
   "/chat ID [nickname] ask for a chat with ID (it opens when they ask for you too); renames an existing one",
-  "/chat INVITATION [nickname]  the same with an invitation (sotto://…) someone gave you",
+  "/chat INVITATION    the same with an invitation (sotto://…) someone gave you; a nickname may follow",
   "/invite             your invitation (relay, pin and ID in one string) and its QR code",
   "/msg ID|NICK TEXT   send TEXT to that chat, whichever is active (for scripts)",
   "/switch NICK|ID     make another chat the active one",

@@ -7,7 +7,7 @@ import type { ClientEvent } from "./events.ts";
 import { lineSink, readLines, runLineMode } from "./linemode.ts";
 import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
 import { quitOnSignals } from "./signals.ts";
-import { EXIT_ERROR, EXIT_PERMISSIONS } from "./exit.ts";
+import { EXIT_ERROR, EXIT_OK, EXIT_PERMISSIONS } from "./exit.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
 import { keepOpen, openBrowser, RetryClock, WebApp } from "./webapp.ts";
 import { type Clock, systemClock } from "./backoff.ts";
@@ -102,7 +102,24 @@ export async function main(options: MainOptions): Promise<number> {
     if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
     else err(`Created a new identity. Your ID is ${id}\n`);
   };
-  let app: App;
+  // Signals are taken from here on: the connection may be up before `App.start` has returned. Until the
+  // keystore is open there is nothing to stop cleanly (its writes are atomic), so the first one ends the
+  // client at once; after, it asks the app to quit; a second one forces the exit.
+  let app: App | null = null;
+  const unlisten = quitOnSignals(() => {
+    if (app) return app.quitNow();
+    tui?.close();
+    try {
+      if (Deno.stdin.isTerminal()) Deno.stdin.setRaw(false); // a passphrase prompt may have set it
+    } catch {
+      // not ours to restore
+    }
+    Deno.exit(EXIT_OK);
+  }, (code) => {
+    tui?.close();
+    err("sotto: forced to quit.\n");
+    Deno.exit(code);
+  });
   for (;;) {
     try {
       app = await App.start({ ...options, lingerOnQuit: !tui && !options.send }, sink, passphrase, announce);
@@ -112,17 +129,13 @@ export async function main(options: MainOptions): Promise<number> {
       if (options.json) sink({ event: "error", message: sentence(e) });
       else err(`sotto: ${sentence(e)}\n`);
       await web?.stop();
+      unlisten();
       return e instanceof Deno.errors.NotCapable ? EXIT_PERMISSIONS : EXIT_ERROR;
     }
   }
   web?.attach(app);
   if (options.askFor) await app.line(`/chat ${formatId(options.askFor)}`);
-  if (options.send) return await sendAndStop(app, options.send, options.clock ?? systemClock, sink);
-  const unlisten = quitOnSignals(() => app.quitNow(), (code) => {
-    tui?.close();
-    err("sotto: forced to quit.\n");
-    Deno.exit(code);
-  });
+  if (options.send) return await sendAndStop(app, options.send, options.clock ?? systemClock, sink, unlisten);
   try {
     if (tui) await tui.run(app);
     else if (web) await runLineMode(app, keepOpen(readLines(Deno.stdin.readable)));
@@ -144,11 +157,8 @@ async function sendAndStop(
   send: SendOnce,
   clock: Clock,
   sink: (e: ClientEvent) => void,
+  unlisten: () => void,
 ): Promise<number> {
-  const unlisten = quitOnSignals(() => app.quitNow(), (code) => {
-    err("sotto: forced to quit.\n");
-    Deno.exit(code);
-  });
   try {
     return await sendOnce(app, send, clock, sink);
   } finally {

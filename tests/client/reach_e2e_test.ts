@@ -6,7 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ClientProcess, type ClientSpec, RelayProcess } from "../../client/driver.ts";
+import {
+  clientArgs,
+  ClientProcess,
+  type ClientSpec,
+  denoCommand,
+  RelayProcess,
+} from "../../client/driver.ts";
 import type { ClientEvent } from "../../client/events.ts";
 import { EXIT_NO_CHAT, EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_PIN, EXIT_USAGE } from "../../client/exit.ts";
 import { formatInvitation, parseInvitation } from "../../protocol/invite.ts";
@@ -253,4 +259,33 @@ Deno.test("e2e: after a relay restart the client is back within seconds, having 
       `    (back ${(took / 1000).toFixed(2)} s after the relay's ready line; ${retries.length} retries)`,
     );
   });
+});
+
+Deno.test("e2e: a signal as soon as the client has connected quits it with code 0 (handlers are set before)", async () => {
+  const root = await Deno.makeTempDir({ prefix: "sotto-signal-" });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  try {
+    for (const signal of ["SIGTERM", "SIGINT", "SIGTERM", "SIGINT"] as const) {
+      const dataDir = await Deno.makeTempDir({ dir: root });
+      const child = new Deno.Command(denoCommand(), {
+        args: clientArgs({ dataDir, port, passphrase: "a passphrase" }, true),
+        env: { SOTTO_PASSPHRASE: "a passphrase" },
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const conn = await listener.accept();
+      // Before, the relay's connection could come before the handlers, and the signal killed the client.
+      child.kill(signal);
+      const status = await child.status;
+      conn.close();
+      await child.stdin.close().catch(() => {});
+      assert.equal(status.code, EXIT_OK, `${signal}: ${await stderr}`);
+    }
+  } finally {
+    listener.close();
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -18,7 +18,8 @@ export function denoCommand(): string {
   return Deno.permissions.querySync({ name: "run", command: self }).state === "granted" ? self : "deno";
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** The lines of a byte stream (UTF-8, "\n" endings; the last one even without). */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buffer += chunk;

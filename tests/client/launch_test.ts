@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { denoCommand } from "../../client/driver.ts";
+import { denoCommand, lines } from "../../client/driver.ts";
 import { launchArgs } from "../../launch.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -68,18 +68,6 @@ Deno.test("launch: the client's permissions follow --data (HOME only without it)
     "--allow-run=open",
   );
 });
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf("\n")) >= 0) {
-      yield buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-    }
-  }
-}
 
 Deno.test("launch: deno task server --data DIR --port 0 runs a relay there; deno task client --data uses its folder", async () => {
   const root = await Deno.makeTempDir({ prefix: "sotto-launch-" });

@@ -5,76 +5,11 @@
 // relay's restart, retrying every second while it was away.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import {
-  clientArgs,
-  ClientProcess,
-  type ClientSpec,
-  denoCommand,
-  RelayProcess,
-} from "../../client/driver.ts";
-import type { ClientEvent } from "../../client/events.ts";
+import { clientArgs, type ClientSpec, denoCommand } from "../../client/driver.ts";
 import { EXIT_NO_CHAT, EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_PIN, EXIT_USAGE } from "../../client/exit.ts";
 import { formatInvitation, parseInvitation } from "../../protocol/invite.ts";
 import { generateIdentity, parseId } from "../../protocol/identity.ts";
-
-type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
-
-function on<K extends ClientEvent["event"]>(kind: K, test: (e: Ev<K>) => boolean = () => true) {
-  return (e: ClientEvent) => e.event === kind && test(e as Ev<K>);
-}
-
-async function next<K extends ClientEvent["event"]>(
-  c: ClientProcess,
-  kind: K,
-  test: (e: Ev<K>) => boolean = () => true,
-  from = 0,
-): Promise<Ev<K>> {
-  return await c.waitFor(on(kind, test), kind, 60_000, from) as Ev<K>;
-}
-
-/** A relay in a temporary folder; every process started through it is stopped at the end. */
-async function world(
-  fn: (w: {
-    root: string;
-    relay: RelayProcess;
-    client(name: string, extra?: Partial<ClientSpec>): ClientProcess;
-    restartRelay(signal: "SIGTERM" | "SIGKILL", extraArgs?: string[], awayMs?: number): Promise<RelayProcess>;
-  }) => Promise<void>,
-): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "sotto-reach-e2e-" });
-  let relay = await RelayProcess.start(join(root, "relay"));
-  const clients: ClientProcess[] = [];
-  try {
-    await fn({
-      root,
-      get relay() {
-        return relay;
-      },
-      client(name, extra = {}) {
-        const c = ClientProcess.start({
-          dataDir: join(root, name),
-          port: relay.port,
-          pin: relay.pin,
-          passphrase: `${name} passphrase`,
-          ...extra,
-        });
-        clients.push(c);
-        return c;
-      },
-      async restartRelay(signal, extraArgs = [], awayMs = 0) {
-        await relay.stop(signal);
-        await new Promise((r) => setTimeout(r, awayMs));
-        relay = await RelayProcess.start(join(root, "relay"), relay.port, extraArgs);
-        return relay;
-      },
-    });
-  } finally {
-    for (const c of clients) await c.kill();
-    await relay.stop();
-    await Deno.remove(root, { recursive: true });
-  }
-}
+import { type Ev, next, on, pair, world } from "./_world.ts";
 
 Deno.test("e2e: an invitation reaches someone: client.ts INVITATION and /chat INVITATION; /msg goes to the named chat", async () => {
   await world(async (w) => {
@@ -181,12 +116,7 @@ Deno.test("e2e: pins: --pin is stored as a first use; an invitation never overri
 
 Deno.test("e2e: client.ts HOST --send ID|NICK TEXT and its exit codes", async () => {
   await world(async (w) => {
-    const alice = w.client("alice"), bob = w.client("bob");
-    const [a, b] = await Promise.all([next(alice, "ready"), next(bob, "ready")]);
-    await alice.send(`/chat ${b.id} bob`);
-    await next(alice, "chat-requested");
-    await bob.send(`/chat ${a.id} alice`);
-    await Promise.all([next(alice, "chat-open"), next(bob, "chat-open")]);
+    const { alice, bob, b } = await pair(w);
     await alice.send("/quit");
     assert.equal((await alice.end()).code, EXIT_OK);
 
@@ -233,12 +163,7 @@ Deno.test("e2e: client.ts HOST --send ID|NICK TEXT and its exit codes", async ()
 
 Deno.test("e2e: after a relay restart the client is back within seconds, having retried every second", async () => {
   await world(async (w) => {
-    const alice = w.client("alice"), bob = w.client("bob");
-    const [a, b] = await Promise.all([next(alice, "ready"), next(bob, "ready")]);
-    await alice.send(`/chat ${b.id} bob`);
-    await next(alice, "chat-requested");
-    await bob.send(`/chat ${a.id} alice`);
-    await Promise.all([next(alice, "chat-open"), next(bob, "chat-open")]);
+    const { alice, bob } = await pair(w);
     const from = alice.events.length;
     // Away for 6 s: with the old schedule the retries would have reached 2 and 4 s apart.
     await w.restartRelay("SIGKILL", [], 6000);

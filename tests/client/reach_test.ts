@@ -178,6 +178,11 @@ Deno.test("/msg: the text goes to exactly the named chat, never to the active on
   });
 });
 
+/** An invitation for a new identity on relay.example.org. */
+function sampleInvitation(): string {
+  return formatInvitation({ host: "relay.example.org", port: 6174, pin: PIN, id: generateIdentity().id });
+}
+
 /** The AppHandle sendOnce needs, around a fake-relay user. */
 function handle(user: User, done = new Promise<number>(() => {}), exitCode = 0) {
   return {
@@ -253,12 +258,7 @@ Deno.test("QR in half blocks: every module in its place, the quiet zone light", 
     }
   }
   // An invitation with a typical host fits a 24-row terminal.
-  const invitation = formatInvitation({
-    host: "relay.example.org",
-    port: 6174,
-    pin: PIN,
-    id: generateIdentity().id,
-  });
+  const invitation = sampleInvitation();
   assert.ok(invitationQr(invitation).length <= 23);
 });
 
@@ -266,12 +266,7 @@ Deno.test({
   name: "/invite in line mode: the string alone on a line, and a QR code zbarimg reads back to it",
   ignore: peerMissing("zbarimg"),
 }, async () => {
-  const invitation = formatInvitation({
-    host: "relay.example.org",
-    port: 6174,
-    pin: PIN,
-    id: generateIdentity().id,
-  });
+  const invitation = sampleInvitation();
   const e: ClientEvent = { event: "invitation", invitation, id: "x", server: "relay.example.org:6174" };
   let plain = "", coloured = "", json = "";
   lineSink(false, (t) => (plain += t))(e);
@@ -290,12 +285,7 @@ Deno.test({
     "/invite in the terminal UI: the code on screen reads back, the string is one line; too small says so",
   ignore: peerMissing("zbarimg"),
 }, async () => {
-  const invitation = formatInvitation({
-    host: "relay.example.org",
-    port: 6174,
-    pin: PIN,
-    id: generateIdentity().id,
-  });
+  const invitation = sampleInvitation();
   for (const [columns, rows] of [[100, 30], [80, 24]]) {
     const vt = new VirtualTerminal(columns, rows);
     vt.write(renderInvitation(columns, rows, invitation));

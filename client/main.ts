@@ -102,9 +102,8 @@ export async function main(options: MainOptions): Promise<number> {
     if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
     else err(`Created a new identity. Your ID is ${id}\n`);
   };
-  // Signals are taken from here on: the connection may be up before `App.start` has returned. Until the
-  // keystore is open there is nothing to stop cleanly (its writes are atomic), so the first one ends the
-  // client at once; after, it asks the app to quit; a second one forces the exit.
+  // Signals are heard from here on: before the app exists there is nothing to save (the keystore is
+  // written atomically), so a signal then ends the process at once; afterwards it asks the app to quit.
   let app: App | null = null;
   const unlisten = quitOnSignals(() => {
     if (app) return app.quitNow();

@@ -25,8 +25,10 @@ export interface AppOptions {
   host: string;
   port: number;
   curve: CurveName;
-  /** --pin: the relay's key pin, required to match exactly. */
+  /** --pin or an invitation's pin: the relay's key pin, required to match exactly, and stored. */
   pin?: string;
+  /** Where `pin` comes from: "flag" (--pin, the default; it replaces a stored pin) or "invitation". */
+  pinFrom?: "flag" | "invitation";
   dataDir: string;
   clock?: Clock;
   /** Opens the byte stream to the relay (tests); default TCP. */
@@ -135,6 +137,7 @@ export class App implements AppHandle {
       autoAccept: options.acceptFiles,
       filesQuota: options.filesQuota,
       curve: options.curve,
+      relay: { host: options.host, port: options.port, pin: options.pin },
       clock,
       emit,
       fatal: (e) => this.#fatal(e),
@@ -147,6 +150,7 @@ export class App implements AppHandle {
       identity: contents.identity,
       dataDir: store.dataDir,
       expectedPin: options.pin,
+      expectedPinFrom: options.pinFrom,
       pins: {
         get: (server) => contents.pins.get(server),
         set: async (server, pin) => {

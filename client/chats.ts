@@ -74,6 +74,8 @@ export interface ChatClientOptions {
   curve: CurveName;
   /** Be told who asks to chat with us (the relay's requests inbox; default off: /requests on). */
   requestsInbox?: boolean;
+  /** The relay (its host and port as given, and --pin or an invitation's pin): /invite and /chat INVITATION. */
+  relay: { host: string; port: number; pin?: string };
   clock: Clock;
   emit(event: ClientEvent): void;
   /** The keystore could not be written: the client must stop (going on could lose messages). */

@@ -2,8 +2,9 @@
 // check (client/pins.ts: --pin, or trust on first use with the pins in the keystore), the login (a P-521
 // signature over the relay's challenge and the TLS exporter, protocol/wire.ts), then frames both ways
 // with request ids, pings, and a deadline on every wait. A Connector keeps one such link up, reconnecting
-// with exponential backoff and saying so, and stops for good on what retrying cannot fix: a wrong pin,
-// a refused login, or another client taking over this identity.
+// quickly while the relay has just gone and with backoff while it stays away (client/backoff.ts), saying
+// so, and stops for good on what retrying cannot fix: a wrong pin, a refused login, or another client
+// taking over this identity.
 
 import type { Identity } from "../protocol/identity.ts";
 import type { CurveName } from "../protocol/suite.ts";
@@ -109,8 +110,10 @@ export interface LinkOptions {
   identity: Identity;
   /** The client's data folder (for checkPin's messages). */
   dataDir: string;
-  /** --pin, if given. */
+  /** --pin or an invitation's pin, if given. */
   expectedPin?: string;
+  /** Where expectedPin comes from (client/pins.ts): --pin replaces a stored pin, an invitation's does not. */
+  expectedPinFrom?: "flag" | "invitation";
   pins: PinStore;
   clock: Clock;
   keyLog?: (line: string) => void;
@@ -225,6 +228,7 @@ export class RelayLink {
           port: o.port,
           pin: presented,
           expected: o.expectedPin,
+          expectedFrom: o.expectedPinFrom,
           store: o.pins,
         });
       } catch (e) {
@@ -430,10 +434,10 @@ export class Connector {
   /** False once the relay refused a newer frame: later links send none (until the client restarts). */
   #everyday = true;
 
-  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff = new Backoff()) {
+  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff?: Backoff) {
     this.#options = options;
     this.#handlers = handlers;
-    this.#backoff = backoff;
+    this.#backoff = backoff ?? new Backoff({ now: () => options.clock.now() });
   }
 
   /** Starts the loop (once). */

@@ -88,6 +88,8 @@ export type ClientEvent =
   /** `pq`: the chat's session is post-quantum (false for a classical X3DH session made before PQXDH). */
   | { event: "safety-number"; chat: string; number: string; pq: boolean }
   | { event: "info"; text: string }
+  /** /invite: our invitation (docs/protocol.md §2.1), our ID and the relay's "host:port". */
+  | { event: "invitation"; invitation: string; id: string; server: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string };
@@ -121,7 +123,7 @@ export function clock(iso: string): string {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
-/** The event as one plain line for line mode, or null for events that need no line there. */
+/** The event as plain text for line mode (one line; an invitation two), or null for events that need none. */
 export function eventToText(e: ClientEvent): string | null {
   switch (e.event) {
     case "ready":
@@ -191,6 +193,9 @@ export function eventToText(e: ClientEvent): string | null {
       }`;
     case "info":
       return e.text;
+    case "invitation":
+      // The invitation on a line of its own, to copy whole.
+      return `Your invitation (the relay, its pin and your ID in one string):\n${e.invitation}`;
     case "web":
       return `web UI: ${e.url}`;
     case "error":

@@ -11,6 +11,7 @@ import type { ClientEvent } from "./events.ts";
 import { mib } from "./files.ts";
 import { chatName } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
+import { renderInvitation } from "./overlay.ts";
 import { type ChatLine, ENTER_SCREEN, LEAVE_SCREEN, render, type ScreenModel } from "./screen.ts";
 
 /** The terminal the UI runs on (Deno.stdin/stdout in the app, a fake in tests). */
@@ -55,6 +56,8 @@ export class Tui {
   #receiving = new Map<string, { name: string; bytes: number; size: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #entered = false;
+  /** The invitation shown over everything (/invite) until a key is pressed. */
+  #invitation: string | null = null;
 
   constructor(io: TerminalIo, options: { server: string; curve: string }) {
     this.#io = io;
@@ -89,6 +92,10 @@ export class Tui {
         break;
       case "safety-number":
         this.#note(`Safety number: ${e.number}`, here);
+        break;
+      case "invitation":
+        this.#invitation = e.invitation;
+        this.#note(`Your invitation: ${e.invitation}`, null);
         break;
       case "error":
         this.#notice = { text: e.message, error: true };
@@ -164,6 +171,11 @@ export class Tui {
   /** Handles keys; true when the user leaves. */
   async #keys(app: AppHandle, keys: Key[]): Promise<boolean> {
     for (const key of keys) {
+      if (this.#invitation !== null && key.type !== "interrupt") {
+        // Any key leaves the invitation screen, and does nothing else.
+        this.#invitation = null;
+        continue;
+      }
       if (key.type !== "text") this.#notice = null;
       switch (key.type) {
         case "interrupt":
@@ -214,6 +226,10 @@ export class Tui {
 
   #draw(): void {
     if (!this.#entered || !this.#app) return;
+    if (this.#invitation !== null) {
+      const { columns, rows } = this.#io.size();
+      return this.#io.write(renderInvitation(columns, rows, this.#invitation));
+    }
     this.#io.write(render(this.model()));
   }
 

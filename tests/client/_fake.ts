@@ -10,7 +10,7 @@ import { generateIdentity } from "../../protocol/identity.ts";
 import type { KeystoreContents } from "../../protocol/keystore.ts";
 import { PrekeyStore } from "../../protocol/prekeys.ts";
 import type { CurveName } from "../../protocol/suite.ts";
-import type { ServerFrame } from "../../protocol/wire.ts";
+import type { ResultCode, ServerFrame } from "../../protocol/wire.ts";
 import { ChatClient, type ChatClientOptions, type Link, type Store } from "../../client/chats.ts";
 import type { Reply, Request } from "../../client/connection.ts";
 import type { ClientEvent } from "../../client/events.ts";
@@ -107,6 +107,7 @@ export class User {
     return new ChatClient({
       // A disk with room to spare (the real check needs --allow-sys=statfs, which the test task lacks).
       freeBytes: () => Promise.resolve(2 ** 40),
+      relay: { host: "relay.test", port: 6174 },
       ...options,
       store: this.store,
       files: this.files,
@@ -173,6 +174,8 @@ export class FakeRelay {
   /** "a>b": a blocked b. */
   readonly #blocks = new Set<string>();
   readonly #open = new Set<string>();
+  /** When set, every Send is refused with this reason (nothing is queued). */
+  refuseSends: ResultCode | null = null;
   readonly #queues = new Map<User, Item[]>();
   readonly #sentTo = new Map<User, Set<string>>();
   #work: Promise<unknown> = Promise.resolve();
@@ -287,6 +290,15 @@ export class FakeRelay {
 
   /** A frame from a client. */
   take(user: User, frame: Parameters<Link["send"]>[0]): void {
+    if (frame.type === "send" && this.refuseSends) {
+      this.#tell(user, {
+        type: "refused",
+        requestId: 0,
+        messageId: frame.messageId,
+        reason: this.refuseSends,
+      });
+      return;
+    }
     if (frame.type === "send") {
       const to = this.#user(frame.to)!;
       this.#enqueue(to, {

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClientEvent } from "./events.ts";
+import { checkEventLine } from "./api.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVER = join(ROOT, "server.ts");
@@ -167,8 +168,10 @@ export function clientArgs(spec: ClientSpec, json: boolean): string[] {
 
 /** A client process in line mode with --json. */
 export class ClientProcess {
-  /** Every event so far, in order. */
+  /** Every event so far, in order (without the API version). */
   readonly events: ClientEvent[] = [];
+  /** Lines that did not match the API's schema, with the problem (waitFor and end throw on the first). */
+  readonly schemaFaults: string[] = [];
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #stdout: Promise<void>;
@@ -183,10 +186,20 @@ export class ClientProcess {
     this.#stderr = new Response(child.stderr).text();
     this.#stdout = (async () => {
       for await (const line of lines(child.stdout)) {
+        let value: unknown;
         try {
-          this.events.push(JSON.parse(line));
+          value = JSON.parse(line);
         } catch {
-          this.events.push({ event: "error", message: `not JSON: ${line}` });
+          value = undefined;
+        }
+        // Every line must match the API's schema (client/api.ts): a test that drives a client checks it.
+        const problem = value === undefined ? "not JSON" : checkEventLine(value);
+        if (problem !== undefined) {
+          this.schemaFaults.push(`${problem}: ${line}`);
+          this.events.push({ event: "error", message: `outside the API schema (${problem}): ${line}` });
+        } else {
+          const { v: _, ...event } = value as { v: number } & ClientEvent;
+          this.events.push(event as ClientEvent);
         }
         for (const wake of this.#waiters.splice(0)) wake();
       }
@@ -226,6 +239,7 @@ export class ClientProcess {
   ): Promise<ClientEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.#checkSchema();
       const found = this.events.slice(from).find(test);
       if (found) return found;
       if (this.#ended) {
@@ -256,7 +270,15 @@ export class ClientProcess {
     }
     const status = await this.#child.status;
     await this.#stdout;
-    return { code: status.code, stderr: await this.#stderr };
+    const stderr = await this.#stderr;
+    this.#checkSchema();
+    return { code: status.code, stderr };
+  }
+
+  #checkSchema(): void {
+    if (this.schemaFaults.length > 0) {
+      throw new Error(`the client printed a line outside the JSON API's schema: ${this.schemaFaults[0]}`);
+    }
   }
 
   /** Kills the client (SIGKILL: no clean shutdown) and waits for it. */

@@ -3,6 +3,8 @@
 // and tests can drive the client. Chats are named by the peer's formatted ID; `nick` is our local name
 // for the peer when we gave one.
 
+import { API_VERSION } from "./api.ts";
+
 /** How the connection to the relay stands. */
 export type ConnectionState = "connecting" | "online" | "offline";
 
@@ -105,7 +107,7 @@ const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
  * line itself shows them.
  */
 export function eventToJson(e: ClientEvent): string {
-  return JSON.stringify(e).replace(JSON_UNSAFE, (ch) => {
+  return JSON.stringify({ v: API_VERSION, ...e }).replace(JSON_UNSAFE, (ch) => {
     let out = "";
     for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
     return out;

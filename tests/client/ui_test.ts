@@ -77,7 +77,7 @@ Deno.test("--json: C1 controls, DEL, U+2028/2029 and format characters are escap
   assert.equal(JSON.parse(line).text, text, "a JSON reader gets the text exactly");
   let out = "";
   lineSink(true, (s) => (out += s))({ event: "nickname", chat: "x", name: "\u200fevil\u2029" });
-  assert.equal(out, '{"event":"nickname","chat":"x","name":"\\u200fevil\\u2029"}\n');
+  assert.equal(out, '{"v":1,"event":"nickname","chat":"x","name":"\\u200fevil\\u2029"}\n');
 });
 
 Deno.test("line mode: plain lines, with anything the peer controls made harmless; /quit stops", async () => {

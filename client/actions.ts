@@ -4,14 +4,18 @@
 
 import { equalBytes } from "../crypto/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
+import { formatInvitation, type Invitation } from "../protocol/invite.ts";
+import { parseIpAddress } from "../protocol/tls13/x509.ts";
 import { type ChatRecord, MAX_BLOCKED, MAX_CHATS } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
 import type { ChatClient } from "./chats.ts";
 import { type Command, HELP } from "./commands.ts";
+import { isPostQuantum } from "./handshake.ts";
 import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
 import { fileKey, MAX_INCOMING_FILES, type Offer } from "./receive.ts";
 import { mib } from "./files.ts";
 import { groupAware, runGroupCommand } from "./group_commands.ts";
+import { serverKey } from "./pins.ts";
 
 /** A command that cannot be done now, in one sentence. */
 export class ChatError extends Error {
@@ -93,7 +97,12 @@ function command(client: ChatClient, cmd: Command): void {
       return;
     }
     case "chat":
+      if (cmd.invitation) checkInvitation(client, cmd.invitation);
       return requestChat(client, cmd.peerId, cmd.nickname);
+    case "invite":
+      return invite(client);
+    case "msg":
+      return void sendText(client, cmd.text, find(client, cmd.target));
     case "switch":
       return switchTo(client, find(client, cmd.target));
     case "nick": {
@@ -112,6 +121,7 @@ function command(client: ChatClient, cmd: Command): void {
         event: "safety-number",
         chat: formatId(chat.peerId),
         number: safetyNumber(client.identity.publicKeys, chat.peerIdentity),
+        pq: isPostQuantum(chat),
       });
       emit({
         event: "info",
@@ -153,8 +163,35 @@ function command(client: ChatClient, cmd: Command): void {
       });
       return;
     }
+    case "requests": {
+      if (cmd.on !== undefined) {
+        needLink(client);
+        client.setRequestsInbox(cmd.on);
+        const text = cmd.on
+          ? "Requests inbox on: you are told who asks to chat with you (they are not told you know)."
+          : "Requests inbox off: a request shows only once you ask for that ID too.";
+        emit({ event: "info", text });
+        return;
+      }
+      if (!client.requestsInbox) {
+        emit({ event: "info", text: "The requests inbox is off: /requests on to be told who asks to chat." });
+        return;
+      }
+      const asked = client.asked;
+      if (asked.length === 0) emit({ event: "info", text: "Nobody is waiting for an answer." });
+      for (const a of asked) {
+        const id = formatId(a.peerId);
+        emit({ event: "info", text: `  ${id} asks to chat (${a.curve}): /chat ${id}, /ignore or /block` });
+      }
+      return;
+    }
+    case "ignore":
+      needLink(client);
+      client.ignoreRequest(cmd.peerId);
+      emit({ event: "info", text: `Ignored ${formatId(cmd.peerId)}'s request; they are not told.` });
+      return;
     case "text":
-      return sendText(client, cmd.text);
+      return void sendText(client, cmd.text, needActive(client));
     case "file":
     case "accept":
     case "decline":
@@ -218,11 +255,12 @@ function requestChat(client: ChatClient, peerId: Uint8Array, nickname: string): 
   client.options.emit({ event: "chat-requested", ...chatRef(asked) });
 }
 
-/** The chat a /switch argument names: our nickname, then an ID or its start, then their nickname. */
-function find(client: ChatClient, target: string): ChatRecord {
+/** The chat a /switch or /msg argument names: our nickname, then an ID or its start, then their nickname. */
+export function find(client: ChatClient, target: string): ChatRecord {
   const t = target.trim().toLowerCase(), chats = client.chats;
   const byNick = chats.filter((c) => c.nickname.toLowerCase() === t);
   if (byNick.length === 1) return byNick[0];
+  if (byNick.length > 1) throw new ChatError(`Several chats are called "${target}"; give the ID.`);
   try {
     const exact = client.chat(parseId(target));
     if (exact) return exact;
@@ -266,8 +304,9 @@ function roomToSend(client: ChatClient): void {
   }
 }
 
-function sendText(client: ChatClient, text: string): void {
-  const chat = notClosed(needActive(client));
+/** Queues a text for `chat` (the active one, or the one /msg names); returns its text id. */
+export function sendText(client: ChatClient, text: string, target: ChatRecord): number {
+  const chat = notClosed(target);
   roomToSend(client);
   const id = chat.nextTextId;
   chat.nextTextId = id >= 0xffff_ffff ? 1 : id + 1;
@@ -277,4 +316,66 @@ function sendText(client: ChatClient, text: string): void {
   if (!client.link || entry.kind === "payload") {
     client.options.emit({ event: "queued", chat: formatId(chat.peerId), id, at: "client" });
   }
+  return id;
+}
+
+/** The relay this client uses, as "host:port", and the pin it trusts for it (if one is known yet). */
+function relayOf(client: ChatClient): { key: string; shown: string; pin?: string } {
+  const { host, port, pin } = client.options.relay;
+  const key = serverKey(host, port);
+  return { key, shown: key, pin: client.link?.pin ?? pin ?? client.contents.pins.get(key) };
+}
+
+/**
+ * An invitation given to /chat must name the relay this client uses, with the pin it trusts for it; a
+ * pin not known yet is taken from the invitation (stored as a first use would store it).
+ */
+function checkInvitation(client: ChatClient, inv: Invitation): void {
+  const relay = relayOf(client), theirs = serverKey(inv.host, inv.port);
+  if (theirs !== relay.key) {
+    throw new ChatError(
+      `That invitation is for the relay at ${theirs}, and this client uses ${relay.shown}; to use it, quit and ` +
+        `start the client with the invitation in place of the relay's address (client.ts 'sotto://…').`,
+    );
+  }
+  if (relay.pin !== undefined && relay.pin !== inv.pin) {
+    throw new ChatError(
+      `That invitation gives the relay at ${theirs} the pin ${inv.pin}, but this client trusts ${relay.pin} ` +
+        `for it: the invitation may have been altered, or the relay's key changed; check with its sender.`,
+    );
+  }
+  if (relay.pin === undefined) client.contents.pins.set(relay.key, inv.pin);
+}
+
+/** True for addresses only this machine reaches. */
+function isLoopback(host: string): boolean {
+  const ip = parseIpAddress(host);
+  if (!ip) return /^localhost\.?$/i.test(host);
+  return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+/**
+ * The invitation for our ID on this relay, and a sentence when only this machine reaches the relay by the
+ * address the client was given. ChatError before the relay's pin is known.
+ */
+export function makeInvitation(client: ChatClient): { invitation: string; note?: string } {
+  const { host, port } = client.options.relay, relay = relayOf(client);
+  if (relay.pin === undefined) {
+    throw new ChatError("The invitation carries the relay's pin: wait until the client has connected once.");
+  }
+  const invitation = formatInvitation({ host, port, pin: relay.pin, id: client.identity.id });
+  if (!isLoopback(host)) return { invitation };
+  return {
+    invitation,
+    note: `This invitation names ${host}, which reaches the relay from this machine only; for people ` +
+      `elsewhere, start the client with the relay's public name or address.`,
+  };
+}
+
+/** /invite: the invitation (an event the views show with its QR code). */
+function invite(client: ChatClient): void {
+  const { invitation, note } = makeInvitation(client);
+  const emit = client.options.emit;
+  emit({ event: "invitation", invitation, id: formatId(client.identity.id), server: relayOf(client).key });
+  if (note) emit({ event: "info", text: note });
 }

@@ -1,9 +1,9 @@
-// The client's chats: what the relay's frames do to the keystore. Sessions come from protocol/x3dh.ts
-// (the relay decides who initiates), messages go through protocol/ratchet.ts as typed payloads, and
-// every change is written to the keystore before it has an effect outside (client/outbox.ts: a message
-// leaves only once its session is stored, a delivered one is acknowledged only once it is stored).
-// Prekeys are published and replenished here. What payloads do is client/receive.ts; what commands do
-// is client/actions.ts. One operation runs at a time (`run`).
+// The client's chats: what the relay's frames do to the keystore. Sessions come from PQXDH in
+// protocol/x3dh.ts (the relay decides who initiates), messages go through protocol/ratchet.ts as typed
+// payloads, and every change is written to the keystore before it has an effect outside (client/outbox.ts:
+// a message leaves only once its session is stored, a delivered one is acknowledged only once it is
+// stored). Prekeys (EC and KEM) are published and replenished here. What payloads do is
+// client/receive.ts; what commands do is client/actions.ts. One operation runs at a time (`run`).
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
@@ -11,16 +11,17 @@ import { checkId, formatId, type Identity, idMatches } from "../protocol/identit
 import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
-import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
+import { MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
-import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
+import { OPTION_REQUESTS_INBOX, type ResultCode, type ServerFrame } from "../protocol/wire.ts";
 import { initiate, respond } from "../protocol/x3dh.ts";
 import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
 import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
+import { isPostQuantum, readFailure, startFailure } from "./handshake.ts";
 import { addSystemLine, chatName, chatRef } from "./history.ts";
-import { Outbox, type Sender } from "./outbox.ts";
+import { Outbox, type Sender, type WithdrawResult } from "./outbox.ts";
 import { type Offer, Receiver } from "./receive.ts";
 import { Transfers } from "./transfers.ts";
 import { isGroupChatPayload } from "../protocol/group_payload.ts";
@@ -31,6 +32,8 @@ import type { GroupManager } from "./groups.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
 export const ONE_TIME_PREKEYS = 100;
+/** One-time ML-KEM-1024 prekeys a relay should hold (all a bundle takes; it asks for more below 8). */
+export const ONE_TIME_KEM_PREKEYS = MAX_ONE_TIME_KEM_PREKEYS;
 /** Refusals that pass: the message stays queued and is sent again later. */
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
 /** Answers to RequestChat that leave no request at the relay (asking again would not help). */
@@ -41,6 +44,19 @@ export interface Link extends Sender {
   readonly pin: string;
   readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
   request(req: Request): Promise<Reply>;
+  /** False if the relay is older than the frames of issue 12 (absent: it has them). */
+  readonly everyday?: boolean;
+}
+
+/** Pending requests for us that the requests inbox remembers, at most (the oldest go first). */
+export const MAX_ASKED = 200;
+
+/** Someone who asked to chat with us (the requests inbox). */
+export interface Asked {
+  peerId: Uint8Array;
+  curve: CurveName;
+  /** When their request lapses at the relay (ms since the epoch). */
+  expiresAt: number;
 }
 
 /** What a link offers groups besides (client/connection.ts RelayLink.groupRequest). */
@@ -64,6 +80,10 @@ export interface ChatClientOptions {
   freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
+  /** Be told who asks to chat with us (the relay's requests inbox; default off: /requests on). */
+  requestsInbox?: boolean;
+  /** The relay (its host and port as given, and --pin or an invitation's pin): /invite and /chat INVITATION. */
+  relay: { host: string; port: number; pin?: string };
   clock: Clock;
   emit(event: ClientEvent): void;
   /** The keystore could not be written: the client must stop (going on could lose messages). */
@@ -94,6 +114,9 @@ export class ChatClient {
   readonly #receipts = new Map<string, number[]>();
   #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #afterUpload: (() => void)[] = [];
+  #inbox: boolean;
+  /** Who asked to chat with us and is waiting for an answer (requests inbox), by hex ID. */
+  readonly #asked = new Map<string, Asked>();
 
   constructor(options: ChatClientOptions) {
     this.options = options;
@@ -141,6 +164,7 @@ export class ChatClient {
       this,
       options.groupDisk ?? new MemoryGroupDisk(),
     ));
+    this.#inbox = options.requestsInbox ?? false;
   }
 
   /** Our identity. */
@@ -293,10 +317,88 @@ export class ChatClient {
         if (chat.state === "requested" && !open && !asked) this.askFor(chat);
       }
       const rotated = this.contents.prekeys.rotate(this.identity, this.#now(), this.random);
-      if (rotated.length > 0) this.#upload(link);
+      // A keystore from before PQXDH got its last-resort KEM prekey from `rotate`; it (or one whose
+      // one-time KEM prekeys were all used) needs one-time ones too: no relay asks a client that has never
+      // uploaded any.
+      const kem = this.contents.prekeys.oneTimeKemCount() > 0 ? false : this.#addKemPrekeys(0);
+      if (rotated.length > 0 || kem) this.#upload(link);
       this.outbox.attach(link);
+      this.#asked.clear(); // the relay lists them again
+      if (this.#inbox) this.#sendOptions(link);
       if ("groupRequest" in link) return this.groups.attach(link as Link & GroupLinkPart);
     });
+  }
+
+  // ---- the requests inbox -----------------------------------------------------------------------------
+  //
+  // Off by default. On, the relay tells this connection who has a pending request for us (ChatAsked); the
+  // requester learns nothing of it. Accepting is asking back (/chat ID), ignoring is DismissRequest (the
+  // relay stops announcing it; the requester is not told), blocking is /block.
+
+  /** True while we ask the relay to tell us who asks to chat. */
+  get requestsInbox(): boolean {
+    return this.#inbox;
+  }
+
+  /** Turns the requests inbox on or off (for this run), telling the relay if connected. */
+  setRequestsInbox(on: boolean): void {
+    this.#inbox = on;
+    if (!on) this.#asked.clear();
+    if (this.#link) this.#sendOptions(this.#link);
+  }
+
+  /** Who asked to chat with us and waits for an answer, oldest first (requests inbox). */
+  get asked(): Asked[] {
+    const now = this.#now();
+    return [...this.#asked.values()].filter((a) => a.expiresAt > now && !this.isBlocked(a.peerId));
+  }
+
+  /** Ignores `peerId`'s request: forgotten here, and the relay announces it no more. */
+  ignoreRequest(peerId: Uint8Array): void {
+    this.#asked.delete(bytesToHex(peerId));
+    if (this.#link?.everyday === false) return;
+    this.request({ type: "dismiss-request", peerId }, undefined, undefined, true);
+  }
+
+  #sendOptions(link: Link): void {
+    if (link.everyday === false) {
+      if (this.#inbox) {
+        this.#inbox = false;
+        this.#emit({
+          event: "error",
+          message: "This relay is too old for the requests inbox; it stays off.",
+        });
+      }
+      return;
+    }
+    this.request({ type: "set-options", options: this.#inbox ? OPTION_REQUESTS_INBOX : 0 });
+  }
+
+  /** The relay says `f.peerId` asked to chat with us. */
+  #chatAsked(f: Extract<ServerFrame, { type: "chat-asked" }>): void {
+    if (!this.#inbox || this.isBlocked(f.peerId) || equalBytes(f.peerId, this.identity.id)) return;
+    const chat = this.chat(f.peerId);
+    if (chat !== undefined && chat.state !== "closed") return; // we asked too: it opens by itself
+    const key = bytesToHex(f.peerId);
+    this.#asked.delete(key);
+    this.#asked.set(key, { peerId: f.peerId, curve: f.curve, expiresAt: f.expiresAt });
+    if (this.#asked.size > MAX_ASKED) this.#asked.delete(this.#asked.keys().next().value!);
+    this.#emit({
+      event: "chat-asked",
+      chat: formatId(f.peerId),
+      curve: f.curve,
+      expires: new Date(f.expiresAt).toISOString(),
+    });
+  }
+
+  // ---- withdrawal -------------------------------------------------------------------------------------
+
+  /**
+   * Delete for everyone, at the relay: withdraws our message `messageId` (an outbox entry's id) to
+   * `peerId` from the relay's queue, or drops it here if it has not left (client/outbox.ts withdraw).
+   */
+  withdraw(peerId: Uint8Array, messageId: Uint8Array): Promise<WithdrawResult> {
+    return this.outbox.withdraw(peerId, messageId);
   }
 
   /** The link is gone. */
@@ -363,6 +465,17 @@ export class ChatClient {
       if (count > 0) this.contents.prekeys.addOneTimePrekeys(curve, count, this.random);
     }
     this.#upload(link);
+  }
+
+  /**
+   * Makes one-time KEM prekeys until the relay would hold ONE_TIME_KEM_PREKEYS (it holds `remaining`), as
+   * far as the prekey store has room (handed-out keys stay in it until used); true if it made any.
+   */
+  #addKemPrekeys(remaining: number): boolean {
+    const room = MAX_ONE_TIME_KEM_PREKEYS - this.contents.prekeys.oneTimeKemCount();
+    const count = Math.max(0, Math.min(room, ONE_TIME_KEM_PREKEYS - remaining));
+    if (count > 0) this.contents.prekeys.addOneTimeKemPrekeys(this.identity, count, this.#now(), this.random);
+    return count > 0;
   }
 
   /**
@@ -452,6 +565,12 @@ export class ChatClient {
       }
       case "prekeys-low":
         return this.#replenish(f.curve, f.remaining);
+      case "kem-prekeys-low":
+        // Sent only once the relay holds our KEM prekeys; nothing to publish if the store has no room.
+        if (this.#link && this.#addKemPrekeys(f.remaining)) this.#upload(this.#link);
+        return;
+      case "chat-asked":
+        return this.#chatAsked(f);
       case "error":
         this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
         return;
@@ -493,6 +612,7 @@ export class ChatClient {
     if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) {
       return null;
     }
+    this.#asked.delete(bytesToHex(f.peerId));
     chat.state = "open";
     chat.role = f.role;
     chat.curve = f.curve;
@@ -508,17 +628,22 @@ export class ChatClient {
         });
       } catch (e) {
         chat.session = null;
-        const message = `The chat could not start: ${(e as Error).message}.`;
-        this.#emit({ event: "error", chat: formatId(f.peerId), message });
+        this.#emit({ event: "error", chat: formatId(f.peerId), message: startFailure(e, chatName(chat)) });
         return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
       if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
       this.outbox.encryptWaiting(chat);
     }
-    addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
+    addSystemLine(chat, `the chat is open (${f.curve}, post-quantum: PQXDH)`, this.#now());
     this.#active ??= chat.peerId;
-    this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+    this.#emit({
+      event: "chat-open",
+      ...chatRef(chat),
+      role: f.role,
+      curve: f.curve,
+      pq: isPostQuantum(chat),
+    });
     return null;
   }
 
@@ -536,8 +661,7 @@ export class ChatClient {
       payload = decodePayload(plain);
     } catch (e) {
       if (!(e instanceof ProtocolError && e.code === "duplicate")) {
-        const why = (e as Error).message;
-        const message = `A message from ${chatName(chat)} could not be read and was dropped (${why}).`;
+        const message = readFailure(e, chatName(chat), f.body);
         this.#emit({ event: "error", chat: formatId(chat.peerId), message });
       }
       return this.outbox.ack(f.messageId);
@@ -637,6 +761,8 @@ function refusal(type: Request["type"], reply: Reply): string {
     "block": "Blocking",
     "unblock": "Unblocking",
     "close-chat": "Closing the chat",
+    "set-options": "Changing the requests inbox",
+    "dismiss-request": "Ignoring the request",
   }[type];
   const why: Partial<Record<ResultCode, string>> = {
     "rate-limited": "too many requests; try again in a minute",

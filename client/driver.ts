@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClientEvent } from "./events.ts";
+import { checkEventLine } from "./api.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVER = join(ROOT, "server.ts");
@@ -18,7 +19,8 @@ export function denoCommand(): string {
   return Deno.permissions.querySync({ name: "run", command: self }).state === "granted" ? self : "deno";
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** The lines of a byte stream (UTF-8, "\n" endings; the last one even without). */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buffer += chunk;
@@ -133,6 +135,10 @@ export interface ClientSpec {
   readable?: string[];
   /** More arguments before the host. */
   extraArgs?: string[];
+  /** In place of 127.0.0.1: another host, or an invitation (with `-p` its port, and no `--pin`). */
+  host?: string;
+  /** Arguments after the host (--send's text). */
+  trailing?: string[];
 }
 
 /** The arguments of `deno run` for a client (`--json` for line mode with JSON events). */
@@ -155,14 +161,17 @@ export function clientArgs(spec: ClientSpec, json: boolean): string[] {
     spec.curve ?? "P-521",
     ...(spec.pin ? [`--pin=${spec.pin}`] : []),
     ...(spec.extraArgs ?? []),
-    "127.0.0.1",
+    spec.host ?? "127.0.0.1",
+    ...(spec.trailing ?? []),
   ];
 }
 
 /** A client process in line mode with --json. */
 export class ClientProcess {
-  /** Every event so far, in order. */
+  /** Every event so far, in order (without the API version). */
   readonly events: ClientEvent[] = [];
+  /** Lines that did not match the API's schema, with the problem (waitFor and end throw on the first). */
+  readonly schemaFaults: string[] = [];
   readonly #child: Deno.ChildProcess;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #stdout: Promise<void>;
@@ -177,10 +186,20 @@ export class ClientProcess {
     this.#stderr = new Response(child.stderr).text();
     this.#stdout = (async () => {
       for await (const line of lines(child.stdout)) {
+        let value: unknown;
         try {
-          this.events.push(JSON.parse(line));
+          value = JSON.parse(line);
         } catch {
-          this.events.push({ event: "error", message: `not JSON: ${line}` });
+          value = undefined;
+        }
+        // Every line must match the API's schema (client/api.ts): a test that drives a client checks it.
+        const problem = value === undefined ? "not JSON" : checkEventLine(value);
+        if (problem !== undefined) {
+          this.schemaFaults.push(`${problem}: ${line}`);
+          this.events.push({ event: "error", message: `outside the API schema (${problem}): ${line}` });
+        } else {
+          const { v: _, ...event } = value as { v: number } & ClientEvent;
+          this.events.push(event as ClientEvent);
         }
         for (const wake of this.#waiters.splice(0)) wake();
       }
@@ -220,6 +239,7 @@ export class ClientProcess {
   ): Promise<ClientEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      this.#checkSchema();
       const found = this.events.slice(from).find(test);
       if (found) return found;
       if (this.#ended) {
@@ -250,7 +270,15 @@ export class ClientProcess {
     }
     const status = await this.#child.status;
     await this.#stdout;
-    return { code: status.code, stderr: await this.#stderr };
+    const stderr = await this.#stderr;
+    this.#checkSchema();
+    return { code: status.code, stderr };
+  }
+
+  #checkSchema(): void {
+    if (this.schemaFaults.length > 0) {
+      throw new Error(`the client printed a line outside the JSON API's schema: ${this.schemaFaults[0]}`);
+    }
   }
 
   /** Kills the client (SIGKILL: no clean shutdown) and waits for it. */

@@ -4,6 +4,7 @@
 // for the peer when we gave one.
 
 import { type GroupEvent, groupEventToText } from "./group_events.ts";
+import { API_VERSION } from "./api.ts";
 
 /** How the connection to the relay stands. */
 export type ConnectionState = "connecting" | "online" | "offline";
@@ -17,10 +18,22 @@ export type ClientEvent =
     pin: string;
     trust: "pinned" | "first-use" | "matched";
     curve: string;
+    /** The TLS key exchange group (SecP384r1MLKEM1024 with our relay: post-quantum hybrid). */
+    tls: string;
   }
   | { event: "connection"; state: ConnectionState; retryInSeconds?: number; reason?: string }
   | { event: "chat-requested"; chat: string; nick?: string }
-  | { event: "chat-open"; chat: string; nick?: string; role: "initiator" | "responder"; curve: string }
+  | {
+    event: "chat-open";
+    chat: string;
+    nick?: string;
+    role: "initiator" | "responder";
+    curve: string;
+    /** The chat is post-quantum: PQXDH, then ML-KEM in every ratchet step (every new chat is). */
+    pq: boolean;
+  }
+  /** Someone asked to chat with us (requests inbox, /requests on): /chat accepts, /ignore, /block. */
+  | { event: "chat-asked"; chat: string; curve: string; expires: string }
   | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | { event: "message"; chat: string; nick?: string; id: number; text: string; time: string }
   | { event: "queued"; chat: string; id: number; at: "client" | "relay" }
@@ -75,8 +88,11 @@ export type ClientEvent =
   | { event: "peer-closed"; chat: string; nick?: string }
   | { event: "nickname"; chat: string; name: string }
   | { event: "switched"; chat: string; nick?: string }
-  | { event: "safety-number"; chat: string; number: string }
+  /** `pq`: the chat's session is post-quantum (false for a classical X3DH session made before PQXDH). */
+  | { event: "safety-number"; chat: string; number: string; pq: boolean }
   | { event: "info"; text: string }
+  /** /invite: our invitation (docs/protocol.md §2.1), our ID and the relay's "host:port". */
+  | { event: "invitation"; invitation: string; id: string; server: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string }
@@ -93,7 +109,7 @@ const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
  * line itself shows them.
  */
 export function eventToJson(e: ClientEvent): string {
-  return JSON.stringify(e).replace(JSON_UNSAFE, (ch) => {
+  return JSON.stringify({ v: API_VERSION, ...e }).replace(JSON_UNSAFE, (ch) => {
     let out = "";
     for (let i = 0; i < ch.length; i++) out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
     return out;
@@ -111,11 +127,11 @@ export function clock(iso: string): string {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
-/** The event as one plain line for line mode, or null for events that need no line there. */
+/** The event as plain text for line mode (one line; an invitation two), or null for events that need none. */
 export function eventToText(e: ClientEvent): string | null {
   switch (e.event) {
     case "ready":
-      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve})`;
+      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve}, TLS ${e.tls})`;
     case "connection":
       if (e.state === "online") return "* connected";
       if (e.state === "connecting") return null;
@@ -123,8 +139,10 @@ export function eventToText(e: ClientEvent): string | null {
         (e.retryInSeconds !== undefined ? `; reconnecting in ${e.retryInSeconds} s` : "");
     case "chat-requested":
       return `* asked for a chat with ${chatLabel(e.chat, e.nick)}; it opens when they ask for you too`;
+    case "chat-asked":
+      return `* ${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore ${e.chat} ignores, /block ${e.chat} blocks`;
     case "chat-open":
-      return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve})`;
+      return `* chat with ${chatLabel(e.chat, e.nick)} is open (${e.curve}${e.pq ? ", post-quantum" : ""})`;
     case "chat-refused":
       return `* the relay opened a chat with ${e.chat} ${
         e.reason === "blocked"
@@ -174,9 +192,14 @@ export function eventToText(e: ClientEvent): string | null {
     case "switched":
       return `* now talking to ${chatLabel(e.chat, e.nick)}`;
     case "safety-number":
-      return `* safety number with ${e.chat}: ${e.number}`;
+      return `* safety number with ${e.chat}: ${e.number}${
+        e.pq ? "" : " (a classical session: not post-quantum)"
+      }`;
     case "info":
       return e.text;
+    case "invitation":
+      // The invitation on a line of its own, to copy whole.
+      return `Your invitation (the relay, its pin and your ID in one string):\n${e.invitation}`;
     case "web":
       return `web UI: ${e.url}`;
     case "error":

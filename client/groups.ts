@@ -778,7 +778,7 @@ export class GroupManager {
         event: "group-admins",
         group: g.key,
         name: g.s.name,
-        admins: [g.s.creator, ...g.s.admins].map(formatId),
+        admins: [g.s.creator, ...g.s.admins].map((id) => formatId(id)),
       });
     } else if (equalBytes(f.from, this.#me())) this.#own(g, f);
     else await this.#process(g, f);
@@ -1301,7 +1301,7 @@ export class GroupManager {
       from: formatId(from),
       ...(nick ? { nick } : {}),
       creator: formatId(inv.creator),
-      members: inv.members.map(formatId),
+      members: inv.members.map((id) => formatId(id)),
     });
   }
 
@@ -1461,7 +1461,12 @@ export class GroupManager {
     // The group's file first, then the invitation goes: a crash between leaves an invitation the Welcome
     // (delivered again) finds already used, and nothing is lost.
     this.#ack(f.entryId, saved.then(() => this.#saveInvitations()));
-    this.#h.emit({ event: "group-joined", group: g.key, name: s.name, members: members.map(formatId) });
+    this.#h.emit({
+      event: "group-joined",
+      group: g.key,
+      name: s.name,
+      members: members.map((id) => formatId(id)),
+    });
     this.#refreshInfo(g);
   }
 

@@ -4,7 +4,9 @@
 // the keystore holding it (and the session that made it) is written: a crash can never reuse a message
 // key. It stays queued until the relay says it stored it (Queued), and is sent again, with the same id,
 // on every reconnect until then; the relay drops a repeat. Acks of received messages likewise wait for
-// the keystore write that holds their effect, batched per write.
+// the keystore write that holds their effect, batched per write. An entry may carry when it lapses (a
+// disappearing message): the relay is given what is left of its lifetime, and a lapsed entry is not sent.
+// A sent message can be withdrawn from the relay's queue by its message id (delete for everyone).
 
 import { bytesToHex, equalBytes, type RandomSource } from "../crypto/bytes.ts";
 import {
@@ -14,21 +16,40 @@ import {
   type OutboxEntry,
 } from "../protocol/keystore.ts";
 import { encodePayload, type Payload } from "../protocol/payload.ts";
-import { MAX_ACK_IDS } from "../protocol/wire.ts";
+import { MAX_ACK_IDS, type WithdrawOutcome } from "../protocol/wire.ts";
 import type { Clock } from "./backoff.ts";
 
 /** Milliseconds before messages the relay refused for a passing reason are sent again. */
 export const RETRY_MS = 5_000;
 
+/** Withdrawals waiting for a connection, at most (the oldest is forgotten beyond). */
+export const MAX_PENDING_WITHDRAWALS = 1000;
+
 /** What the outbox sends through (client/connection.ts RelayLink). */
 export interface Sender {
+  /** A Send (`ttl`: ms the relay may keep it; absent, the relay's own limit) or an Ack. */
   send(
-    frame: { type: "send"; to: Uint8Array; messageId: Uint8Array; body: Uint8Array } | {
+    frame: { type: "send"; to: Uint8Array; messageId: Uint8Array; body: Uint8Array; ttl?: number } | {
       type: "ack";
       ids: Uint8Array[];
     },
   ): void;
+  /** Withdraws a queued message at the relay (absent: a link that cannot; see RelayLink.withdraw). */
+  withdraw?(to: Uint8Array, messageId: Uint8Array): Promise<WithdrawOutcome>;
 }
+
+/**
+ * An outbox entry with, optionally, when its message lapses (ms since the epoch): a disappearing message.
+ * Entries restored from the keystore carry it if the keystore does (protocol/keystore.ts OutboxEntry).
+ */
+export type ExpiringEntry = OutboxEntry & { expiresAt?: number };
+
+/**
+ * What became of a withdrawal: the relay's answer ("withdrawn", "sent", "not-found"); "unsent" (it had
+ * not left this client: dropped here, nothing reached the relay); "pending" (not connected: it is asked
+ * at the next connection); "unsupported" (the relay is older than Withdraw).
+ */
+export type WithdrawResult = WithdrawOutcome | "unsent" | "pending" | "unsupported";
 
 /** What the outbox needs. */
 export interface OutboxOptions {
@@ -49,6 +70,10 @@ export class Outbox {
   readonly #inflight = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #ackBatch: { saved: Promise<void>; ids: Uint8Array[] } | null = null;
+  /** Entries added by this process that have never been handed to a link: withdrawing them is local. */
+  readonly #fresh = new WeakSet<OutboxEntry>();
+  /** Withdrawals to ask at the next connection, by message id (hex). */
+  readonly #pendingWithdrawals = new Map<string, { peerId: Uint8Array; messageId: Uint8Array }>();
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -58,11 +83,14 @@ export class Outbox {
     return this.#o.contents.outbox;
   }
 
-  /** Connected: sends every stored, encrypted entry, in order. */
+  /** Connected: sends every stored, encrypted entry, in order, and the withdrawals that waited. */
   attach(sender: Sender): void {
     this.#sender = sender;
     this.#inflight.clear();
     this.#sendAll();
+    for (const { peerId, messageId } of [...this.#pendingWithdrawals.values()]) {
+      this.withdraw(peerId, messageId).catch(() => {});
+    }
   }
 
   /** Disconnected: what was not answered goes again on the next link. */
@@ -75,13 +103,23 @@ export class Outbox {
    * Queues a payload for a chat: encrypted now if the chat has a session, else kept as plaintext until
    * {@link encryptWaiting}. It leaves once the keystore holding it is written.
    */
-  add(chat: ChatRecord, payload: Payload, textId: number): OutboxEntry {
-    return this.addBytes(chat, encodePayload(payload), textId);
+  add(
+    chat: ChatRecord,
+    payload: Payload,
+    textId: number,
+    options: { expiresAt?: number } = {},
+  ): ExpiringEntry {
+    return this.addBytes(chat, encodePayload(payload), textId, options);
   }
 
   /** {@link add} for a payload already encoded (a group invitation, protocol/group_payload.ts). */
-  addBytes(chat: ChatRecord, bytes: Uint8Array, textId: number): OutboxEntry {
-    const entry: OutboxEntry = {
+  addBytes(
+    chat: ChatRecord,
+    bytes: Uint8Array,
+    textId: number,
+    options: { expiresAt?: number } = {},
+  ): ExpiringEntry {
+    const entry: ExpiringEntry = {
       messageId: this.#o.random(16),
       peerId: chat.peerId,
       kind: chat.session ? "message" : "payload",
@@ -89,6 +127,11 @@ export class Outbox {
       textId,
       createdAt: this.#o.clock.now(),
     };
+    if (options.expiresAt !== undefined) {
+      if (!Number.isFinite(options.expiresAt)) throw new RangeError("expiresAt must be a time in ms");
+      entry.expiresAt = options.expiresAt;
+    }
+    this.#fresh.add(entry);
     this.#queue.push(entry);
     this.#afterSave([entry]);
     return entry;
@@ -124,16 +167,73 @@ export class Outbox {
     }, () => {});
   }
 
-  #send(entry: OutboxEntry): void {
+  #send(entry: ExpiringEntry): void {
     const sender = this.#sender, id = bytesToHex(entry.messageId);
     if (!sender || entry.kind !== "message" || this.#unsaved.has(entry) || this.#inflight.has(id)) return;
     if (!this.#queue.includes(entry)) return;
+    const frame = { type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes } as const;
+    if (entry.expiresAt === undefined) {
+      this.#inflight.add(id);
+      this.#fresh.delete(entry);
+      return sender.send(frame);
+    }
+    const ttl = entry.expiresAt - this.#o.clock.now();
+    if (ttl <= 0) {
+      // Lapsed before it could leave: it never will (the keystore loses it with the next write).
+      this.take(entry.messageId);
+      this.#o.save().catch(() => {});
+      return;
+    }
     this.#inflight.add(id);
-    sender.send({ type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes });
+    this.#fresh.delete(entry);
+    sender.send({ ...frame, ttl });
   }
 
   #sendAll(): void {
-    for (const entry of this.#queue) this.#send(entry);
+    for (const entry of [...this.#queue]) this.#send(entry);
+  }
+
+  /**
+   * Withdraws our message `messageId` to `peerId` (delete for everyone): if it is still queued here it is
+   * dropped, never to be sent (again); if it may have reached the relay, the relay is asked to delete it
+   * from the peer's queue — now, or at the next connection if there is none. Resolves with what became of
+   * it (see WithdrawResult). It does not tell the peer: that is an end-to-end payload.
+   */
+  async withdraw(peerId: Uint8Array, messageId: Uint8Array): Promise<WithdrawResult> {
+    const id = bytesToHex(messageId);
+    const entry = this.#queue.find((e) => equalBytes(e.messageId, messageId));
+    if (entry !== undefined) {
+      this.take(messageId);
+      this.#unsaved.delete(entry);
+      this.#o.save().catch(() => {});
+      if (this.#fresh.has(entry) || entry.kind === "payload") return "unsent";
+    }
+    const sender = this.#sender;
+    if (sender === null) {
+      this.#pendingWithdrawals.delete(id);
+      this.#pendingWithdrawals.set(id, { peerId, messageId });
+      if (this.#pendingWithdrawals.size > MAX_PENDING_WITHDRAWALS) {
+        this.#pendingWithdrawals.delete(this.#pendingWithdrawals.keys().next().value!);
+      }
+      return "pending";
+    }
+    if (sender.withdraw === undefined) {
+      this.#pendingWithdrawals.delete(id);
+      return "unsupported";
+    }
+    try {
+      const outcome = await sender.withdraw(peerId, messageId);
+      this.#pendingWithdrawals.delete(id);
+      return outcome;
+    } catch (e) {
+      if ((e as Error).name === "UnsupportedByRelayError") {
+        this.#pendingWithdrawals.delete(id);
+        return "unsupported";
+      }
+      // The link ended before the answer: asked again on the next one.
+      this.#pendingWithdrawals.set(id, { peerId, messageId });
+      return "pending";
+    }
   }
 
   /** Removes and returns the entry with this message id (stored by the relay, or refused for good). */

@@ -11,6 +11,7 @@ import type { ClientEvent } from "./events.ts";
 import { mib } from "./files.ts";
 import { chatName } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
+import { renderInvitation } from "./overlay.ts";
 import { type ChatLine, ENTER_SCREEN, LEAVE_SCREEN, render, type ScreenModel } from "./screen.ts";
 import { groupItems, groupLines, groupPrompt } from "./group_view.ts";
 
@@ -56,6 +57,8 @@ export class Tui {
   #receiving = new Map<string, { name: string; bytes: number; size: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #entered = false;
+  /** The invitation shown over everything (/invite) until a key is pressed. */
+  #invitation: string | null = null;
 
   constructor(io: TerminalIo, options: { server: string; curve: string }) {
     this.#io = io;
@@ -91,6 +94,10 @@ export class Tui {
       case "safety-number":
         this.#note(`Safety number: ${e.number}`, here);
         break;
+      case "invitation":
+        this.#invitation = e.invitation;
+        this.#note(`Your invitation: ${e.invitation}`, null);
+        break;
       case "error":
         this.#notice = { text: e.message, error: true };
         this.#note(e.message, e.chat ?? here);
@@ -124,6 +131,10 @@ export class Tui {
       case "switched":
       case "group-switched":
         this.#scroll = 0;
+        break;
+      case "chat-asked":
+        this.#notice = { text: `${e.chat.slice(0, 14)} asks to chat with you (/requests).`, error: false };
+        this.#note(`${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore or /block it.`, null);
         break;
     }
     this.#schedule();
@@ -162,6 +173,11 @@ export class Tui {
   /** Handles keys; true when the user leaves. */
   async #keys(app: AppHandle, keys: Key[]): Promise<boolean> {
     for (const key of keys) {
+      if (this.#invitation !== null && key.type !== "interrupt") {
+        // Any key leaves the invitation screen, and does nothing else.
+        this.#invitation = null;
+        continue;
+      }
       if (key.type !== "text") this.#notice = null;
       switch (key.type) {
         case "interrupt":
@@ -212,6 +228,10 @@ export class Tui {
 
   #draw(): void {
     if (!this.#entered || !this.#app) return;
+    if (this.#invitation !== null) {
+      const { columns, rows } = this.#io.size();
+      return this.#io.write(renderInvitation(columns, rows, this.#invitation));
+    }
     this.#io.write(render(this.model()));
   }
 

@@ -59,7 +59,7 @@ Deno.test("chats: a mutual request opens the chat; texts go both ways with marks
     for (const e of [...alice.events, ...bob.events]) {
       const line = eventToJson(e);
       assert.ok(!line.includes("\n"));
-      assert.deepEqual(JSON.parse(line), e);
+      assert.deepEqual(JSON.parse(line), { v: 1, ...e });
     }
     assert.equal(relay.queued(alice) + relay.queued(bob), 0, "everything was acknowledged");
     // The safety numbers agree.

@@ -10,7 +10,7 @@ Deno.test("groups: a relay killed with kill -9 during group traffic loses nothin
   const dir = await Deno.makeTempDir({ prefix: "sotto-group-kill-" });
   let users: GroupUser[] = [];
   try {
-    let server = await spawnServer(dir);
+    let server = await spawnServer(dir, ["-q"]);
     users = await GroupUser.many(server.port, 3);
     const [a, b, c] = users;
     const g = await a.createGroup();
@@ -58,7 +58,7 @@ Deno.test("groups: a relay killed with kill -9 during group traffic loses nothin
     assert.equal(seen.get(c)!.size, 0);
 
     // Restart: both get everything accepted, in order; then the group goes on.
-    server = await spawnServer(dir);
+    server = await spawnServer(dir, ["-q"]);
     for (const u of users) await u.reconnect(server.port);
     for (const u of [b, c]) {
       const got = seen.get(u)!;

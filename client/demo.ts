@@ -200,7 +200,7 @@ async function runWeb(root: string): Promise<void> {
 if (import.meta.main) {
   const project = fileURLToPath(new URL("..", import.meta.url));
   const root = await Deno.makeTempDir({ dir: project, prefix: ".sotto-demo-" });
-  console.log(`sotto demo: a relay and two clients on 127.0.0.1, all data in ${root}\n`);
+  console.log(`sotto demo: a relay and its clients on 127.0.0.1, all data in ${root}\n`);
   let failure: string | null = null;
   try {
     await (Deno.args.includes("--web") ? runWeb(root) : run(root));
@@ -213,5 +213,5 @@ if (import.meta.main) {
     console.error(`\ndemo failed: ${failure}`);
     Deno.exit(1);
   }
-  console.log("\ndone: the relay and both clients have stopped and the temporary folder is removed.");
+  console.log("\ndone: the relay and the clients have stopped and the temporary folder is removed.");
 }

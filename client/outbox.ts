@@ -48,6 +48,8 @@ export class Outbox {
   /** Message ids sent on the current link and not yet answered. */
   readonly #inflight = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Entries added by this process that have never been handed to a link: they can be taken back. */
+  readonly #unsent = new WeakSet<OutboxEntry>();
   #ackBatch: { saved: Promise<void>; ids: Uint8Array[] } | null = null;
 
   constructor(options: OutboxOptions) {
@@ -73,9 +75,11 @@ export class Outbox {
 
   /**
    * Queues a payload for a chat: encrypted now if the chat has a session, else kept as plaintext until
-   * {@link encryptWaiting}. It leaves once the keystore holding it is written.
+   * {@link encryptWaiting}. It leaves once the keystore holding it is written. `expiresAt` (ms, or 0) is
+   * when the message it carries disappears: kept with it so the relay can be told (once its protocol can
+   * carry it), and so it is not sent once it has lapsed.
    */
-  add(chat: ChatRecord, payload: Payload, textId: number): OutboxEntry {
+  add(chat: ChatRecord, payload: Payload, textId: number, expiresAt = 0): OutboxEntry {
     const bytes = encodePayload(payload);
     const entry: OutboxEntry = {
       messageId: this.#o.random(16),
@@ -84,10 +88,35 @@ export class Outbox {
       bytes: chat.session ? chat.session.encrypt(bytes) : bytes,
       textId,
       createdAt: this.#o.clock.now(),
+      expiresAt,
     };
     this.#queue.push(entry);
+    this.#unsent.add(entry);
     this.#afterSave([entry]);
     return entry;
+  }
+
+  /**
+   * Takes a message back (a delete, or a disappearing message that lapsed): "removed" if it never left
+   * this client (it is dropped here and the peer never sees it; a ratchet message that never arrives is
+   * only a skipped key to them), "sent" if it may be at the relay already (it stays queued until the
+   * relay answers; the caller asks the relay to withdraw it and tells the peer), "gone" if the relay has
+   * stored it (or it was never here).
+   */
+  withdraw(messageId: Uint8Array): "removed" | "sent" | "gone" {
+    const entry = this.#queue.find((e) => equalBytes(e.messageId, messageId));
+    if (!entry) return "gone";
+    if (entry.kind === "payload" || this.#unsent.has(entry)) {
+      this.take(messageId);
+      this.#unsaved.delete(entry);
+      return "removed";
+    }
+    return "sent";
+  }
+
+  /** The queued entry with this message id, if it is still here. */
+  find(messageId: Uint8Array): OutboxEntry | undefined {
+    return this.#queue.find((e) => equalBytes(e.messageId, messageId));
   }
 
   /** True when the queue has no room for more texts (a little is kept for file ends and nicknames). */
@@ -124,6 +153,7 @@ export class Outbox {
     const sender = this.#sender, id = bytesToHex(entry.messageId);
     if (!sender || entry.kind !== "message" || this.#unsaved.has(entry) || this.#inflight.has(id)) return;
     if (!this.#queue.includes(entry)) return;
+    this.#unsent.delete(entry);
     this.#inflight.add(id);
     sender.send({ type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes });
   }

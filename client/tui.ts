@@ -28,6 +28,7 @@ const MARKS: Record<DeliveryStatus, string> = {
   pending: "…",
   queued: "✓",
   delivered: "✓✓",
+  read: "✓✓ read",
   failed: "✗",
 };
 /** Notes (command output, errors) kept for display. */

@@ -59,18 +59,19 @@ Deno.test("line mode: commands and texts in, JSON events out, one per line; the 
     assert.deepEqual(events.map((e) => e.event), [
       "chat-requested",
       "chat-open",
+      "sent",
       "error",
       "queued",
       "delivered",
     ]);
-    assert.match(events[2].message, /^There is no command \/nonsense/);
+    assert.match(events[3].message, /^There is no command \/nonsense/);
     assert.deepEqual(bob.of("message").map((m) => m.text), ["hello from a script"]);
   });
 });
 
 Deno.test("--json: C1 controls, DEL, U+2028/2029 and format characters are escaped; the text is kept", () => {
   const text = "a\x7fb\x85c\u2028d\u2029e\u200ff\u061cg\u202eh\u{e0041}i\x1bj";
-  const line = eventToJson({ event: "message", chat: "x", id: 1, text, time: "t" });
+  const line = eventToJson({ event: "message", chat: "x", id: 1, line: 1, text, time: "t" });
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/u, line);
   assert.match(line, /a\\u007fb\\u0085c\\u2028d\\u2029e\\u200ff\\u061cg\\u202eh\\udb40\\udc41i\\u001bj/);
@@ -98,7 +99,7 @@ Deno.test("line mode: plain lines, with anything the peer controls made harmless
     assert.match(out, /bob: pay to <U\+202E>RAB<U\+202C> or <U\+200F>this<U\+200E>\n/);
     assert.match(out, /\* asked for a chat with bob/);
     assert.match(out, /\* chat with bob \(.*\) is open \(P-256\)/);
-    assert.match(out, /\[\d\d:\d\d\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
+    assert.match(out, /\[\d\d:\d\d #\d+\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
     const quitting = handle(alice, () => {});
     await runLineMode(
       quitting,

@@ -252,7 +252,8 @@ export class FakeRelay {
     if (this.#blocks.has(edge(user.id, req.peerId))) {
       return { code: "not-allowed", detail: "you have blocked this ID; unblock it first" };
     }
-    const peer = this.#user(req.peerId)!;
+    const peer = this.#user(req.peerId);
+    if (!peer) return { code: "ok", detail: "pending" }; // nobody with that ID has come yet
     const pair = this.#pair(user.id, peer.id);
     if (this.#open.has(pair)) return { code: "ok", detail: "already open" };
     if (!this.#asked.has(edge(peer.id, user.id)) || this.#blocks.has(edge(peer.id, user.id))) {

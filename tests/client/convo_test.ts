@@ -317,7 +317,7 @@ Deno.test("convo: mute, search in a chat and across chats, /clear, /export and /
     await type(alice, `/export ${path}`);
     const text = await Deno.readTextFile(path);
     assert.match(text, /^sotto: the chat with bob \(/);
-    assert.match(text, /#\d+ you: the Café is open\n    delivered/);
+    assert.match(text, /#\d+ you: the Café is open\n {4}delivered/);
     assert.match(text, /#\d+ bob: which CAFÉ\?/);
     assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
     await assert.rejects(() => type(alice, `/export ${path}`), /exists already/);

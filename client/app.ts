@@ -84,6 +84,8 @@ export interface AppHandle {
   line(text: string): Promise<boolean>;
   /** Asks the client to stop (exit code 0; in line mode once what was typed has gone, see `lingerOnQuit`). */
   quit(): void;
+  /** Reports a mistake of the input's as an error event (a sentence). */
+  error(message: string): void;
 }
 
 /**
@@ -249,6 +251,11 @@ export class App implements AppHandle {
   /** How the connection stands, and the relay's pin once known. */
   get status(): { connection: ConnectionState; pin: string } {
     return { connection: this.#state, pin: this.#pin };
+  }
+
+  /** Reports a mistake of the input's as an error event. */
+  error(message: string): void {
+    this.#emit({ event: "error", message });
   }
 
   /** Handles one typed line; errors become error events. Resolves true if the line was /quit. */

@@ -376,4 +376,3 @@ async function syncDir(dir: string): Promise<void> {
 function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
-

@@ -498,9 +498,9 @@ function search(client: ChatClient, query: string, all: boolean): void {
     event: "info",
     text: hits.length === 0
       ? `"${query}" is not in ${where}.`
-      : `${hits.length} line${hits.length === 1 ? "" : "s"} in ${where} contain "${query}"${
-        hits.length > shown.length ? ` (the newest ${shown.length} are shown)` : ""
-      }.`,
+      : `${hits.length} line${hits.length === 1 ? "" : "s"} in ${where} ${
+        hits.length === 1 ? "contains" : "contain"
+      } "${query}"${hits.length > shown.length ? ` (the newest ${shown.length} are shown)` : ""}.`,
   });
 }
 

@@ -62,6 +62,12 @@ function hhmm(ms: number): string {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
+/** A text on one line, cut at 100 characters (a note about a line, not the line). */
+function short(text: string): string {
+  const flat = [...text.replace(/\s+/g, " ")];
+  return flat.length > 100 ? `${flat.slice(0, 99).join("")}…` : flat.join("");
+}
+
 /** A chat's name made fit for a terminal notification: no controls, no separators, short. */
 export function notificationName(name: string): string {
   // deno-lint-ignore no-control-regex
@@ -198,7 +204,7 @@ export class Tui {
         this.#note(
           `${shortName(e)} #${e.line} ${hhmm(Date.parse(e.time))} ${
             e.from === "you" ? "you" : e.from === "peer" ? shortName(e) : "*"
-          }: ${e.text.replace(/\s+/g, " ")}`,
+          }: ${short(e.text)}`,
           here,
         );
         break;
@@ -206,7 +212,7 @@ export class Tui {
         this.#note(
           `#${e.line} ${hhmm(Date.parse(e.time))} ${
             e.from === "you" ? "you" : e.from === "peer" ? shortName(e) : "*"
-          }: ${e.deleted ? "(deleted)" : e.text.replace(/\s+/g, " ")}`,
+          }: ${e.deleted ? "(deleted)" : short(e.text)}`,
           here,
         );
         break;
@@ -443,12 +449,19 @@ export class Tui {
       }
       lines.push(this.#line(active!, h));
     }
-    for (const note of this.#notes) {
-      if ((note.chat === null || note.chat === key) && !(cleared && note.time <= cleared.time)) {
-        lines.push(note);
-      }
+    // The notes go between the lines by time; the lines keep their own order (a peer's line carries the
+    // relay's time, which need not follow ours).
+    const notes = this.#notes.filter((n) =>
+      (n.chat === null || n.chat === key) && !(cleared && n.time <= cleared.time)
+    );
+    const merged: ChatLine[] = [];
+    let n = 0;
+    for (const line of lines) {
+      while (n < notes.length && notes[n].time < line.time) merged.push(notes[n++]);
+      merged.push(line);
     }
-    lines.sort((a, b) => a.time - b.time);
+    merged.push(...notes.slice(n));
+    lines.splice(0, lines.length, ...merged);
     const sending = client.transfers.active[0];
     const receiving = [...this.#receiving.values()].find((r) => r.bytes < r.size);
     // A file offered to us waits for an answer: the prompt stays until it is given.

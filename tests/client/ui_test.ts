@@ -338,6 +338,12 @@ Deno.test("terminal UI: Alt+Enter and pastes make one message; replies, reaction
       assert.deepEqual([reacted?.extra, reacted?.mark], ["[👍 bob]", "✓✓ read"]);
       assert.ok(written.includes("\x1b]9;sotto: a new message from bob\x07"), "an OSC 9 notification");
       assert.deepEqual([...new Set(term.vt.osc)], ["9;sotto: a new message from bob"]);
+      term.type("/history 3\r");
+      await new Promise((r) => setTimeout(r, 300));
+      console.log("SCREEN\n" + screen());
+      console.log(
+        JSON.stringify(tui.model().lines.slice(-8).map((l) => [l.time, l.who, l.seq, l.text.slice(0, 30)])),
+      );
       // /clear clears the screen only.
       term.type("/clear\r");
       await until(() => !/got both lines/.test(screen()), "a clear screen", term.vt);

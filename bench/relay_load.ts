@@ -5,6 +5,7 @@
 // (rate = messages per second per client, 0 = as fast as possible; group=521 makes logins use P-521
 // key exchange). Latency is measured from the sender's Send to the recipient's Deliver, through the relay.
 import { makeUser, TestClient, type TestUser } from "../tests/server/_helpers.ts";
+import { ONE_ADDRESS_FLAGS } from "./_relay.ts";
 
 const args = Object.fromEntries(Deno.args.map((a) => a.split("=")));
 const PAIRS = Number(args.pairs ?? 100);
@@ -25,6 +26,7 @@ const child = new Deno.Command(Deno.execPath(), {
     dir,
     "-port",
     "0",
+    ...ONE_ADDRESS_FLAGS, // every client comes from 127.0.0.1
   ],
   cwd: new URL("..", import.meta.url).pathname,
   stdout: "piped",

@@ -18,7 +18,7 @@ import type { ClientEvent, ConnectionState } from "./events.ts";
 import { FileError, IncomingFiles } from "./files.ts";
 import { HistoryFileError, HistoryStore } from "./historystore.ts";
 import { getSetting } from "./settings.ts";
-import { keyLogFromEnv } from "./keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
 

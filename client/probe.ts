@@ -8,7 +8,7 @@ import { TlsConnection, type Transport } from "../protocol/tls13/connection.ts";
 import { spkiPin } from "../protocol/tls13/x509.ts";
 import type { CurveName } from "../protocol/suite.ts";
 import { tlsGroupsFor } from "./connection.ts";
-import { keyLogFromEnv } from "./keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 
 const TIMEOUT_MS = 15_000;
 

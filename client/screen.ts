@@ -10,6 +10,8 @@
 // progress bar, and the input line.
 
 import type { ConnectionState } from "./events.ts";
+// The function the web page uses too (a plain JavaScript module, also served to the page).
+import { showFormat } from "./web/format.js";
 
 /** A chat in the list. */
 export interface ChatItem {
@@ -72,46 +74,13 @@ const ITALIC = `${ESC}3m`;
 // C0/C1 controls, DEL, line/paragraph separators.
 // deno-lint-ignore no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-// Format characters (Unicode category Cf): the bidi marks U+200E, U+200F and U+061C, the direction
-// overrides and isolates, zero-width characters and joiners, the soft hyphen, tags…: invisible, and some
-// reorder what surrounds them.
-const FORMAT = /\p{Cf}/gu;
-const PICTOGRAPH = /^\p{Extended_Pictographic}/u;
-
-/** True if an emoji (maybe with its variation selector or skin tone) ends just before `at`. */
-function pictographBefore(text: string, at: number): boolean {
-  let i = at;
-  const back = (): number => {
-    if (i <= 0) return -1;
-    const low = text.charCodeAt(i - 1);
-    i -= low >= 0xdc00 && low <= 0xdfff && i >= 2 ? 2 : 1;
-    return text.codePointAt(i)!;
-  };
-  let cp = back();
-  if (cp === 0xfe0f || (cp >= 0x1f3fb && cp <= 0x1f3ff)) cp = back();
-  return cp >= 0 && PICTOGRAPH.test(String.fromCodePoint(cp));
-}
-
-/** "<U+200F>": how a format character is shown. */
-function escapeFormat(ch: string): string {
-  return `<U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`;
-}
-
 /**
  * Text safe to print: every control character becomes "�" (tabs a space), and every format character is
- * shown as an escape such as "<U+202E>" instead of being applied, so a peer can neither move the cursor
- * nor reorder or hide what is shown. The one format character kept is a zero-width joiner between two
- * emoji, which is how an emoji sequence (👩‍💻) is drawn.
+ * shown as an escape such as "<U+202E>" instead of being applied (client/web/format.js, shared with the
+ * web page), so a peer can neither move the cursor nor reorder or hide what is shown.
  */
 export function clean(text: string): string {
-  return text.replace(/\t/g, " ").replace(UNSAFE, "\ufffd").replace(
-    FORMAT,
-    (ch, at: number, whole: string) => {
-      const joinsEmoji = pictographBefore(whole, at) && PICTOGRAPH.test(whole.slice(at + 1, at + 3));
-      if (ch === "\u200d" && joinsEmoji) return ch;
-      return escapeFormat(ch);
-    },
-  );
+  return showFormat(text.replace(/\t/g, " ").replace(UNSAFE, "\ufffd"));
 }
 
 const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200f\u2060\ufe00-\ufe0f]$/u;

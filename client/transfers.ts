@@ -26,6 +26,15 @@ export interface TransferHooks {
   note(peerId: Uint8Array, text: string): void;
 }
 
+/** An outgoing transfer as a view shows it. */
+export interface OutgoingFile {
+  file: string;
+  name: string;
+  size: number;
+  bytes: number;
+  answer: "waiting" | "accepted" | "declined";
+}
+
 interface Transfer {
   peerId: Uint8Array;
   fileId: Uint8Array;
@@ -61,14 +70,28 @@ export class Transfers {
     }));
   }
 
+  /**
+   * The transfers to a peer, for a view that lists them (the web UI): `name` is "" while the file is being
+   * read and hashed, `answer` the peer's answer to the offer, `bytes` what the relay has stored.
+   */
+  list(peerId: Uint8Array): OutgoingFile[] {
+    return [...this.#running].filter((t) => equalBytes(t.peerId, peerId)).map((t) => ({
+      file: bytesToHex(t.fileId),
+      name: t.name,
+      size: t.size,
+      bytes: t.queuedBytes,
+      answer: t.answer,
+    }));
+  }
+
   /** Transfers running to a peer. */
   count(peerId: Uint8Array): number {
     const key = bytesToHex(peerId);
     return [...this.#running].filter((t) => bytesToHex(t.peerId) === key).length;
   }
 
-  /** Starts sending the file at `path` to the peer's open chat, in the background. */
-  start(peerId: Uint8Array, path: string, random: RandomSource): void {
+  /** Starts sending the file at `path` to the peer's open chat, in the background; returns its id (hex). */
+  start(peerId: Uint8Array, path: string, random: RandomSource): string {
     const t: Transfer = {
       peerId,
       fileId: random(FILE_ID_BYTES),
@@ -84,6 +107,7 @@ export class Transfers {
     };
     this.#running.add(t);
     t.done = this.#send(t, path).finally(() => this.#running.delete(t));
+    return bytesToHex(t.fileId);
   }
 
   async #send(t: Transfer, path: string): Promise<void> {
@@ -236,6 +260,17 @@ export class Transfers {
       t.cancelled ??= reason;
       this.#wake(t);
     }
+  }
+
+  /** Stops one transfer to a peer (`file`: its id in hex); false if no such transfer runs. */
+  cancel(peerId: Uint8Array, file: string, reason: string): boolean {
+    for (const t of this.#running) {
+      if (!equalBytes(t.peerId, peerId) || bytesToHex(t.fileId) !== file) continue;
+      t.cancelled ??= reason;
+      this.#wake(t);
+      return true;
+    }
+    return false;
   }
 
   /** Stops every transfer (the client is quitting) and waits for them to end. */

@@ -2,10 +2,13 @@
 // through the page when no passphrase was given, then mirrors the client's state into the page: a
 // snapshot when a page connects, and after every event or command the chats whose summary or history
 // changed (history lines carry sequence numbers, so the page keeps what scrolled out of the keystore's
-// window). The core's events go to the page as they are, so a new event needs nothing here; the page's
-// requests become the same commands the terminal runs (client/actions.ts), and their failures the same
-// sentences. Uploads are written to DATA/outgoing and sent with /file; received files are offered for
-// download from DATA/files, never opened.
+// window). A summary carries what the core knows, not a guess: the keystore's block list, the files
+// offered to us and waiting for an answer, those arriving and those we send (with the peer's answer and
+// the bytes the relay has stored). The core's events go to the page as they are, so a new event needs
+// nothing here; the page's requests become the same commands the terminal runs (client/actions.ts, and
+// the core's acceptFile and declineFile for /accept and /decline), and their failures the same
+// sentences. Uploads are written to DATA/outgoing and offered as /file does, and removed once their
+// transfer has ended; received files are offered for download from DATA/files, never opened.
 
 import { join } from "node:path";
 import { bytesToHex, systemRandom } from "../crypto/bytes.ts";
@@ -22,7 +25,7 @@ import { chatName } from "./history.ts";
 import { MIN_PASSPHRASE_CHARS, type PassphraseSource } from "./keystore.ts";
 import { passphraseFromEnv, readPassphraseFile } from "./passphrase.ts";
 import { encodeQr } from "./qr.ts";
-import { MAX_INCOMING_FILES } from "./receive.ts";
+import { fileKey, MAX_INCOMING_FILES } from "./receive.ts";
 import { type WebBackend, WebServer } from "./webserver.ts";
 import { WrongPassphraseError } from "../protocol/keystore.ts";
 
@@ -105,10 +108,10 @@ export class WebApp implements WebBackend {
   readonly #downloadOf = new WeakMap<HistoryEntry, string | null>();
   readonly #summarySent = new Map<string, string>();
   #activeSent: string | null | undefined = undefined;
-  readonly #blocked = new Set<string>();
   readonly #downloads = new Map<string, { path: string; name: string }>();
   readonly #downloadByPath = new Map<string, string>();
-  #uploads: { chat: string; name: string; dir: string }[] = [];
+  /** Files uploaded by the page, in DATA/outgoing/ until their transfer has ended. */
+  #uploads: { peerId: Uint8Array; file: string; dir: string }[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: WebAppOptions) {
@@ -179,12 +182,6 @@ export class WebApp implements WebBackend {
     // Uploads a killed client left behind (the keystore's lock is ours now, so no other client uses them).
     Deno.remove(join(this.options.dataDir, OUTGOING_DIR), { recursive: true }).catch(() => {});
     this.#connection = { state: app.status.connection, at: Date.now() };
-    for (const chat of app.client.chats) {
-      const last = chat.history.findLast((h) => h.kind === "system");
-      if (chat.state === "closed" && last?.text === "you blocked this ID") {
-        this.#blocked.add(formatId(chat.peerId));
-      }
-    }
     this.#setPhase({ kind: "open" });
   }
 
@@ -211,19 +208,6 @@ export class WebApp implements WebBackend {
           retryInSeconds: e.retryInSeconds,
           at: Date.now(),
         };
-        break;
-      case "info": {
-        const m = /^(Blocked|Unblocked) (\S+)\.$/.exec(e.text);
-        if (m) m[1] === "Blocked" ? this.#blocked.add(m[2]) : this.#blocked.delete(m[2]);
-        break;
-      }
-      case "file-sent":
-        this.#uploadDone(e.chat, (u) => u.name === e.name);
-        break;
-      case "error":
-        if (e.chat) {
-          this.#uploadDone(e.chat, (u) => e.message.includes(`"${u.name}"`) || e.message.includes(u.dir));
-        }
         break;
     }
     if (!this.#app) return;
@@ -263,19 +247,30 @@ export class WebApp implements WebBackend {
   #summary(chat: ChatRecord) {
     const client = this.#app!.client, id = formatId(chat.peerId);
     const last = chat.history.findLast((h) => h.kind !== "system") ?? chat.history.at(-1);
+    const incoming = (accepted: boolean) =>
+      chat.incoming.filter((f) => f.accepted === accepted).map((f) => ({
+        file: fileKey(f.fileId),
+        name: f.name,
+        size: f.size,
+        bytes: f.received,
+      }));
     return {
       id,
       name: chatName(chat),
       nickname: chat.nickname,
       peerNickname: chat.peerNickname,
       state: chat.state,
-      blocked: this.#blocked.has(id),
+      // The keystore's own block list: the relay's answer does not decide it.
+      blocked: client.isBlocked(chat.peerId),
       online: chat.state === "open" && client.isOnline(chat),
       unread: chat.unread,
       updatedAt: chat.updatedAt,
       curve: chat.curve,
       verifiable: chat.peerIdentity !== null,
-      sending: client.transfers.count(chat.peerId),
+      // Files offered to us that wait for an answer; files arriving; files we send (client/transfers.ts).
+      offers: incoming(false),
+      receiving: incoming(true),
+      sending: client.transfers.list(chat.peerId),
       last: last ? { kind: last.kind, text: last.text.slice(0, 200), time: last.time } : null,
     };
   }
@@ -316,6 +311,7 @@ export class WebApp implements WebBackend {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#sync();
+      this.#removeUploads();
     }, SYNC_MS);
   }
 
@@ -352,40 +348,61 @@ export class WebApp implements WebBackend {
     return this.#downloads.get(id) ?? null;
   }
 
-  async upload(chatId: string, name: string, _size: number, body: ReadableStream<Uint8Array>): Promise<void> {
+  /**
+   * Sends an uploaded file to a chat as /file does (offered first; sent once the peer accepts). Returns the
+   * transfer's id, by which the chat's summary lists it.
+   */
+  async upload(
+    chatId: string,
+    name: string,
+    _size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<string> {
     const client = this.#need().client, chat = this.#chat(chatId);
-    if (!chat.session || chat.state !== "open") {
-      throw new ChatError(`Wait for ${chatName(chat)}'s first message before sending a file.`);
-    }
-    if (client.transfers.count(chat.peerId) >= MAX_INCOMING_FILES) {
-      throw new ChatError(
-        `${MAX_INCOMING_FILES} files are on their way to ${chatName(chat)}; wait until one has left.`,
-      );
-    }
+    const check = () => {
+      if (!chat.session || chat.state !== "open") {
+        throw new ChatError(`Wait for ${chatName(chat)}'s first message before sending a file.`);
+      }
+      if (client.transfers.count(chat.peerId) >= MAX_INCOMING_FILES) {
+        throw new ChatError(
+          `${MAX_INCOMING_FILES} files are on their way to ${chatName(chat)}; wait until one has left.`,
+        );
+      }
+    };
+    check();
     const dir = join(this.options.dataDir, OUTGOING_DIR, bytesToHex(systemRandom(8)));
-    const safe = sanitizeFileName(name);
-    const path = join(dir, safe);
+    const path = join(dir, sanitizeFileName(name));
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
       await body.pipeTo(file.writable);
-      const upload = { chat: chatId, name: safe, dir };
-      this.#uploads.push(upload);
-      await client.run(() => this.#activate(chat));
-      await runCommand(client, { name: "file", path });
+      // What runCommand does for /file, in one step, so the page learns the transfer's id.
+      const id = await client.run(() => {
+        check();
+        this.#activate(chat);
+        return client.transfers.start(chat.peerId, path, client.random);
+      });
+      this.#uploads.push({ peerId: chat.peerId, file: id, dir });
+      // The pages list the transfer before the upload's answer reaches the one that sent it.
+      this.#sync(formatId(chat.peerId));
+      return id;
     } catch (e) {
-      this.#uploads = this.#uploads.filter((u) => u.dir !== dir);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw new Error(e instanceof Error && e.message.startsWith("The upload") ? e.message : sentence(e));
+    } finally {
+      this.#schedule();
     }
-    this.#schedule();
   }
 
-  #uploadDone(chat: string, test: (u: { name: string; dir: string }) => boolean): void {
-    const at = this.#uploads.findIndex((u) => u.chat === chat && test(u));
-    if (at < 0) return;
-    const [u] = this.#uploads.splice(at, 1);
-    Deno.remove(u.dir, { recursive: true }).catch(() => {});
+  /** Removes the uploads whose transfer has ended (sent, declined, failed or cancelled). */
+  #removeUploads(): void {
+    const transfers = this.#app?.client.transfers;
+    if (!transfers) return;
+    this.#uploads = this.#uploads.filter((u) => {
+      if (transfers.list(u.peerId).some((t) => t.file === u.file)) return true;
+      Deno.remove(u.dir, { recursive: true }).catch(() => {});
+      return false;
+    });
   }
 
   // ---- requests from the page ---------------------------------------------------------------------------
@@ -503,7 +520,18 @@ export class WebApp implements WebBackend {
         return await command(null, `/${m.a} ${peer(m.peer)}`);
       case "cancel": {
         const chat = this.#chat(m.chat);
-        client.transfers.cancelChat(chat.peerId, "you cancelled it");
+        if (!client.transfers.cancel(chat.peerId, str(m.file), "you cancelled it")) {
+          throw new ChatError("That file is not on its way any more.");
+        }
+        return null;
+      }
+      case "accept":
+      case "decline": {
+        const chat = this.#chat(m.chat), file = str(m.file);
+        const offer = client.offers.find((o) => o.chat === chat && fileKey(o.file.fileId) === file);
+        if (!offer) throw new ChatError("That file no longer waits for an answer.");
+        if (m.a === "accept") await client.acceptFile(offer);
+        else await client.declineFile(offer);
         return null;
       }
       case "retry":

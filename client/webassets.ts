@@ -3,6 +3,7 @@
 // client/webserver.ts under these paths with these types.
 
 import appJs from "./web/app.js" with { type: "text" };
+import formatJs from "./web/format.js" with { type: "text" };
 import icon from "./web/icon.svg" with { type: "text" };
 import indexHtml from "./web/index.html" with { type: "text" };
 import styleCss from "./web/style.css" with { type: "text" };
@@ -20,5 +21,6 @@ export const ASSETS: ReadonlyMap<string, Asset> = new Map([
   ["/style.css", { type: "text/css; charset=utf-8", body: styleCss }],
   ["/app.js", { type: "text/javascript; charset=utf-8", body: appJs }],
   ["/vlist.js", { type: "text/javascript; charset=utf-8", body: vlistJs }],
+  ["/format.js", { type: "text/javascript; charset=utf-8", body: formatJs }],
   ["/icon.svg", { type: "image/svg+xml", body: icon }],
 ]);

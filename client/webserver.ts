@@ -17,8 +17,11 @@ export interface WebBackend {
   hello(): unknown[];
   /** One request from a page; resolves to the reply's data, or throws an Error whose message is a sentence. */
   request(message: Record<string, unknown>): Promise<unknown>;
-  /** An uploaded file for a chat: the body is at most `size` bytes (checked here). */
-  upload(chat: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<void>;
+  /**
+   * An uploaded file for a chat: the body is at most `size` bytes (checked here). Resolves with the
+   * transfer's id, which the page gets back as `file`.
+   */
+  upload(chat: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<string | void>;
   /** The file behind a download link, or null. */
   download(id: string): { path: string; name: string } | null;
 }
@@ -243,8 +246,8 @@ export class WebServer {
       return json(413, { error: `Files can be at most ${this.#maxUpload / (1024 * 1024)} MiB.` });
     }
     try {
-      await this.#backend.upload(chat, name, size, limited(req.body, size));
-      return json(200, { ok: true });
+      const file = await this.#backend.upload(chat, name, size, limited(req.body, size));
+      return json(200, { ok: true, file });
     } catch (e) {
       await req.body.cancel().catch(() => {});
       return json(400, { error: e instanceof Error ? e.message : String(e) });

@@ -215,6 +215,7 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
   }
 
   function keygen(seed?: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array } {
+    const drawn = seed === undefined; // a seed we drew is ours to wipe (its d is secret)
     if (seed === undefined) seed = systemRandom(64);
     checkBytes(seed, "seed", 64);
     const ek = new Uint8Array(ekLength), dk = new Uint8Array(dkLength);
@@ -226,6 +227,7 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
       dk.set(seed.subarray(32, 64), 768 * k + 64);
     } finally {
       wipeScratch();
+      if (drawn) seed.fill(0);
     }
     return { publicKey: ek, secretKey: dk };
   }
@@ -246,6 +248,7 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
     m?: Uint8Array,
   ): { cipherText: Uint8Array; sharedSecret: Uint8Array } {
     checkBytes(publicKey, "publicKey", ekLength);
+    const drawn = m === undefined; // a message we drew is ours to wipe (it determines the shared secret)
     if (m === undefined) m = systemRandom(32);
     checkBytes(m, "m", 32);
     if (!decodeEk(publicKey, 0)) {
@@ -265,6 +268,7 @@ function createMlKem({ name, k, du, dv }: Params): MlKem {
       sharedSecret.set(SEEDS.subarray(0, 32));
     } finally {
       wipeScratch();
+      if (drawn) m.fill(0);
     }
     return { cipherText, sharedSecret };
   }

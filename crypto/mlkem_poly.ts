@@ -194,50 +194,144 @@ export function multiplyAccumulate(
 // ---------------------------------------------------------------------------------------------------------
 // Encodings (FIPS 203 §4.2.1)
 
-/** ByteEncode_d of 256 coefficients in [0, 2^d) to out[off, off + 32d). */
+// ByteEncode_d and ByteDecode_d for the widths ML-KEM-768 and ML-KEM-1024 use, each written out for the
+// smallest whole group (coefficients ↔ bytes): d = 12 (2 ↔ 3), 11 (8 ↔ 11), 10 (4 ↔ 5), 5 (8 ↔ 5), 4 (2 ↔ 1),
+// 1 (8 ↔ 1). Coefficient i occupies bits d·i … d·i + d − 1 of the little-endian byte string; the tests
+// check each width against a bit-by-bit transcription of Algorithms 5 and 6. (A generic bit packer was about
+// four times slower here.) Stores into a Uint8Array keep the low 8 bits.
+
+/** ByteEncode_d of 256 coefficients in [0, 2^d) to out[off, off + 32d), for d in {1, 4, 5, 10, 11, 12}. */
 export function byteEncode(out: Uint8Array, off: number, f: Int32Array, d: number): void {
-  if (d === 12) {
-    for (let i = 0, o = off; i < N; i += 2, o += 3) {
-      const a = f[i], b = f[i + 1];
-      out[o] = a;
-      out[o + 1] = (a >> 8) | (b << 4);
-      out[o + 2] = b >> 4;
-    }
-    return;
+  switch (d) {
+    case 12:
+      for (let i = 0, o = off; i < N; i += 2, o += 3) {
+        const a = f[i], b = f[i + 1];
+        out[o] = a;
+        out[o + 1] = (a >> 8) | (b << 4);
+        out[o + 2] = b >> 4;
+      }
+      return;
+    case 11:
+      for (let i = 0, o = off; i < N; i += 8, o += 11) {
+        const a0 = f[i], a1 = f[i + 1], a2 = f[i + 2], a3 = f[i + 3];
+        const a4 = f[i + 4], a5 = f[i + 5], a6 = f[i + 6], a7 = f[i + 7];
+        out[o] = a0;
+        out[o + 1] = (a0 >> 8) | (a1 << 3);
+        out[o + 2] = (a1 >> 5) | (a2 << 6);
+        out[o + 3] = a2 >> 2;
+        out[o + 4] = (a2 >> 10) | (a3 << 1);
+        out[o + 5] = (a3 >> 7) | (a4 << 4);
+        out[o + 6] = (a4 >> 4) | (a5 << 7);
+        out[o + 7] = a5 >> 1;
+        out[o + 8] = (a5 >> 9) | (a6 << 2);
+        out[o + 9] = (a6 >> 6) | (a7 << 5);
+        out[o + 10] = a7 >> 3;
+      }
+      return;
+    case 10:
+      for (let i = 0, o = off; i < N; i += 4, o += 5) {
+        const a0 = f[i], a1 = f[i + 1], a2 = f[i + 2], a3 = f[i + 3];
+        out[o] = a0;
+        out[o + 1] = (a0 >> 8) | (a1 << 2);
+        out[o + 2] = (a1 >> 6) | (a2 << 4);
+        out[o + 3] = (a2 >> 4) | (a3 << 6);
+        out[o + 4] = a3 >> 2;
+      }
+      return;
+    case 5:
+      for (let i = 0, o = off; i < N; i += 8, o += 5) {
+        const a0 = f[i], a1 = f[i + 1], a2 = f[i + 2], a3 = f[i + 3];
+        const a4 = f[i + 4], a5 = f[i + 5], a6 = f[i + 6], a7 = f[i + 7];
+        out[o] = a0 | (a1 << 5);
+        out[o + 1] = (a1 >> 3) | (a2 << 2) | (a3 << 7);
+        out[o + 2] = (a3 >> 1) | (a4 << 4);
+        out[o + 3] = (a4 >> 4) | (a5 << 1) | (a6 << 6);
+        out[o + 4] = (a6 >> 2) | (a7 << 3);
+      }
+      return;
+    case 4:
+      for (let i = 0, o = off; i < N; i += 2, o++) out[o] = f[i] | (f[i + 1] << 4);
+      return;
+    case 1:
+      for (let i = 0, o = off; i < N; i += 8, o++) {
+        out[o] = f[i] | (f[i + 1] << 1) | (f[i + 2] << 2) | (f[i + 3] << 3) | (f[i + 4] << 4) |
+          (f[i + 5] << 5) |
+          (f[i + 6] << 6) | (f[i + 7] << 7);
+      }
+      return;
   }
-  let acc = 0, bits = 0, o = off;
-  for (let i = 0; i < N; i++) {
-    acc |= f[i] << bits;
-    bits += d;
-    while (bits >= 8) {
-      out[o++] = acc;
-      acc >>>= 8;
-      bits -= 8;
-    }
-  }
+  throw new RangeError(`byteEncode: unsupported width ${d}`);
 }
 
-/** ByteDecode_d of in[off, off + 32d) into 256 coefficients in [0, 2^d) (no reduction mod q). */
+/**
+ * ByteDecode_d of in[off, off + 32d) into 256 coefficients in [0, 2^d), for d in {1, 4, 5, 10, 11, 12} (no
+ * reduction mod q: see byteDecode12ModQ).
+ */
 export function byteDecode(f: Int32Array, inp: Uint8Array, off: number, d: number): void {
-  if (d === 12) {
-    for (let i = 0, o = off; i < N; i += 2, o += 3) {
-      const b1 = inp[o + 1];
-      f[i] = inp[o] | ((b1 & 15) << 8);
-      f[i + 1] = (b1 >> 4) | (inp[o + 2] << 4);
-    }
-    return;
+  switch (d) {
+    case 12:
+      for (let i = 0, o = off; i < N; i += 2, o += 3) {
+        const b1 = inp[o + 1];
+        f[i] = inp[o] | ((b1 & 15) << 8);
+        f[i + 1] = (b1 >> 4) | (inp[o + 2] << 4);
+      }
+      return;
+    case 11:
+      for (let i = 0, o = off; i < N; i += 8, o += 11) {
+        const b0 = inp[o],
+          b1 = inp[o + 1],
+          b2 = inp[o + 2],
+          b3 = inp[o + 3],
+          b4 = inp[o + 4],
+          b5 = inp[o + 5];
+        const b6 = inp[o + 6], b7 = inp[o + 7], b8 = inp[o + 8], b9 = inp[o + 9], b10 = inp[o + 10];
+        f[i] = b0 | ((b1 & 7) << 8);
+        f[i + 1] = (b1 >> 3) | ((b2 & 63) << 5);
+        f[i + 2] = (b2 >> 6) | (b3 << 2) | ((b4 & 1) << 10);
+        f[i + 3] = (b4 >> 1) | ((b5 & 15) << 7);
+        f[i + 4] = (b5 >> 4) | ((b6 & 127) << 4);
+        f[i + 5] = (b6 >> 7) | (b7 << 1) | ((b8 & 3) << 9);
+        f[i + 6] = (b8 >> 2) | ((b9 & 31) << 6);
+        f[i + 7] = (b9 >> 5) | (b10 << 3);
+      }
+      return;
+    case 10:
+      for (let i = 0, o = off; i < N; i += 4, o += 5) {
+        const b1 = inp[o + 1], b2 = inp[o + 2], b3 = inp[o + 3];
+        f[i] = inp[o] | ((b1 & 3) << 8);
+        f[i + 1] = (b1 >> 2) | ((b2 & 15) << 6);
+        f[i + 2] = (b2 >> 4) | ((b3 & 63) << 4);
+        f[i + 3] = (b3 >> 6) | (inp[o + 4] << 2);
+      }
+      return;
+    case 5:
+      for (let i = 0, o = off; i < N; i += 8, o += 5) {
+        const b0 = inp[o], b1 = inp[o + 1], b2 = inp[o + 2], b3 = inp[o + 3], b4 = inp[o + 4];
+        f[i] = b0 & 31;
+        f[i + 1] = (b0 >> 5) | ((b1 & 3) << 3);
+        f[i + 2] = (b1 >> 2) & 31;
+        f[i + 3] = (b1 >> 7) | ((b2 & 15) << 1);
+        f[i + 4] = (b2 >> 4) | ((b3 & 1) << 4);
+        f[i + 5] = (b3 >> 1) & 31;
+        f[i + 6] = (b3 >> 6) | ((b4 & 7) << 2);
+        f[i + 7] = b4 >> 3;
+      }
+      return;
+    case 4:
+      for (let i = 0, o = off; i < N; i += 2, o++) {
+        const b = inp[o];
+        f[i] = b & 15;
+        f[i + 1] = b >> 4;
+      }
+      return;
+    case 1:
+      for (let i = 0, o = off; i < N; i += 8, o++) {
+        const b = inp[o];
+        for (let j = 0; j < 8; j++) f[i + j] = (b >> j) & 1;
+      }
+      return;
   }
-  const mask = (1 << d) - 1;
-  let acc = 0, bits = 0, o = off;
-  for (let i = 0; i < N; i++) {
-    while (bits < d) {
-      acc |= inp[o++] << bits;
-      bits += 8;
-    }
-    f[i] = acc & mask;
-    acc >>>= d;
-    bits -= d;
-  }
+  throw new RangeError(`byteDecode: unsupported width ${d}`);
 }
 
 /** ByteDecode_12 as FIPS 203 defines it for d = 12: each coefficient reduced mod q (one masked subtraction). */
@@ -285,7 +379,9 @@ const WORDS = new Int32Array(42); // one SHAKE128 block (168 bytes), or the 128 
 /**
  * SampleNTT (Algorithm 7): a uniform polynomial of the NTT domain from SHAKE128(ρ ‖ x ‖ y). Reads the output
  * a block (42 words) at a time; every 3 words are 12 bytes, 4 triples, 8 candidates of 12 bits, taken in
- * order while fewer than 256 are accepted. Rejection depends only on the public seed ρ.
+ * order while fewer than 256 are accepted. While at least 8 places are left, each candidate is stored and
+ * the count advances by (d < q) computed arithmetically: about one candidate in five is rejected at random,
+ * which a branch would mispredict. Rejection depends only on the public seed ρ.
  */
 export function sampleNtt(f: Int32Array, rho: Uint8Array, rhoOff: number, x: number, y: number): void {
   const xof = SHAKE128.reset();
@@ -298,24 +394,45 @@ export function sampleNtt(f: Int32Array, rho: Uint8Array, rhoOff: number, x: num
     xof.squeezeWords(w, 42);
     for (let g = 0; g < 42 && j < N; g += 3) {
       const w0 = w[g], w1 = w[g + 1], w2 = w[g + 2];
-      let d = w0 & 0xfff;
-      if (d < Q) f[j++] = d;
-      d = (w0 >>> 12) & 0xfff;
-      if (d < Q && j < N) f[j++] = d;
-      d = (w0 >>> 24) | ((w1 & 0xf) << 8);
-      if (d < Q && j < N) f[j++] = d;
-      d = (w1 >>> 4) & 0xfff;
-      if (d < Q && j < N) f[j++] = d;
-      d = (w1 >>> 16) & 0xfff;
-      if (d < Q && j < N) f[j++] = d;
-      d = (w1 >>> 28) | ((w2 & 0xff) << 4);
-      if (d < Q && j < N) f[j++] = d;
-      d = (w2 >>> 8) & 0xfff;
-      if (d < Q && j < N) f[j++] = d;
-      d = w2 >>> 20;
-      if (d < Q && j < N) f[j++] = d;
+      const d0 = w0 & 0xfff, d1 = (w0 >> 12) & 0xfff, d2 = ((w0 >> 24) & 0xff) | ((w1 & 0xf) << 8);
+      const d3 = (w1 >> 4) & 0xfff, d4 = (w1 >> 16) & 0xfff, d5 = ((w1 >> 28) & 0xf) | ((w2 & 0xff) << 4);
+      const d6 = (w2 >> 8) & 0xfff, d7 = (w2 >> 20) & 0xfff;
+      if (j <= N - 8) {
+        // (d − q) >> 31 is −1 when d < q, else 0.
+        f[j] = d0;
+        j -= (d0 - Q) >> 31;
+        f[j] = d1;
+        j -= (d1 - Q) >> 31;
+        f[j] = d2;
+        j -= (d2 - Q) >> 31;
+        f[j] = d3;
+        j -= (d3 - Q) >> 31;
+        f[j] = d4;
+        j -= (d4 - Q) >> 31;
+        f[j] = d5;
+        j -= (d5 - Q) >> 31;
+        f[j] = d6;
+        j -= (d6 - Q) >> 31;
+        f[j] = d7;
+        j -= (d7 - Q) >> 31;
+      } else {
+        j = accept(f, j, d0);
+        j = accept(f, j, d1);
+        j = accept(f, j, d2);
+        j = accept(f, j, d3);
+        j = accept(f, j, d4);
+        j = accept(f, j, d5);
+        j = accept(f, j, d6);
+        j = accept(f, j, d7);
+      }
     }
   }
+}
+
+/** Stores candidate d at f[j] if it is below q and there is room; returns the new count. */
+function accept(f: Int32Array, j: number, d: number): number {
+  if (d < Q && j < N) f[j++] = d;
+  return j;
 }
 
 /** SamplePolyCBD_2 (Algorithm 8, η = 2) of PRF_2(σ, b) = SHAKE256(σ ‖ b, 128 bytes) (§4.1). */

@@ -41,6 +41,11 @@ export const MAX_WELCOME_CHATS = 1000;
 export const MAX_WELCOME_REQUESTS = 1000;
 /** Largest encoded prekey bundle (200 one-time prekeys on each curve fit with room to spare). */
 export const MAX_BUNDLE_BYTES = 128 * 1024;
+/**
+ * Largest valid Login frame body: type, version, ID, public identity (597 bytes), vec16 signature of 132
+ * bytes. Before Login the relay accepts no longer frame (docs/protocol.md, "Limits of a connection").
+ */
+export const MAX_LOGIN_FRAME_BYTES = 1 + 2 + 20 + 597 + 2 + 132;
 
 /** TLS exporter label of the login binding (RFC 8446 §7.5), with an empty context. */
 export const EXPORTER_LABEL = "EXPORTER-sotto-login";
@@ -728,31 +733,44 @@ function readBundle(r: Reader): PrekeyBundle {
 /**
  * Splits a byte stream into frame bodies. Feed it chunks as they arrive, of any size; it returns the
  * bodies completed by each chunk, in order. A length of 0 is refused (ProtocolError "malformed"), and a
- * length above the limit (ProtocolError "exhausted") as soon as its four bytes are seen, before any of
- * the body is buffered. After an error the splitter must not be used again.
+ * length above the limit (ProtocolError "exhausted") as soon as its four bytes are seen. The buffer of a
+ * frame grows with the bytes that arrive (doubling, from at most 1 KiB), never to the announced length up
+ * front, so a peer that announces a large frame and sends little costs what it sent. The limit may be
+ * changed between chunks (`maxBody`): the relay lowers it until Login. After an error the splitter must
+ * not be used again.
  */
 export class FrameSplitter {
-  readonly #max: number;
+  #max: number;
   readonly #head = new Uint8Array(4);
   #headLength = 0;
-  #body: Uint8Array | null = null;
+  /** The announced length of the frame being read, or -1 between frames. */
+  #want = -1;
+  #body = new Uint8Array(0);
   #bodyLength = 0;
   #failed = false;
 
   /** `maxBody` is the largest body accepted (default and at most MAX_FRAME_BYTES). */
   constructor(maxBody = MAX_FRAME_BYTES) {
-    if (typeof maxBody !== "number" || !Number.isSafeInteger(maxBody)) {
-      throw new TypeError("maxBody must be an integer");
-    }
-    if (maxBody < 1 || maxBody > MAX_FRAME_BYTES) {
-      throw new RangeError(`maxBody must be in [1, ${MAX_FRAME_BYTES}], got ${maxBody}`);
-    }
-    this.#max = maxBody;
+    this.#max = checkMaxBody(maxBody);
+  }
+
+  /** The largest body accepted from now on (frames whose length was already read keep theirs). */
+  get maxBody(): number {
+    return this.#max;
+  }
+
+  set maxBody(n: number) {
+    this.#max = checkMaxBody(n);
   }
 
   /** Bytes held for an incomplete frame (at most 4 + the limit). */
   get buffered(): number {
     return this.#headLength + this.#bodyLength;
+  }
+
+  /** Bytes allocated for the incomplete frame's body: at most twice what has arrived, or 1 KiB. */
+  get capacity(): number {
+    return this.#body.length;
   }
 
   /** Takes the next chunk of the stream and returns every frame body it completes. */
@@ -762,7 +780,7 @@ export class FrameSplitter {
     const out: Uint8Array[] = [];
     let at = 0;
     while (at < chunk.length) {
-      if (this.#body === null) {
+      if (this.#want < 0) {
         const take = Math.min(4 - this.#headLength, chunk.length - at);
         this.#head.set(chunk.subarray(at, at + take), this.#headLength);
         this.#headLength += take;
@@ -780,20 +798,38 @@ export class FrameSplitter {
               `frame: a length of ${n} bytes exceeds the limit of ${this.#max}`,
             );
         }
-        this.#body = new Uint8Array(n);
+        this.#want = n;
         this.#bodyLength = 0;
+        this.#body = new Uint8Array(Math.min(n, FIRST_BUFFER));
       }
-      const body: Uint8Array = this.#body;
-      const take = Math.min(body.length - this.#bodyLength, chunk.length - at);
-      body.set(chunk.subarray(at, at + take), this.#bodyLength);
-      this.#bodyLength += take;
+      const take = Math.min(this.#want - this.#bodyLength, chunk.length - at);
+      const need = this.#bodyLength + take;
+      if (need > this.#body.length) {
+        const grown = new Uint8Array(Math.min(this.#want, Math.max(need, 2 * this.#body.length)));
+        grown.set(this.#body.subarray(0, this.#bodyLength));
+        this.#body = grown;
+      }
+      this.#body.set(chunk.subarray(at, at + take), this.#bodyLength);
+      this.#bodyLength = need;
       at += take;
-      if (this.#bodyLength === body.length) {
-        out.push(body);
-        this.#body = null;
+      if (this.#bodyLength === this.#want) {
+        out.push(this.#body);
+        this.#body = new Uint8Array(0);
         this.#bodyLength = 0;
+        this.#want = -1;
       }
     }
     return out;
   }
+}
+
+/** The first allocation for a frame body; it doubles as bytes arrive. */
+const FIRST_BUFFER = 1024;
+
+function checkMaxBody(n: number): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) throw new TypeError("maxBody must be an integer");
+  if (n < 1 || n > MAX_FRAME_BYTES) {
+    throw new RangeError(`maxBody must be in [1, ${MAX_FRAME_BYTES}], got ${n}`);
+  }
+  return n;
 }

@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { p256 } from "../crypto/p256.ts";
 import { p384 } from "../crypto/p384.ts";
 import { p521 } from "../crypto/p521.ts";
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from "./admission.ts";
 import { loadOrCreateServerIdentity } from "./keys.ts";
-import { Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
+import { DEFAULT_LIMITS, Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
 import { RelayStore } from "./store.ts";
 import { TlsListener } from "./tls_listener.ts";
-import { keyLogFromEnv } from "../client/keylog.ts";
+import { keyLogFromEnv } from "../io/keylog.ts";
 
 /** The store's file in the data folder. */
 export const STORE_FILE = "relay.kv";
@@ -34,7 +35,8 @@ export interface AppOptions {
   dataDir: string;
   /** Replace the key and certificate (a new pin). */
   refreshKeys?: boolean;
-  limits?: Partial<RelayLimits>;
+  /** The relay's and admission's limits (the defaults: DEFAULT_LIMITS, DEFAULT_ADMISSION). */
+  limits?: Partial<AppLimits>;
   /** Wall clock (ms since the epoch); tests move it to exercise expiry. */
   now?: () => number;
   /** Failures of the relay itself (no IDs or addresses); default: standard error. */
@@ -43,12 +45,26 @@ export interface AppOptions {
   onFrame?: RelayOptions["onFrame"];
 }
 
+/** Every limit of a running relay: the relay's, admission's, and the TLS handshake's deadline. */
+export interface AppLimits extends RelayLimits, AdmissionLimits {
+  /** Milliseconds from accept to the end of the TLS handshake. */
+  handshakeTimeoutMs: number;
+}
+
+/** The defaults of every limit. */
+export const DEFAULT_APP_LIMITS: Readonly<AppLimits> = {
+  ...DEFAULT_LIMITS,
+  ...DEFAULT_ADMISSION,
+  handshakeTimeoutMs: 10_000,
+};
+
 /** A running relay. */
 export interface App {
   readonly addr: Deno.NetAddr;
   /** The SPKI pin clients check. */
   readonly pin: string;
   readonly relay: Relay;
+  readonly admission: Admission;
   /** Shuts everything down; idempotent, resolves when done. */
   close(): Promise<void>;
 }
@@ -67,8 +83,12 @@ export async function startApp(options: AppOptions): Promise<App> {
   const store = await RelayStore.open(join(dataDir, STORE_FILE));
   let relay: Relay | undefined;
   let listener: TlsListener;
+  let admission: Admission;
   try {
-    relay = new Relay({ store, limits: options.limits, now: options.now, log, onFrame: options.onFrame });
+    const all = { ...DEFAULT_APP_LIMITS, ...options.limits };
+    const { handshakeTimeoutMs, ...limits } = all;
+    relay = new Relay({ store, limits, now: options.now, log, onFrame: options.onFrame });
+    admission = new Admission(limits);
     listener = new TlsListener({
       hostname: host,
       port,
@@ -78,6 +98,8 @@ export async function startApp(options: AppOptions): Promise<App> {
         keyLog: keyLogFromEnv(), // SSLKEYLOGFILE, for Wireshark and tests; nothing when unset
       },
       handler: relay.handle,
+      handshakeTimeout: handshakeTimeoutMs,
+      admission,
     });
   } catch (e) {
     await relay?.shutdown();
@@ -90,6 +112,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     addr: listener.addr,
     pin: identity.pin,
     relay: running,
+    admission: admission!,
     close() {
       closing ??= (async () => {
         await running.shutdown();

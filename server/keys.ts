@@ -201,13 +201,30 @@ function identity(
   };
 }
 
+/**
+ * Creates the data folder with mode 0700, or tightens an existing one to 0700: it holds the key and the
+ * store (who talks to whom), which no other local user should read.
+ */
 async function ensureDataDir(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
   try {
-    const info = await Deno.stat(dir);
-    if (!info.isDirectory) throw new KeyFileError(dir, `the data folder ${dir} is not a folder`);
+    info = await Deno.stat(dir);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    return;
+  }
+  if (!info.isDirectory) throw new KeyFileError(dir, `the data folder ${dir} is not a folder`);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    try {
+      await Deno.chmod(dir, 0o700);
+    } catch (e) {
+      throw new KeyFileError(
+        dir,
+        `the data folder ${dir} can be read by other users and its mode cannot be changed ` +
+          `(${(e as Error).message}); run "chmod 700 ${dir}" and start again.`,
+      );
+    }
   }
 }
 

@@ -45,6 +45,21 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes `n` tokens even if that leaves the bucket in debt: for costs that are known only once the work is
+   * done (the records of a read) or that exceed what one token stands for (a costly frame).
+   */
+  charge(n: number): void {
+    this.#refill();
+    this.#tokens -= n;
+  }
+
+  /** Milliseconds until the bucket is out of debt: 0 if it holds any tokens (see `charge`). */
+  debtMs(): number {
+    this.#refill();
+    return this.#tokens >= 0 ? 0 : Math.max(1, Math.ceil(-this.#tokens / this.#perMs));
+  }
+
   /** Takes a token now if there is one and returns 0; otherwise returns the milliseconds until there is. */
   takeOrWait(): number {
     if (this.tryTake()) return 0;

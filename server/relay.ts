@@ -18,14 +18,20 @@ import {
   EXPORTER_BYTES,
   EXPORTER_LABEL,
   FrameSplitter,
+  FrameType,
   MAX_BODY_BYTES,
   MAX_FRAME_BYTES,
+  MAX_LOGIN_FRAME_BYTES,
+  MAX_WELCOME_CHATS,
+  MAX_WELCOME_REQUESTS,
   NONCE_BYTES,
   type ResultCode,
   type ServerFrame,
   verifyLogin,
   WIRE_VERSION,
 } from "../protocol/wire.ts";
+import type { Ticket } from "./admission.ts";
+import { ConnectionBudget } from "./guard.ts";
 import { KeyedLimiter, TokenBucket } from "./limits.ts";
 import { Link } from "./link.ts";
 import type { EntryRef, QueuedItem, RelayStore } from "./store.ts";
@@ -38,10 +44,27 @@ export interface RelayLimits {
   maxFrameBytes: number;
   /** Largest end-to-end message relayed (at most MAX_BODY_BYTES); larger ones are refused. */
   maxMessageBytes: number;
-  /** Frames per second per connection, sustained; beyond, the relay stops reading (TCP pushes back). */
+  /**
+   * Cost units per second per connection after Login, sustained; beyond, the relay stops reading (TCP
+   * pushes back). A Ping costs one unit; see FRAME_COST for the others, and recordCost for TLS records.
+   */
   framesPerSecond: number;
-  /** Frames a connection may send in a burst. */
+  /** Cost units a connection may spend in a burst. */
   frameBurst: number;
+  /** Cost units of each TLS record received after Login (KeyUpdates and alerts included). */
+  recordCost: number;
+  /** TLS records a connection may send before Login (used when no admission supplies the budget). */
+  preLoginRecords: number;
+  /** Prekey uploads per user per minute (also the burst). */
+  prekeyUploadsPerMinute: number;
+  /** Other costly requests (RequestChat, CancelRequest, Block, Unblock, CloseChat) per user per minute. */
+  costlyFramesPerMinute: number;
+  /** New identities registered, for all sources together: burst and per hour. */
+  registrationBurst: number;
+  registrationsPerHour: number;
+  /** New identities registered from one source address: burst and per hour. */
+  registrationBurstPerSource: number;
+  registrationsPerSourcePerHour: number;
   /** Bytes waiting to be written to one connection before it is dropped as a slow reader. */
   maxQueuedBytes: number;
   /** Milliseconds one write may stall before the connection is dropped. */
@@ -79,8 +102,15 @@ export interface RelayLimits {
   maxOneTimePrekeys: number;
   /** Below this many one-time prekeys on a curve, the owner is told (PrekeysLow). */
   prekeyLowWater: number;
-  /** Milliseconds between sweeps of lapsed messages and requests. */
+  /** Milliseconds between sweeps of lapsed messages, requests and identities. */
   sweepIntervalMs: number;
+  /** Bytes the store may hold (as the store counts them, docs/store.md); past it, new messages and new
+   * identities are refused and nothing stored is lost. */
+  storeQuotaBytes: number;
+  /** Bytes of messages one sender may have queued, over all its recipients together. */
+  senderQuotaBytes: number;
+  /** Milliseconds without a login after which an identity expires, with its prekeys and its queue. */
+  identityTtlMs: number;
 }
 
 /** The defaults. */
@@ -89,6 +119,14 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   maxMessageBytes: MAX_BODY_BYTES,
   framesPerSecond: 200,
   frameBurst: 400,
+  recordCost: 0.25,
+  preLoginRecords: 64,
+  prekeyUploadsPerMinute: 6,
+  costlyFramesPerMinute: 60,
+  registrationBurst: 100,
+  registrationsPerHour: 1000,
+  registrationBurstPerSource: 20,
+  registrationsPerSourcePerHour: 60,
   maxQueuedBytes: 4 * 1024 * 1024,
   writeStallMs: 30 * SECOND,
   loginTimeoutMs: 10 * SECOND,
@@ -108,7 +146,42 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   maxOneTimePrekeys: MAX_ONE_TIME_PREKEYS,
   prekeyLowWater: 20,
   sweepIntervalMs: 10 * MINUTE,
+  storeQuotaBytes: 8 * 1024 ** 3,
+  senderQuotaBytes: 512 * 1024 ** 2,
+  identityTtlMs: 180 * DAY,
 };
+
+/**
+ * What each client frame costs, in units of the connection's budget (a Ping is one): about the CPU and
+ * store work it makes, measured on this machine (docs/security.md). Charged by the type byte, before the
+ * frame is decoded (decoding a full prekey bundle validates 600 points, about 2.5 ms).
+ */
+const FRAME_COST: ReadonlyMap<number, number> = new Map([
+  [FrameType.ping, 1],
+  [FrameType.ack, 2], // a KV transaction, grouped with others
+  [FrameType.send, 2], // a KV transaction (or a message held in memory), grouped with others
+  [FrameType.uploadPrekeys, 100], // decoding and three signature verifications (about 8 ms), three KV transactions
+  [FrameType.requestChat, 10], // reads and a KV transaction
+  [FrameType.cancelRequest, 5],
+  [FrameType.block, 5],
+  [FrameType.unblock, 5],
+  [FrameType.closeChat, 5],
+]);
+
+/** What a KeyUpdate from the peer costs: two key derivations and a record back (about 100 µs here). */
+const KEY_UPDATE_COST = 5;
+
+/** What the store must have room for before it takes a new identity: the identity and its prekeys. */
+const NEW_IDENTITY_BYTES = 64 * 1024;
+
+/** Requests limited together per user and minute (costlyFramesPerMinute). */
+const COSTLY: ReadonlySet<ClientFrame["type"]> = new Set([
+  "request-chat",
+  "cancel-request",
+  "block",
+  "unblock",
+  "close-chat",
+]);
 
 /** What {@link Relay} needs. */
 export interface RelayOptions {
@@ -168,11 +241,14 @@ interface Inflight {
 class Session {
   readonly link: Link;
   readonly nonce: Uint8Array;
-  readonly bucket: TokenBucket;
+  readonly budget: ConnectionBudget;
+  readonly ticket: Ticket | null;
   readonly ended: Promise<void>;
   id: Uint8Array | null = null;
   key = "";
   lastFrame: number;
+  /** KeyUpdates received on this connection and already charged. */
+  keyUpdates = 0;
   /** Highest queue sequence number sent on this connection. */
   cursor = -1;
   /** Entries sent and not yet acknowledged, by hex id. */
@@ -184,7 +260,13 @@ class Session {
   pumpAgain = false;
   #unpause: () => void = () => {};
 
-  constructor(link: (onEnd: () => void) => Link, nonce: Uint8Array, bucket: TokenBucket, now: number) {
+  constructor(
+    link: (onEnd: () => void) => Link,
+    nonce: Uint8Array,
+    budget: ConnectionBudget,
+    ticket: Ticket | null,
+    now: number,
+  ) {
     let resolve!: () => void;
     this.ended = new Promise((r) => (resolve = r));
     this.link = link(() => {
@@ -192,7 +274,8 @@ class Session {
       this.#unpause();
     });
     this.nonce = nonce;
-    this.bucket = bucket;
+    this.budget = budget;
+    this.ticket = ticket;
     this.lastFrame = now;
   }
 
@@ -227,6 +310,10 @@ export class Relay {
   readonly #tasks = new Set<Promise<void>>();
   readonly #requestLimiter: KeyedLimiter;
   readonly #oneTimeLimiter: KeyedLimiter;
+  readonly #uploadLimiter: KeyedLimiter;
+  readonly #costlyLimiter: KeyedLimiter;
+  readonly #registrations: TokenBucket;
+  readonly #sourceRegistrations: KeyedLimiter;
   readonly #ticker: ReturnType<typeof setInterval>;
   #lastSweep: number;
   #sweeping = false;
@@ -241,6 +328,9 @@ export class Relay {
     }
     if (limits.maxFrameBytes > MAX_FRAME_BYTES) throw new RangeError("limits.maxFrameBytes is too large");
     if (limits.maxMessageBytes > MAX_BODY_BYTES) throw new RangeError("limits.maxMessageBytes is too large");
+    if (limits.maxChatsAndRequests > Math.min(MAX_WELCOME_CHATS, MAX_WELCOME_REQUESTS)) {
+      throw new RangeError("limits.maxChatsAndRequests must fit in a Welcome frame");
+    }
     this.#store = options.store;
     this.#limits = limits;
     this.#now = options.now ?? Date.now;
@@ -258,6 +348,26 @@ export class Relay {
       limits.oneTimePerHour / 3600,
       this.#monotonic,
     );
+    this.#uploadLimiter = new KeyedLimiter(
+      limits.prekeyUploadsPerMinute,
+      limits.prekeyUploadsPerMinute / 60,
+      this.#monotonic,
+    );
+    this.#costlyLimiter = new KeyedLimiter(
+      limits.costlyFramesPerMinute,
+      limits.costlyFramesPerMinute / 60,
+      this.#monotonic,
+    );
+    this.#registrations = new TokenBucket(
+      limits.registrationBurst,
+      limits.registrationsPerHour / 3600,
+      this.#monotonic,
+    );
+    this.#sourceRegistrations = new KeyedLimiter(
+      limits.registrationBurstPerSource,
+      limits.registrationsPerSourcePerHour / 3600,
+      this.#monotonic,
+    );
     this.#lastSweep = this.#monotonic();
     const tick = Math.max(250, Math.min(30 * SECOND, limits.idleTimeoutMs / 4));
     this.#ticker = setInterval(() => this.#tick(), tick);
@@ -273,12 +383,26 @@ export class Relay {
     return this.#online.size;
   }
 
-  /** Serves one TLS connection until it ends; never throws. For TlsListenerOptions.handler. */
-  handle = async (conn: TlsConnection): Promise<void> => {
+  /** Bytes the store holds, as it counts them (docs/store.md, "Quotas"). */
+  get storeUsage(): number {
+    return this.#store.usage;
+  }
+
+  /**
+   * Serves one TLS connection until it ends; never throws. For TlsListenerOptions.handler: `ticket` (from
+   * the listener's admission) brings the connection's source and budget; without one it gets a budget of
+   * its own and no per-source limits.
+   */
+  handle = async (
+    conn: TlsConnection,
+    _remote?: Deno.NetAddr,
+    ticket: Ticket | null = null,
+  ): Promise<void> => {
     const session = new Session(
       (onEnd) => new Link(conn, this.#limits, onEnd),
       this.#random(NONCE_BYTES),
-      new TokenBucket(this.#limits.frameBurst, this.#limits.framesPerSecond, this.#monotonic),
+      ticket?.budget ?? new ConnectionBudget(this.#limits, this.#monotonic),
+      ticket,
       this.#monotonic(),
     );
     if (this.#closing) {
@@ -303,7 +427,8 @@ export class Relay {
   };
 
   async #readLoop(s: Session): Promise<void> {
-    const splitter = new FrameSplitter(this.#limits.maxFrameBytes);
+    // Until Login, no frame may be longer than the largest Login.
+    const splitter = new FrameSplitter(Math.min(this.#limits.maxFrameBytes, MAX_LOGIN_FRAME_BYTES));
     while (!s.link.closed) {
       let chunk: Uint8Array | null;
       try {
@@ -312,13 +437,29 @@ export class Relay {
         return; // the peer vanished or broke TLS: nothing to tell it
       }
       if (chunk === null) return;
+      // KeyUpdates come between chunks of data (at most four in a row, then TLS itself ends the
+      // connection): each is charged here, before the connection is read again.
+      const updates = s.link.conn.keyUpdatesReceived;
+      s.budget.charge((updates - s.keyUpdates) * KEY_UPDATE_COST);
+      s.keyUpdates = updates;
       for (const body of splitter.push(chunk)) {
-        for (let wait = s.bucket.takeOrWait(); wait > 0 && !s.link.closed; wait = s.bucket.takeOrWait()) {
-          await s.pause(wait);
+        if (s.id !== null) {
+          for (let wait = s.budget.debtMs(); wait > 0 && !s.link.closed; wait = s.budget.debtMs()) {
+            await s.pause(wait);
+          }
+          if (s.link.closed) return;
+          s.budget.charge(FRAME_COST.get(body[0]) ?? 1); // served or refused: its bytes were read
+          if (body[0] === FrameType.uploadPrekeys && !this.#uploadLimiter.tryTake(s.key)) {
+            // Refused before the bundle is decoded (a large part of its cost).
+            s.lastFrame = this.#monotonic();
+            const id = body.length >= 5 ? new DataView(body.buffer, body.byteOffset + 1, 4).getUint32(0) : 0;
+            this.#result(s, id, "rate-limited", "too many prekey uploads; try again in a minute");
+            continue;
+          }
         }
-        if (s.link.closed) return;
         s.lastFrame = this.#monotonic();
         await this.#dispatch(s, decodeClientFrame(body));
+        if (s.id !== null) splitter.maxBody = this.#limits.maxFrameBytes;
       }
     }
   }
@@ -350,6 +491,15 @@ export class Relay {
     }
     this.#onFrame?.(f);
     const user = s.id;
+    if (COSTLY.has(f.type) && !this.#costlyLimiter.tryTake(s.key)) {
+      const requestId = (f as { requestId: number }).requestId;
+      return this.#result(
+        s,
+        requestId,
+        "rate-limited",
+        "too many requests of this kind; try again in a minute",
+      );
+    }
     switch (f.type) {
       case "login":
         throw new Refusal("unexpected", "already logged in");
@@ -443,7 +593,17 @@ export class Relay {
     if (!verifyLogin(f.identity, s.nonce, exporter, f.signature)) {
       throw new Refusal("login-failed", "the login signature does not verify for this session");
     }
-    if (await this.#store.register(f.id, encodeIdentityPublic(f.identity)) === "conflict") {
+    const identity = encodeIdentityPublic(f.identity);
+    const known = await this.#store.identity(f.id);
+    if (known !== null && !equalBytes(known, identity)) {
+      throw new Refusal("login-failed", "another identity is registered under this ID");
+    }
+    if (known === null) this.#mayRegister(s);
+    if (s.ticket !== null && !s.ticket.promote()) {
+      throw new Refusal("rate-limited", "the relay is full; try again later");
+    }
+    s.budget.markLoggedIn();
+    if (await this.#store.register(f.id, identity, this.#now()) === "conflict") {
       throw new Refusal("login-failed", "another identity is registered under this ID");
     }
     if (s.link.closed) return;
@@ -457,9 +617,11 @@ export class Relay {
     s.key = key;
     this.#online.set(key, s);
 
+    // At most what a Welcome can carry, so that no store content can make a login fail (the relay keeps
+    // fewer: maxChatsAndRequests); a client learns of any others as they change.
     const [chats, requests, queued, counts] = await Promise.all([
-      this.#store.listChats(f.id),
-      this.#store.listRequests(f.id, this.#now()),
+      this.#store.listChats(f.id, MAX_WELCOME_CHATS),
+      this.#store.listRequests(f.id, this.#now(), MAX_WELCOME_REQUESTS),
       this.#store.queuedCount(f.id),
       this.#store.prekeyCounts(f.id),
     ]);
@@ -481,6 +643,18 @@ export class Relay {
       this.#online.get(bytesToHex(c.peerId))?.link.send({ type: "peer-online", peerId: f.id });
     }
     this.#wake(key);
+  }
+
+  /** Throws a Refusal unless a new identity may be registered now (from this connection's source). */
+  #mayRegister(s: Session): void {
+    // Room for the identity and the prekeys it will upload (three full sets are about 64 KiB).
+    if (this.#store.usage + NEW_IDENTITY_BYTES > this.#limits.storeQuotaBytes) {
+      throw new Refusal("rate-limited", "the relay's store is full; it takes no new identities for now");
+    }
+    const source = s.ticket?.source ?? "";
+    if (!this.#sourceRegistrations.tryTake(source) || !this.#registrations.tryTake()) {
+      throw new Refusal("rate-limited", "too many new identities; try again later");
+    }
   }
 
   async #send(s: Session, user: Uint8Array, f: Extract<ClientFrame, { type: "send" }>): Promise<void> {
@@ -534,6 +708,8 @@ export class Relay {
       maxCount: this.#limits.maxQueuedMessages,
       maxBytes: this.#limits.maxQueuedMessageBytes,
       ttl: this.#limits.messageTtlMs,
+      maxSenderBytes: this.#limits.senderQuotaBytes,
+      maxStoreBytes: this.#limits.storeQuotaBytes,
     });
   }
 
@@ -793,6 +969,9 @@ export class Relay {
     }
     this.#requestLimiter.prune();
     this.#oneTimeLimiter.prune();
+    this.#uploadLimiter.prune();
+    this.#costlyLimiter.prune();
+    this.#sourceRegistrations.prune();
     if (now - this.#lastSweep >= this.#limits.sweepIntervalMs && !this.#sweeping) {
       this.#lastSweep = now;
       const task: Promise<void> = this.sweep().then(() => {}, (e) => this.#log(`sweep failed: ${e.message}`))
@@ -801,11 +980,20 @@ export class Relay {
     }
   }
 
-  /** Deletes lapsed messages and requests now (it also runs every sweepIntervalMs). */
-  async sweep(): Promise<{ messages: number; requests: number }> {
+  /**
+   * Deletes lapsed messages and requests, and expires identities without a login for identityTtlMs,
+   * until nothing due is left (it also runs every sweepIntervalMs). Peers of an expired identity are told
+   * their chat closed.
+   */
+  async sweep(): Promise<{ messages: number; requests: number; identities: number }> {
     this.#sweeping = true;
     try {
-      return await this.#store.sweep(this.#now());
+      const now = this.#now();
+      const lapsed = await this.#store.sweep(now);
+      const online = (id: Uint8Array) => this.#online.has(bytesToHex(id));
+      const expired = await this.#store.expireIdentities(now, this.#limits.identityTtlMs, online);
+      for (const peer of expired.peers) this.#wake(bytesToHex(peer));
+      return { ...lapsed, identities: expired.identities };
     } finally {
       this.#sweeping = false;
     }

@@ -16,6 +16,16 @@
 //   ["body", user, seq, part]           a message body, in parts of at most 65,000 bytes
 //   ["msgid", user, messageId]          MsgIdRecord: finds a queued entry by its id (for acks, duplicates)
 //   ["expires", at, "inbox", user, seq] and ["expires", at, "request", from, to]: what lapses when
+//   ["seen", id]                        the day (since the epoch) of the user's last login
+//   ["idle", day, id]                   true: finds the users last seen on `day` (for expiry)
+//   ["sent", id]                        KvU64: bytes of messages `id` has queued, over all recipients
+//   ["meta", "usage"]                   KvU64: bytes the store holds, as counted (see "Quotas" below)
+//   ["meta", "format"]                  2 once the counters above exist (an older store is counted once)
+//
+// Quotas: the store keeps a running count of what it holds (exact for message bodies, a fixed cost per
+// record otherwise: the *_COST constants below) and of what each sender has queued; both are updated in
+// the transactions that change them (commutative `sum` mutations, so they never conflict) and mirrored
+// in memory, which the quota checks read.
 
 import {
   bytesToHex,
@@ -51,6 +61,13 @@ const ACK_BATCH = 40;
 const MAX_CHECKS = 100, MAX_MUTATIONS = 1000, MAX_COMMIT_BYTES = 640 * 1024;
 /** Entries kept in each versionstamp cache (chats, queue meta records). */
 const CACHE_ENTRIES = 100_000;
+/** What each record counts for in the store's usage, besides message bodies (docs/store.md, "Quotas"). */
+export const ENTRY_COST = 256, EVENT_COST = 2048 + ENTRY_COST, IDENTITY_COST = 1024, RECORD_COST = 128;
+const PREKEY_COST = 512;
+const USAGE_KEY = ["meta", "usage"], FORMAT_KEY = ["meta", "format"], FORMAT = 2;
+const DAY = 86_400_000;
+/** Lapsed entries read from the expiry index at a time by the sweep (it goes on until none is left). */
+const SWEEP_PAGE = 1000;
 
 /** The signed prekey and the unused one-time prekeys of one user on one curve. */
 interface PrekeyRecord {
@@ -72,6 +89,11 @@ interface KemPrekeyRecord {
   maxId: number;
 }
 
+/** What a KEM prekey record counts against the store quota. */
+function kemPrekeyCost(r: KemPrekeyRecord): number {
+  return PREKEY_COST + r.lastResort.length + r.oneTime.length;
+}
+
 interface RequestRecord {
   curve: number;
   expiresAt: number;
@@ -91,6 +113,39 @@ interface QueueMeta {
 
 /** Kinds of queued entries. */
 const KIND_MESSAGE = 1, KIND_OPENED = 2, KIND_CLOSED = 3;
+
+/** What one transaction changes in the usage counters; applied to the memory mirror once it commits. */
+class Usage {
+  total = 0;
+  readonly senders = new Map<string, { id: Uint8Array; bytes: number }>();
+
+  /** Bytes queued by `id` change by `bytes` (and the total with them). */
+  sender(id: Uint8Array, bytes: number): void {
+    this.total += bytes;
+    const key = bytesToHex(id);
+    const e = this.senders.get(key);
+    if (e) e.bytes += bytes;
+    else this.senders.set(key, { id, bytes });
+  }
+
+  /** Adds the counters' mutations to `op`: sums, which never conflict with one another. */
+  write(op: Deno.AtomicOperation): void {
+    if (this.total !== 0) op.sum(USAGE_KEY, u64(this.total));
+    for (const { id, bytes } of this.senders.values()) if (bytes !== 0) op.sum(["sent", id], u64(bytes));
+  }
+}
+
+/** A change as a KvU64 addend (a negative one wraps around, as `sum` does). */
+function u64(n: number): bigint {
+  return n >= 0 ? BigInt(n) : (1n << 64n) + BigInt(n);
+}
+
+/** A KvU64 counter as a number (values past 2^63 are what wrapped below zero). */
+function fromU64(v: Deno.KvU64 | null | undefined): number {
+  if (!v) return 0;
+  const n = v.value >= 1n << 63n ? v.value - (1n << 64n) : v.value;
+  return Number(n);
+}
 
 interface InboxRecord {
   kind: number;
@@ -184,12 +239,16 @@ export type EnqueueOutcome =
   | { kind: "queued"; ref: EntryRef }
   | { kind: "already-queued" | "no-chat" | "over-quota" | "duplicate" };
 
-/** Per-recipient queue limits. */
+/** Per-recipient queue limits, and the quotas of the sender and of the whole store (none if omitted). */
 export interface QueueLimits {
   maxCount: number;
   maxBytes: number;
   /** Milliseconds a message waits before it lapses. */
   ttl: number;
+  /** Bytes (as counted: body + ENTRY_COST each) the sender may have queued over all its recipients. */
+  maxSenderBytes?: number;
+  /** Bytes the store may hold as counted (`usage`). */
+  maxStoreBytes?: number;
 }
 
 interface EnqueueOp {
@@ -222,6 +281,8 @@ interface Attempt<T> {
   result: T;
   op?: Deno.AtomicOperation;
   done?: (versionstamp: string) => void;
+  /** Counter changes, written into `op` and mirrored in memory once it commits. */
+  usage?: Usage;
 }
 
 /** Options of {@link RelayStore.open}. */
@@ -245,19 +306,60 @@ export class RelayStore {
   #pending: Pending[] = [];
   #committing = false;
   #closed = false;
+  /** The store's usage as counted (the memory mirror of ["meta", "usage"]). */
+  #usage = 0;
+  /** Bytes queued per sender (hex), with the versionstamp they were read or last changed at. */
+  readonly #sent = new Map<string, { bytes: number; versionstamp: string }>();
+  /** Senders whose counter is being read, with the changes committed meanwhile. */
+  readonly #loadingSent = new Map<string, { deltas: [string, number][]; done: Promise<void> }>();
 
   private constructor(kv: Deno.Kv, random: RandomSource) {
     this.#kv = kv;
     this.#random = random;
   }
 
-  /** Opens (creating if needed) the database at `path`. */
+  /**
+   * Opens (creating if needed) the database at `path`: the file and its -wal and -shm companions are
+   * made readable by the relay's user only (0600), whatever their mode was. A store from before the
+   * counters is counted once (and every identity in it is taken as seen today).
+   */
   static async open(path: string, options: StoreOptions = {}): Promise<RelayStore> {
     if (typeof path !== "string" || path === "") throw new TypeError("path must be a non-empty string");
+    // Who talks to whom is in here. SQLite creates the -wal and -shm files with the mode of the database
+    // file, so that one is created (or tightened) first; existing companions are tightened after.
+    const unix = Deno.build.os !== "windows";
+    if (unix) {
+      const f = await Deno.open(path, { create: true, write: true, mode: 0o600 });
+      f.close();
+      await Deno.chmod(path, 0o600);
+    }
     const kv = await Deno.openKv(path);
-    // Who talks to whom is in here: readable by the relay's user only (the folder is 0700 too).
-    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
-    return new RelayStore(kv, options.random ?? systemRandom);
+    const store = new RelayStore(kv, options.random ?? systemRandom);
+    try {
+      await store.#loadCounters(Date.now());
+      if (unix) {
+        for (const companion of [`${path}-wal`, `${path}-shm`]) {
+          await Deno.chmod(companion, 0o600).catch((e) => {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          });
+        }
+      }
+    } catch (e) {
+      kv.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** Bytes the store holds, as counted (docs/store.md, "Quotas"). */
+  get usage(): number {
+    return this.#usage;
+  }
+
+  /** Bytes of messages `id` has queued over all its recipients, as counted. */
+  async sentBytes(id: Uint8Array): Promise<number> {
+    checkId(id, "id");
+    return await this.#senderUsage(id);
   }
 
   /** Closes the database. Idempotent. */
@@ -274,12 +376,27 @@ export class RelayStore {
    * checked. "registered" the first time, "known" if the same keys are stored, "conflict" if other keys
    * are (which a correct ID derivation makes impossible short of a hash collision).
    */
-  async register(id: Uint8Array, identity: Uint8Array): Promise<"registered" | "known" | "conflict"> {
+  async register(
+    id: Uint8Array,
+    identity: Uint8Array,
+    now = Date.now(),
+  ): Promise<"registered" | "known" | "conflict"> {
     checkId(id, "id");
+    const today = Math.floor(now / DAY);
     return await this.#atomically(async () => {
-      const entry = await this.#kv.get<Uint8Array>(["user", id]);
-      if (entry.value !== null) return { result: equalBytes(entry.value, identity) ? "known" : "conflict" };
-      return { result: "registered", op: this.#kv.atomic().check(entry).set(["user", id], identity) };
+      const [entry, seen] = await this.#kv.getMany<[Uint8Array, number]>([["user", id], ["seen", id]]);
+      if (entry.value !== null && !equalBytes(entry.value, identity)) return { result: "conflict" };
+      const result = entry.value === null ? "registered" : "known";
+      if (entry.value !== null && seen.value === today) return { result };
+      // A login: the day it happened (not the time: identities expire by the day, docs/store.md).
+      const op = this.#kv.atomic().check(entry, seen).set(["seen", id], today).set(["idle", today, id], true);
+      if (seen.value !== null) op.delete(["idle", seen.value, id]);
+      const usage = new Usage();
+      if (entry.value === null) {
+        op.set(["user", id], identity);
+        usage.total += IDENTITY_COST;
+      }
+      return { result, op, usage };
     });
   }
 
@@ -324,7 +441,9 @@ export class RelayStore {
           opks: packOneTime(curve, keep),
           maxId: Math.max(maxId, ...keep.map((k) => k.id)),
         };
-        return { result: keep.length, op: this.#kv.atomic().check(entry).set(key, record) };
+        const usage = new Usage();
+        usage.total = PREKEY_COST + record.opks.length - (old ? PREKEY_COST + old.opks.length : 0);
+        return { result: keep.length, op: this.#kv.atomic().check(entry).set(key, record), usage };
       });
     }
     // The KEM prekeys (a classical bundle has none), kept by the same rule as the one-time EC prekeys.
@@ -343,7 +462,9 @@ export class RelayStore {
           oneTime: packKemPrekeys(keep),
           maxId: Math.max(maxId, ...keep.map((k) => k.id)),
         };
-        return { result: undefined, op: this.#kv.atomic().check(entry).set(key, record) };
+        const usage = new Usage();
+        usage.total = kemPrekeyCost(record) - (old ? kemPrekeyCost(old) : 0);
+        return { result: undefined, op: this.#kv.atomic().check(entry).set(key, record), usage };
       });
     }
     return counts;
@@ -420,15 +541,19 @@ export class RelayStore {
         oneTimeKemPrekeys: oneTimeKem,
       });
       const op = this.#kv.atomic().check(entry).set(["inbox", user, seq], { ...rec, bundle });
-      if (kemTaken?.prekey) op.check(kemEntry).set(kemEntry.key, { ...kem!, oneTime: kemTaken.rest });
+      // What leaves the prekey records no longer counts against the quota.
+      const usage = new Usage();
+      if (kemTaken?.prekey) {
+        op.check(kemEntry).set(kemEntry.key, { ...kem!, oneTime: kemTaken.rest });
+        usage.total -= kem!.oneTime.length - kemTaken.rest.length;
+      }
       if (take) {
-        op.check(chatRecord).set(chatRecord.key, {
-          ...chatRecord.value,
-          opks: packOneTime(curve, available.slice(1)),
-        });
+        const opks = packOneTime(curve, available.slice(1));
+        op.check(chatRecord).set(chatRecord.key, { ...chatRecord.value, opks });
+        usage.total -= chatRecord.value.opks.length - opks.length;
       }
       const remaining = take ? available.length - 1 : available.length;
-      return { result: { bundle, tookOneTime: take, remaining }, op };
+      return { result: { bundle, tookOneTime: take, remaining }, op, usage };
     });
   }
 
@@ -465,6 +590,14 @@ export class RelayStore {
       if (iBlocked.value !== null) return { result: { kind: "blocked" } };
       const op = this.#kv.atomic().check(chat, mine, theirs, iBlocked, theyBlocked);
       const live = theirs.value !== null && theirs.value.expiresAt > now;
+      // Opening a chat adds one to the requester's chats and requests unless it turns its own request
+      // into the chat: the limit holds on the side that completes a request too (else a user asked by
+      // many could pass it, and past what a Welcome can list, never log in again).
+      const grows = mine.value === null;
+      if (grows && await this.#pendingCount(from, maxPending) >= maxPending) {
+        return { result: { kind: "limit" } };
+      }
+      const usage = new Usage();
       if (live && theyBlocked.value === null) {
         const chatCurve = curveFromId(theirs.value!.curve)!;
         const c = theirs.value!.curve;
@@ -472,7 +605,8 @@ export class RelayStore {
         if (mine.value !== null) deleteRequest(op, from, to, mine.value);
         op.set(["chat", from, to], { curve: c, role: 2 } satisfies ChatRecord);
         op.set(["chat", to, from], { curve: c, role: 1 } satisfies ChatRecord);
-        await this.#queueEvent(op, from, {
+        usage.total += RECORD_COST * (grows ? 1 : 0); // two requests (or one) became two chat records
+        await this.#queueEvent(op, usage, from, {
           kind: KIND_OPENED,
           peer: to,
           at: now,
@@ -480,7 +614,7 @@ export class RelayStore {
           role: 2,
           bundle: null,
         });
-        await this.#queueEvent(op, to, {
+        await this.#queueEvent(op, usage, to, {
           kind: KIND_OPENED,
           peer: from,
           at: now,
@@ -488,16 +622,14 @@ export class RelayStore {
           role: 1,
           bundle: null,
         });
-        return { result: { kind: "opened", curve: chatCurve }, op };
-      }
-      if (mine.value === null && await this.#pendingCount(from, maxPending) >= maxPending) {
-        return { result: { kind: "limit" } };
+        return { result: { kind: "opened", curve: chatCurve }, op, usage };
       }
       if (mine.value !== null) deleteRequest(op, from, to, mine.value);
+      else usage.total += RECORD_COST;
       const expiresAt = now + ttl;
       op.set(["request", from, to], { curve: curveId(curve), expiresAt } satisfies RequestRecord);
       op.set(["expires", expiresAt, "request", from, to], true);
-      return { result: { kind: "pending", expiresAt }, op };
+      return { result: { kind: "pending", expiresAt }, op, usage };
     });
   }
 
@@ -520,16 +652,19 @@ export class RelayStore {
       if (mine.value === null) return { result: false };
       const op = this.#kv.atomic().check(mine);
       deleteRequest(op, from, to, mine.value);
-      return { result: true, op };
+      const usage = new Usage();
+      usage.total -= RECORD_COST;
+      return { result: true, op, usage };
     });
   }
 
-  /** `user`'s pending requests that have not lapsed at `now`. */
-  async listRequests(user: Uint8Array, now: number): Promise<StoredRequest[]> {
+  /** `user`'s pending requests that have not lapsed at `now`, at most `limit` of them. */
+  async listRequests(user: Uint8Array, now: number, limit = Infinity): Promise<StoredRequest[]> {
     checkId(user, "user");
     const out: StoredRequest[] = [];
     for await (const e of this.#kv.list<RequestRecord>({ prefix: ["request", user] })) {
       if (e.value.expiresAt <= now) continue;
+      if (out.length >= limit) break;
       out.push({
         peerId: e.key[2] as Uint8Array,
         curve: curveFromId(e.value.curve)!,
@@ -539,11 +674,11 @@ export class RelayStore {
     return out;
   }
 
-  /** `user`'s open chats. */
-  async listChats(user: Uint8Array): Promise<StoredChat[]> {
+  /** `user`'s open chats, at most `limit` of them. */
+  async listChats(user: Uint8Array, limit?: number): Promise<StoredChat[]> {
     checkId(user, "user");
     const out: StoredChat[] = [];
-    for await (const e of this.#kv.list<ChatRecord>({ prefix: ["chat", user] })) {
+    for await (const e of this.#kv.list<ChatRecord>({ prefix: ["chat", user] }, { limit })) {
       out.push({
         peerId: e.key[2] as Uint8Array,
         curve: curveFromId(e.value.curve)!,
@@ -579,8 +714,10 @@ export class RelayStore {
       if (mine.value === null) return { result: false };
       this.#forgetChat(user, peer);
       const op = this.#kv.atomic().check(mine, theirs).delete(mine.key).delete(theirs.key);
-      await this.#queueEvent(op, peer, { kind: KIND_CLOSED, peer: user, at: now });
-      return { result: true, op, done: () => this.#forgetChat(user, peer) };
+      const usage = new Usage();
+      usage.total -= 2 * RECORD_COST;
+      await this.#queueEvent(op, usage, peer, { kind: KIND_CLOSED, peer: user, at: now });
+      return { result: true, op, usage, done: () => this.#forgetChat(user, peer) };
     });
   }
 
@@ -593,20 +730,29 @@ export class RelayStore {
     checkId(blocker, "blocker");
     checkId(blocked, "blocked");
     return await this.#atomically(async () => {
-      const [mine, chat, theirChat] = await this.#kv.getMany<[RequestRecord, ChatRecord, ChatRecord]>([
+      const [mine, chat, theirChat, had] = await this.#kv.getMany<
+        [RequestRecord, ChatRecord, ChatRecord, boolean]
+      >([
         ["request", blocker, blocked],
         ["chat", blocker, blocked],
         ["chat", blocked, blocker],
+        ["block", blocker, blocked],
       ]);
-      const op = this.#kv.atomic().check(mine, chat, theirChat).set(["block", blocker, blocked], true);
-      if (mine.value !== null) deleteRequest(op, blocker, blocked, mine.value);
+      const op = this.#kv.atomic().check(mine, chat, theirChat, had).set(["block", blocker, blocked], true);
+      const usage = new Usage();
+      if (had.value === null) usage.total += RECORD_COST;
+      if (mine.value !== null) {
+        deleteRequest(op, blocker, blocked, mine.value);
+        usage.total -= RECORD_COST;
+      }
       const closing = chat.value !== null;
       if (closing) {
         this.#forgetChat(blocker, blocked);
         op.delete(chat.key).delete(theirChat.key);
-        await this.#queueEvent(op, blocked, { kind: KIND_CLOSED, peer: blocker, at: now });
+        usage.total -= 2 * RECORD_COST;
+        await this.#queueEvent(op, usage, blocked, { kind: KIND_CLOSED, peer: blocker, at: now });
       }
-      return { result: closing, op, done: () => closing && this.#forgetChat(blocker, blocked) };
+      return { result: closing, op, usage, done: () => closing && this.#forgetChat(blocker, blocked) };
     });
   }
 
@@ -614,7 +760,13 @@ export class RelayStore {
   async unblock(blocker: Uint8Array, blocked: Uint8Array): Promise<void> {
     checkId(blocker, "blocker");
     checkId(blocked, "blocked");
-    await this.#kv.delete(["block", blocker, blocked]);
+    await this.#atomically(async () => {
+      const had = await this.#kv.get(["block", blocker, blocked]);
+      if (had.value === null) return { result: undefined };
+      const usage = new Usage();
+      usage.total -= RECORD_COST;
+      return { result: undefined, op: this.#kv.atomic().check(had).delete(had.key), usage };
+    });
   }
 
   // ---- queues -----------------------------------------------------------------------------------------
@@ -643,7 +795,9 @@ export class RelayStore {
     checkMessageId(messageId);
     checkBytes(body, "body");
     const op: EnqueueOp = { kind: "enqueue", from, to, messageId, body, now, limits };
-    const cached = () => this.#chats.has(pairKey(from, to)) && this.#metas.has(bytesToHex(to));
+    const cached = () =>
+      this.#chats.has(pairKey(from, to)) && this.#metas.has(bytesToHex(to)) &&
+      (limits.maxSenderBytes === undefined || this.#sent.has(bytesToHex(from)));
     if (cached()) return await this.#fast(op);
     return await this.#serial(bytesToHex(to), () => cached() ? this.#fast(op) : this.#enqueueSlow(op));
   }
@@ -675,12 +829,23 @@ export class RelayStore {
       if (q.count + 1 > limits.maxCount || q.bytes + body.length > limits.maxBytes) {
         return { result: { kind: "over-quota" } };
       }
+      const cost = body.length + ENTRY_COST;
+      if (limits.maxStoreBytes !== undefined && this.#usage + cost > limits.maxStoreBytes) {
+        return { result: { kind: "over-quota" } };
+      }
+      if (
+        limits.maxSenderBytes !== undefined && await this.#senderUsage(from) + cost > limits.maxSenderBytes
+      ) {
+        return { result: { kind: "over-quota" } };
+      }
       const atomic = this.#kv.atomic().check(chat, meta, known);
-      const ref = addMessage(atomic, op, q);
+      const usage = new Usage();
+      const ref = addMessage(atomic, op, q, usage);
       atomic.set(["queue", to], q);
       return {
         result: { kind: "queued", ref },
         op: atomic,
+        usage,
         done: (versionstamp) => {
           ref.versionstamp = versionstamp;
           remember(this.#metas, toKey, { meta: q, versionstamp });
@@ -792,16 +957,18 @@ export class RelayStore {
       const atomic = this.#kv.atomic().check(meta);
       const q = { ...meta.value };
       const acked: AckedItem[] = [];
+      const usage = new Usage();
       for (const e of entries) {
         atomic.check(e);
         if (e.value === null) continue;
-        deleteEntry(atomic, user, toRef(e as Deno.KvEntry<InboxRecord>), q);
+        deleteEntry(atomic, user, toRef(e as Deno.KvEntry<InboxRecord>), q, usage);
         acked.push({ id: e.value.id, from: e.value.kind === KIND_MESSAGE ? e.value.peer : null });
       }
       atomic.set(["queue", user], q);
       return {
         result: acked,
         op: atomic,
+        usage,
         done: (versionstamp) => remember(this.#metas, bytesToHex(user), { meta: q, versionstamp }),
       };
     });
@@ -834,14 +1001,15 @@ export class RelayStore {
 
   /** The waiting operations that fit in one KV commit (its limits on checks, mutations and bytes). */
   #takeBatch(): Pending[] {
-    let checks = 0, mutations = 0, bytes = 0, n = 0;
+    // One mutation is kept for the store's usage counter; each operation adds one per sender counter.
+    let checks = 0, mutations = 1, bytes = 0, n = 0;
     const users = new Set<string>();
     for (; n < this.#pending.length; n++) {
       const op = this.#pending[n].op;
       const user = bytesToHex(op.kind === "enqueue" ? op.to : op.user);
       const meta = users.has(user) ? 0 : 1;
       const c = (op.kind === "enqueue" ? 2 : op.refs.length) + meta;
-      const m = op.kind === "enqueue" ? 5 + Math.ceil(op.body.length / BODY_PART) : 4 * op.refs.length + 2;
+      const m = op.kind === "enqueue" ? 6 + Math.ceil(op.body.length / BODY_PART) : 5 * op.refs.length + 2;
       const b = op.kind === "enqueue" ? op.body.length + 512 : 256 * op.refs.length;
       if (
         n > 0 && (checks + c > MAX_CHECKS || mutations + m > MAX_MUTATIONS || bytes + b > MAX_COMMIT_BYTES)
@@ -864,6 +1032,7 @@ export class RelayStore {
     const queued = new Set<string>(), deleted = new Set<string>();
     const results: unknown[] = [];
     const after: ((versionstamp: string) => void)[] = [];
+    const usage = new Usage();
     let ok = true;
     const metaOf = (user: Uint8Array) => {
       const key = bytesToHex(user);
@@ -887,13 +1056,25 @@ export class RelayStore {
           break;
         }
         queued.add(dedupe);
-        if (q.count + 1 > op.limits.maxCount || q.bytes + op.body.length > op.limits.maxBytes) {
+        const { limits } = op, cost = op.body.length + ENTRY_COST;
+        const fromKey = bytesToHex(op.from);
+        const sent = this.#sent.get(fromKey);
+        if (limits.maxSenderBytes !== undefined && sent === undefined) {
+          ok = false;
+          break;
+        }
+        const sentNow = (sent?.bytes ?? 0) + (usage.senders.get(fromKey)?.bytes ?? 0);
+        if (
+          q.count + 1 > limits.maxCount || q.bytes + op.body.length > limits.maxBytes ||
+          (limits.maxStoreBytes !== undefined && this.#usage + usage.total + cost > limits.maxStoreBytes) ||
+          (limits.maxSenderBytes !== undefined && sentNow + cost > limits.maxSenderBytes)
+        ) {
           results.push({ kind: "over-quota" });
           continue;
         }
         atomic.check({ key: ["chat", op.from, op.to], versionstamp: chat });
         atomic.check({ key: ["msgid", op.to, op.messageId], versionstamp: null });
-        const ref = addMessage(atomic, op, q);
+        const ref = addMessage(atomic, op, q, usage);
         results.push({ kind: "queued", ref });
         after.push((v) => void (ref.versionstamp = v));
       } else {
@@ -908,15 +1089,17 @@ export class RelayStore {
           if (deleted.has(key)) continue;
           deleted.add(key);
           atomic.check({ key: ["inbox", op.user, ref.seq], versionstamp: ref.versionstamp });
-          deleteEntry(atomic, op.user, ref, q);
+          deleteEntry(atomic, op.user, ref, q, usage);
           acked.push({ id: ref.id, from: ref.from });
         }
         results.push(acked);
       }
     }
     for (const { user, q } of metas.values()) atomic.set(["queue", user], q);
+    usage.write(atomic);
     const commit = ok ? await atomic.commit() : { ok: false as const };
     if (commit.ok) {
+      this.#applied(usage, commit.versionstamp);
       for (const f of after) f(commit.versionstamp);
       for (const [key, { q }] of metas) {
         remember(this.#metas, key, { meta: q, versionstamp: commit.versionstamp });
@@ -944,50 +1127,319 @@ export class RelayStore {
 
   /**
    * Deletes everything that lapsed at `now`: messages waiting longer than their TTL and chat requests past
-   * their expiry. Returns how many of each.
+   * their expiry, going on until nothing due is left (a page of SWEEP_PAGE index entries at a time; one
+   * transaction per user for up to ACK_BATCH of its messages). Returns how many of each.
    */
   async sweep(now: number): Promise<{ messages: number; requests: number }> {
     const counts = { messages: 0, requests: 0 };
-    const due: Deno.KvKey[] = [];
-    for await (
-      const e of this.#kv.list({ prefix: ["expires"], end: ["expires", now + 1] }, { limit: 1000 })
-    ) {
-      due.push(e.key);
-    }
-    for (const key of due) {
-      const [, at, what, a, b] = key as [string, number, string, Uint8Array, Uint8Array | number];
-      if (what === "inbox") {
-        const user = a, seq = b as number;
-        counts.messages += await this.#atomically(async () => {
-          const [meta, entry] = await this.#kv.getMany<[QueueMeta, InboxRecord]>([
-            ["queue", user],
-            ["inbox", user, seq],
-          ]);
-          const op = this.#kv.atomic().check(meta, entry);
-          if (entry.value === null || meta.value === null) return { result: 0, op: op.delete(key) };
-          const q = { ...meta.value };
-          deleteEntry(op, user, toRef(entry as Deno.KvEntry<InboxRecord>), q);
-          op.set(["queue", user], q);
-          return { result: 1, op, done: () => this.#metas.delete(bytesToHex(user)) };
-        });
-      } else {
+    for (;;) {
+      const due: Deno.KvKey[] = [];
+      const page = this.#kv.list({ prefix: ["expires"], end: ["expires", now + 1] }, { limit: SWEEP_PAGE });
+      for await (const e of page) due.push(e.key);
+      const inboxes = new Map<string, { user: Uint8Array; due: [number, Deno.KvKey][] }>();
+      for (const key of due) {
+        const [, at, what, a, b] = key as [string, number, string, Uint8Array, Uint8Array | number];
+        if (what === "inbox") {
+          const k = bytesToHex(a);
+          const box = inboxes.get(k) ?? { user: a, due: [] };
+          box.due.push([b as number, key]);
+          inboxes.set(k, box);
+          continue;
+        }
         const from = a, to = b as Uint8Array;
         counts.requests += await this.#atomically(async () => {
           const req = await this.#kv.get<RequestRecord>(["request", from, to]);
           const op = this.#kv.atomic().check(req).delete(key);
           if (req.value === null || req.value.expiresAt !== at) return { result: 0, op };
-          return { result: 1, op: op.delete(req.key) };
+          const usage = new Usage();
+          usage.total -= RECORD_COST;
+          return { result: 1, op: op.delete(req.key), usage };
         });
       }
+      for (const { user, due } of inboxes.values()) {
+        for (let i = 0; i < due.length; i += ACK_BATCH) {
+          counts.messages += await this.#sweepInbox(user, due.slice(i, i + ACK_BATCH));
+        }
+      }
+      if (due.length < SWEEP_PAGE) return counts;
     }
-    return counts;
+  }
+
+  /** Deletes lapsed messages of one user (seq and expiry index key each) in one transaction. */
+  async #sweepInbox(user: Uint8Array, due: [number, Deno.KvKey][]): Promise<number> {
+    return await this.#atomically(async () => {
+      const meta = await this.#kv.get<QueueMeta>(["queue", user]);
+      const entries = await this.#getMany<InboxRecord>(due.map(([seq]) => ["inbox", user, seq]));
+      const op = this.#kv.atomic().check(meta);
+      const q = meta.value === null ? null : { ...meta.value };
+      const usage = new Usage();
+      let n = 0;
+      entries.forEach((entry, i) => {
+        op.check(entry);
+        if (entry.value === null || q === null) op.delete(due[i][1]);
+        else {
+          deleteEntry(op, user, toRef(entry as Deno.KvEntry<InboxRecord>), q, usage);
+          n++;
+        }
+      });
+      if (q !== null) op.set(["queue", user], q);
+      return { result: n, op, usage, done: () => this.#metas.delete(bytesToHex(user)) };
+    });
+  }
+
+  // ---- expiry of identities ---------------------------------------------------------------------------
+
+  /**
+   * Expires the identities whose last login was `ttl` ms or more before `now` (by the day): each one's
+   * open chats are closed (the peer is queued ChatClosed, as for a close), its pending requests, blocks,
+   * queue, prekeys and identity are deleted. An identity for which `keep` is true (logged in right now)
+   * is marked as seen today instead. Every step checks that the identity has not logged in meanwhile.
+   * Returns how many expired and the peers that were told of a closed chat.
+   */
+  async expireIdentities(
+    now: number,
+    ttl: number,
+    keep: (id: Uint8Array) => boolean = () => false,
+  ): Promise<{ identities: number; peers: Uint8Array[] }> {
+    const cutoff = Math.floor((now - ttl) / DAY);
+    const out = { identities: 0, peers: [] as Uint8Array[] };
+    for (;;) {
+      const page: [number, Uint8Array][] = [];
+      for await (const e of this.#kv.list({ prefix: ["idle"], end: ["idle", cutoff + 1] }, { limit: 100 })) {
+        page.push([e.key[1] as number, e.key[2] as Uint8Array]);
+      }
+      for (const [day, id] of page) {
+        if (keep(id)) await this.#touch(id, now);
+        else if (await this.#expire(id, day, cutoff, now, out.peers)) out.identities++;
+      }
+      if (page.length < 100) return out;
+    }
+  }
+
+  /** Marks `id` as seen on `now`'s day. */
+  async #touch(id: Uint8Array, now: number): Promise<void> {
+    const today = Math.floor(now / DAY);
+    await this.#atomically(async () => {
+      const seen = await this.#kv.get<number>(["seen", id]);
+      if (seen.value === today) return { result: undefined };
+      const op = this.#kv.atomic().check(seen).set(["seen", id], today).set(["idle", today, id], true);
+      if (seen.value !== null) op.delete(["idle", seen.value, id]);
+      return { result: undefined, op };
+    });
+  }
+
+  /** Deletes `id` and everything it owns, step by step (see expireIdentities); false if it logged in. */
+  async #expire(
+    id: Uint8Array,
+    day: number,
+    cutoff: number,
+    now: number,
+    peers: Uint8Array[],
+  ): Promise<boolean> {
+    /** The seen record if the identity is still due, else null (and a stale index entry is dropped). */
+    const due = async (): Promise<Deno.KvEntryMaybe<number> | null> => {
+      const seen = await this.#kv.get<number>(["seen", id]);
+      if (seen.value !== null && seen.value <= cutoff) return seen;
+      if (seen.value !== day) await this.#kv.delete(["idle", day, id]);
+      return null;
+    };
+    const step = async (
+      list: Deno.KvListSelector,
+      limit: number,
+      change: (
+        op: Deno.AtomicOperation,
+        usage: Usage,
+        entries: Deno.KvEntry<unknown>[],
+      ) => Promise<void> | void,
+    ): Promise<"more" | "done" | "aborted"> => {
+      return await this.#atomically(async () => {
+        const seen = await due();
+        if (seen === null) return { result: "aborted" as const };
+        const entries: Deno.KvEntry<unknown>[] = [];
+        for await (const e of this.#kv.list(list, { limit })) entries.push(e);
+        if (entries.length === 0) return { result: "done" as const };
+        const op = this.#kv.atomic().check(seen, ...entries);
+        const usage = new Usage();
+        await change(op, usage, entries);
+        return { result: "more" as const, op, usage };
+      });
+    };
+    let r: "more" | "done" | "aborted";
+    // Its requests first (so that no chat can open with it any more), and its blocks.
+    for (const prefix of ["request", "block"]) {
+      do {
+        r = await step({ prefix: [prefix, id] }, 90, (op, usage, entries) => {
+          for (const e of entries) {
+            if (prefix === "request") deleteRequest(op, id, e.key[2] as Uint8Array, e.value as RequestRecord);
+            else op.delete(e.key);
+            usage.total -= RECORD_COST;
+          }
+        });
+      } while (r === "more");
+      if (r === "aborted") return false;
+    }
+    // Its open chats, one at a time (each queues ChatClosed for the peer).
+    do {
+      let peer: Uint8Array | null = null;
+      r = await step({ prefix: ["chat", id] }, 1, async (op, usage, [chat]) => {
+        peer = chat.key[2] as Uint8Array;
+        this.#forgetChat(id, peer);
+        const theirs = await this.#kv.get(["chat", peer, id]);
+        op.check(theirs).delete(chat.key).delete(theirs.key);
+        usage.total -= 2 * RECORD_COST;
+        await this.#queueEvent(op, usage, peer, { kind: KIND_CLOSED, peer: id, at: now });
+      });
+      if (r === "more" && peer !== null) {
+        this.#forgetChat(id, peer);
+        peers.push(peer);
+      }
+    } while (r === "more");
+    if (r === "aborted") return false;
+    // The queue, ACK_BATCH entries at a time.
+    this.#metas.delete(bytesToHex(id));
+    do {
+      r = await step({ prefix: ["inbox", id] }, ACK_BATCH, (op, usage, entries) => {
+        const q: QueueMeta = { next: 0, count: 0, bytes: 0 };
+        for (const e of entries) deleteEntry(op, id, toRef(e as Deno.KvEntry<InboxRecord>), q, usage);
+      });
+    } while (r === "more");
+    if (r === "aborted") return false;
+    // Last, the identity itself, its prekeys and its bookkeeping.
+    return await this.#atomically(async () => {
+      const seen = await due();
+      if (seen === null) return { result: false };
+      const [user, meta, sent, kem, ...prekeys] = await this.#kv.getMany<
+        [Uint8Array, QueueMeta, Deno.KvU64, KemPrekeyRecord, ...PrekeyRecord[]]
+      >([
+        ["user", id],
+        ["queue", id],
+        ["sent", id],
+        ["kemprekeys", id],
+        ...CURVES.map((c) => ["prekeys", id, curveId(c)]),
+      ]);
+      const op = this.#kv.atomic().check(seen, user, meta, sent, kem, ...prekeys);
+      op.delete(["seen", id]).delete(["idle", seen.value!, id]).delete(user.key).delete(meta.key);
+      const usage = new Usage();
+      if (user.value !== null) usage.total -= IDENTITY_COST;
+      if (kem.value !== null) usage.total -= kemPrekeyCost(kem.value);
+      op.delete(kem.key);
+      for (const p of prekeys) {
+        if (p.value !== null) usage.total -= PREKEY_COST + p.value.opks.length;
+        op.delete(p.key);
+      }
+      // The count of what it sent stays while others' queues hold its messages (they lapse in their time).
+      if (fromU64(sent.value) === 0) op.delete(sent.key);
+      return { result: true, op, usage, done: () => this.#metas.delete(bytesToHex(id)) };
+    });
   }
 
   // ---- internals --------------------------------------------------------------------------------------
 
+  /** Mirrors a committed transaction's counter changes in memory. */
+  #applied(usage: Usage, versionstamp: string): void {
+    this.#usage += usage.total;
+    for (const [key, { bytes }] of usage.senders) {
+      const e = this.#sent.get(key);
+      if (e === undefined) this.#loadingSent.get(key)?.deltas.push([versionstamp, bytes]);
+      else if (versionstamp > e.versionstamp) {
+        e.bytes += bytes;
+        e.versionstamp = versionstamp;
+      }
+    }
+  }
+
+  /**
+   * Bytes `id` has queued, from memory or read once. Changes committed while it is read are applied if
+   * they are newer than what was read (versionstamps order commits).
+   */
+  async #senderUsage(id: Uint8Array): Promise<number> {
+    const key = bytesToHex(id);
+    const known = this.#sent.get(key);
+    if (known !== undefined) return known.bytes;
+    let loading = this.#loadingSent.get(key);
+    if (loading === undefined) {
+      const deltas: [string, number][] = [];
+      loading = {
+        deltas,
+        done: (async () => {
+          try {
+            const e = await this.#kv.get<Deno.KvU64>(["sent", id]);
+            let bytes = fromU64(e.value), versionstamp = e.versionstamp ?? "";
+            for (const [v, d] of deltas) {
+              if (v > versionstamp) {
+                bytes += d;
+                versionstamp = v;
+              }
+            }
+            remember(this.#sent, key, { bytes, versionstamp });
+          } finally {
+            this.#loadingSent.delete(key);
+          }
+        })(),
+      };
+      this.#loadingSent.set(key, loading);
+    }
+    await loading.done;
+    return this.#sent.get(key)?.bytes ?? 0;
+  }
+
+  /**
+   * Reads the usage counter; a store without one (from before the counters) is counted once: every
+   * record, every sender's queued bytes, and a seen day (today) for every identity.
+   */
+  async #loadCounters(now: number): Promise<void> {
+    const [format, usage] = await this.#kv.getMany<[number, Deno.KvU64]>([FORMAT_KEY, USAGE_KEY]);
+    if (format.value === FORMAT) {
+      this.#usage = fromU64(usage.value);
+      return;
+    }
+    let total = 0;
+    const senders = new Map<string, { id: Uint8Array; bytes: number }>();
+    const today = Math.floor(now / DAY);
+    let batch = this.#kv.atomic(), mutations = 0;
+    const flush = async () => {
+      if (mutations > 0) await commitOrThrow(batch);
+      batch = this.#kv.atomic();
+      mutations = 0;
+    };
+    for await (const e of this.#kv.list<unknown>({ prefix: [] })) {
+      const kind = e.key[0];
+      if (kind === "user") {
+        total += IDENTITY_COST;
+        const id = e.key[1] as Uint8Array;
+        batch.set(["seen", id], today).set(["idle", today, id], true);
+        if ((mutations += 2) >= 500) await flush();
+      } else if (kind === "prekeys") {
+        total += PREKEY_COST + (e.value as PrekeyRecord).opks.length;
+      } else if (kind === "kemprekeys") {
+        total += kemPrekeyCost(e.value as KemPrekeyRecord);
+      } else if (kind === "request" || kind === "chat" || kind === "block") {
+        total += RECORD_COST;
+      } else if (kind === "inbox") {
+        const r = e.value as InboxRecord;
+        if (r.kind === KIND_MESSAGE) {
+          total += r.size + ENTRY_COST;
+          const k = bytesToHex(r.peer);
+          const s = senders.get(k) ?? { id: r.peer, bytes: 0 };
+          s.bytes += r.size + ENTRY_COST;
+          senders.set(k, s);
+        } else total += EVENT_COST;
+      }
+    }
+    for (const { id, bytes } of senders.values()) {
+      batch.set(["sent", id], new Deno.KvU64(BigInt(bytes)));
+      if (++mutations >= 500) await flush();
+    }
+    batch.set(USAGE_KEY, new Deno.KvU64(BigInt(total))).set(FORMAT_KEY, FORMAT);
+    mutations += 2;
+    await flush();
+    this.#usage = total;
+  }
+
   /** Adds to `op` an event queued for `user` (reads and checks the queue's meta record). */
   async #queueEvent(
     op: Deno.AtomicOperation,
+    usage: Usage,
     user: Uint8Array,
     event: Omit<InboxRecord, "id" | "expiresAt" | "size" | "parts">,
   ): Promise<void> {
@@ -1000,6 +1452,7 @@ export class RelayStore {
     op.set(["inbox", user, seq], { ...event, id, expiresAt: 0, size: 0, parts: 0 } satisfies InboxRecord);
     op.set(["msgid", user, id], { seq, from: null } satisfies MsgIdRecord);
     op.set(["queue", user], { next: seq + 1, count: q.count + 1, bytes: q.bytes } satisfies QueueMeta);
+    usage.total += EVENT_COST;
   }
 
   /**
@@ -1049,10 +1502,12 @@ export class RelayStore {
       if (i > 0) {
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(64, 2 ** (i - 1))));
       }
-      const { result, op, done } = await attempt();
+      const { result, op, done, usage } = await attempt();
       if (op === undefined) return result;
+      usage?.write(op);
       const commit = await op.commit();
       if (commit.ok) {
+        if (usage) this.#applied(usage, commit.versionstamp);
         done?.(commit.versionstamp);
         return result;
       }
@@ -1065,8 +1520,8 @@ function deleteRequest(op: Deno.AtomicOperation, from: Uint8Array, to: Uint8Arra
   op.delete(["request", from, to]).delete(["expires", r.expiresAt, "request", from, to]);
 }
 
-/** Adds to `op` a new message entry, with its body parts, id index and expiry; advances `q`. */
-function addMessage(op: Deno.AtomicOperation, m: EnqueueOp, q: QueueMeta): EntryRef {
+/** Adds to `op` a new message entry, with its body parts, id index and expiry; advances `q` and `usage`. */
+function addMessage(op: Deno.AtomicOperation, m: EnqueueOp, q: QueueMeta, usage: Usage): EntryRef {
   const { from, to, messageId, body, now } = m;
   const seq = q.next;
   const parts = Math.ceil(body.length / BODY_PART);
@@ -1089,16 +1544,29 @@ function addMessage(op: Deno.AtomicOperation, m: EnqueueOp, q: QueueMeta): Entry
   q.next = seq + 1;
   q.count += 1;
   q.bytes += body.length;
+  usage.sender(from, body.length + ENTRY_COST);
   return { seq, id: messageId, versionstamp: "", size: body.length, parts, expiresAt, from };
 }
 
-/** Adds to `op` the deletion of a queued entry and everything referring to it, and updates `q`. */
-function deleteEntry(op: Deno.AtomicOperation, user: Uint8Array, r: EntryRef, q: QueueMeta): void {
+/** Adds to `op` the deletion of a queued entry and everything referring to it; updates `q` and `usage`. */
+function deleteEntry(
+  op: Deno.AtomicOperation,
+  user: Uint8Array,
+  r: EntryRef,
+  q: QueueMeta,
+  usage: Usage,
+): void {
   op.delete(["inbox", user, r.seq]).delete(["msgid", user, r.id]);
   for (let i = 0; i < r.parts; i++) op.delete(["body", user, r.seq, i]);
   if (r.expiresAt !== 0) op.delete(["expires", r.expiresAt, "inbox", user, r.seq]);
   q.count -= 1;
   q.bytes -= r.size;
+  if (r.from !== null) usage.sender(r.from, -(r.size + ENTRY_COST));
+  else usage.total -= EVENT_COST;
+}
+
+async function commitOrThrow(op: Deno.AtomicOperation): Promise<void> {
+  if (!(await op.commit()).ok) throw new Error("the store changed while it was being counted");
 }
 
 /** The reference of a stored entry. */

@@ -1,9 +1,13 @@
 // The server side of TLS I/O: a TCP listener whose connections each run a TLS 1.3 handshake (with a
 // deadline) and then a handler. Every connection is isolated: bad bytes, a stalled client or an exception
 // in its handler end that connection only. `close` stops accepting and closes everything it started.
+// With an Admission (server/admission.ts), each connection is admitted by its source address first, its
+// bytes go through a GuardedTransport (server/guard.ts) and its ClientHello through the handshake gate.
 
 import type { TlsServerOptions } from "../protocol/tls13/server.ts";
-import { TlsConnection } from "../protocol/tls13/connection.ts";
+import { TlsConnection, type Transport } from "../protocol/tls13/connection.ts";
+import type { Admission, Ticket } from "./admission.ts";
+import { GuardedTransport } from "./guard.ts";
 
 export interface TlsListenerOptions {
   /** Address to listen on (default 127.0.0.1). */
@@ -12,12 +16,20 @@ export interface TlsListenerOptions {
   port: number;
   /** The TLS configuration, or a function giving it per connection (to rotate certificates). */
   tls: TlsServerOptions | (() => TlsServerOptions);
-  /** Runs for each established connection; the connection is closed when it returns or throws. */
-  handler: (conn: TlsConnection, remote: Deno.NetAddr) => void | Promise<void>;
+  /**
+   * Runs for each established connection; the connection is closed when it returns or throws. With an
+   * admission, `ticket` is the connection's (its source, budget and state).
+   */
+  handler: (conn: TlsConnection, remote: Deno.NetAddr, ticket: Ticket | null) => void | Promise<void>;
   /** Milliseconds a client has to complete the handshake (default 10,000). */
   handshakeTimeout?: number;
-  /** Connections served at once; further ones are closed on arrival (default 1,000). */
+  /**
+   * Connections served at once; further ones are closed on arrival (default 1,000, or with an admission
+   * its logged-in and unauthenticated budgets together).
+   */
   maxConnections?: number;
+  /** Admission by source address, budgets and the handshake gate (none if omitted). */
+  admission?: Admission;
   /** Told about each connection that fails (handshake errors, timeouts, handler exceptions). */
   onError?: (error: unknown, remote: Deno.NetAddr) => void;
 }
@@ -42,7 +54,8 @@ export class TlsListener {
     if (typeof options.handler !== "function") throw new TypeError("handler must be a function");
     this.#options = options;
     this.#timeout = options.handshakeTimeout ?? 10_000;
-    this.#max = options.maxConnections ?? 1000;
+    const a = options.admission?.limits;
+    this.#max = options.maxConnections ?? (a ? a.maxClients + a.maxUnauthenticated : 1000);
     if (!(this.#timeout > 0)) throw new RangeError("handshakeTimeout must be positive");
     if (!(this.#max >= 1)) throw new RangeError("maxConnections must be at least 1");
     this.#listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
@@ -63,6 +76,7 @@ export class TlsListener {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#options.admission?.close();
       try {
         this.#listener.close();
       } catch {
@@ -102,17 +116,36 @@ export class TlsListener {
         closeQuietly(tcp);
         continue;
       }
+      let ticket: Ticket | null = null;
+      if (this.#options.admission) {
+        ticket = this.#options.admission.admit(tcp.remoteAddr, () => {
+          const tls = this.#open.get(tcp);
+          if (tls) tls.abort();
+          else closeQuietly(tcp);
+        });
+        if (ticket === null) {
+          closeQuietly(tcp);
+          continue;
+        }
+      }
       this.#open.set(tcp, null);
-      const task: Promise<void> = this.#serve(tcp).finally(() => {
+      const task: Promise<void> = this.#serve(tcp, ticket).finally(() => {
         this.#open.delete(tcp);
         this.#tasks.delete(task);
+        if (ticket) this.#options.admission!.release(ticket);
       });
       this.#tasks.add(task);
     }
   }
 
-  async #serve(tcp: Deno.TcpConn): Promise<void> {
+  async #serve(tcp: Deno.TcpConn, ticket: Ticket | null): Promise<void> {
     const remote = tcp.remoteAddr;
+    const admission = this.#options.admission;
+    const transport: Transport = ticket === null ? tcp : new GuardedTransport(tcp, {
+      budget: ticket.budget,
+      helloTimeoutMs: admission!.limits.helloTimeoutMs,
+      beforeHello: () => admission!.handshake(ticket),
+    });
     let tls: TlsConnection;
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -122,9 +155,9 @@ export class TlsListener {
     try {
       tcp.setNoDelay(true);
       const config = typeof this.#options.tls === "function" ? this.#options.tls() : this.#options.tls;
-      tls = await TlsConnection.accept(tcp, config);
+      tls = await TlsConnection.accept(transport, config);
     } catch (e) {
-      closeQuietly(tcp);
+      closeQuietly(transport);
       this.#report(timedOut ? new Error("TLS handshake timed out") : e, remote);
       return;
     } finally {
@@ -133,7 +166,7 @@ export class TlsListener {
     if (this.#closed) return void await tls.close();
     this.#open.set(tcp, tls);
     try {
-      await this.#options.handler(tls, remote);
+      await this.#options.handler(tls, remote, ticket);
     } catch (e) {
       if (!this.#closed) this.#report(e, remote);
     } finally {
@@ -150,7 +183,7 @@ export class TlsListener {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch {

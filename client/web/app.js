@@ -1,9 +1,11 @@
 // The sotto web UI: a view of the client process that served it. State comes over one WebSocket (a
 // snapshot, then the chats that changed and the client's events); what the user does goes back as
 // requests that become the same commands the terminal runs. Everything a peer controls (texts, names,
-// file names) is put into the page as text, never as markup, with control and direction-override
-// characters made visible; the server's Content-Security-Policy (Trusted Types) refuses any HTML sink.
+// file names) is put into the page as text, never as markup, with control characters made visible and
+// format characters (bidi marks, overrides, invisible characters) shown as escapes the way the terminal
+// shows them; the server's Content-Security-Policy (Trusted Types) refuses any HTML sink.
 
+import { showFormat } from "./format.js";
 import { VirtualList } from "./vlist.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,30 +21,49 @@ const state = {
   selected: null,
   /** Messages that came while the tab was hidden, for the title. */
   unseen: 0,
-  /** Outgoing and incoming files by key. */
-  transfers: new Map(),
+  /** Files the page is uploading to its client (before they are offered), by key. */
+  uploads: new Map(),
+  /** Ids of transfers that have ended (a summary may still list them for a moment). */
+  ended: new Set(),
+  /** Offers being answered, and the sentence of an answer that failed, by file id. */
+  answering: new Set(),
+  offerErrors: new Map(),
+  /** Ids of transfers this page cancelled: their end is news, not an error. */
+  cancelled: new Set(),
+  /** The names of files this page uploaded, by transfer id (the client names them once it has hashed them). */
+  uploadNames: new Map(),
   lastRequest: 0,
 };
 
 // ---- text from peers ------------------------------------------------------------------------------------
 
-// C0 controls but newline and tab, DEL, C1 controls, bidirectional marks, overrides and isolates.
+// C0 controls but newline and tab, DEL, C1 controls.
 // deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
-/** Text shown as it is, with every control character visible (U+2400 pictures) and overrides as �. */
+/**
+ * Text shown as it is, with every control character visible (U+2400 pictures, C1 as �) and every format
+ * character as an escape such as "<U+202E>" (format.js, the terminal's own function).
+ */
 function visible(text) {
-  return String(text).replace(CONTROL, (c) => {
-    const n = c.charCodeAt(0);
-    if (n < 0x20) return String.fromCharCode(0x2400 + n);
-    if (n === 0x7f) return "\u2421";
-    return "\ufffd";
-  });
+  return showFormat(
+    String(text).replace(CONTROL, (c) => {
+      const n = c.charCodeAt(0);
+      if (n < 0x20) return String.fromCharCode(0x2400 + n);
+      if (n === 0x7f) return "\u2421";
+      return "\ufffd";
+    }),
+  );
 }
 
 /** A one-line name: newlines and tabs shown too. */
 function visibleName(text) {
   return visible(text).replace(/\n/g, "\u2424").replace(/\t/g, "\u2409");
+}
+
+/** The value if it is an array, else an empty one (a summary from an older or newer client). */
+function array(v) {
+  return Array.isArray(v) ? v : [];
 }
 
 /** An element with text content (never markup). */
@@ -132,6 +153,8 @@ function receive(m) {
     case "chat":
       if (state.phase !== "open") return;
       applyChat(m.chat, m.lines);
+      // Files are drawn at once, so each step of a transfer (offered, accepted, progress) is seen.
+      if (m.chat?.id === state.selected) renderTransfers();
       return scheduleRender();
     case "active":
       if (state.phase !== "open") return;
@@ -268,47 +291,82 @@ function onEvent(e) {
       }
       return renderTitle();
     }
-    case "file-progress": {
-      const key = `${e.chat}|${e.direction}|${e.name}`;
-      const t = state.transfers.get(key) ?? { chat: e.chat, direction: e.direction, name: e.name };
-      Object.assign(t, {
-        bytes: e.bytes,
-        size: e.size,
-        phase: e.direction === "send" ? "sending" : "receiving",
-      });
-      state.transfers.set(key, t);
+    case "file-offer":
+      // The offer itself is drawn from the chat's state (renderTransfers); elsewhere it is told.
+      if (e.direction === "receive") {
+        if (e.chat !== state.selected) {
+          toast(
+            `${chatLabel(e.chat)} offers "${visibleName(e.name)}" (${size(e.size)}); answer in the chat.`,
+          );
+        }
+        if (document.hidden) notify({ chat: e.chat, text: `offers a file: ${e.name} (${size(e.size)})` });
+      }
       return renderTransfers();
-    }
+    case "file-declined":
+      fileEnded(e.file);
+      if (e.direction === "send") toast(`${chatLabel(e.chat)} declined "${visibleName(e.name)}".`);
+      else if (e.reason) {
+        toast(`Declined "${visibleName(e.name)}" from ${chatLabel(e.chat)}: ${visible(e.reason)}.`);
+      }
+      return;
     case "file-sent":
-      state.transfers.delete(`${e.chat}|send|${e.name}`);
-      toast(`Sent "${visibleName(e.name)}" to ${chatLabel(e.chat)}.`);
-      return renderTransfers();
+      fileEnded(e.file);
+      return toast(`Sent "${visibleName(e.name)}" to ${chatLabel(e.chat)}.`);
     case "file-received":
-      state.transfers.delete(`${e.chat}|receive|${e.name}`);
+      fileEnded(e.file);
       toast(`Received "${visibleName(e.name)}" from ${chatLabel(e.chat)}; download it from the chat.`);
       if (document.hidden) notify({ chat: e.chat, text: `sent you a file: ${e.name}` });
-      return renderTransfers();
+      return;
+    case "file-failed":
+      // One notice; the chat's history says it too, and the progress bar goes.
+      fileEnded(e.file);
+      if (state.cancelled.delete(e.file)) return toast(`Cancelled "${visibleName(e.name)}".`);
+      return toast(
+        e.direction === "send"
+          ? `"${visibleName(e.name)}" was not sent to ${chatLabel(e.chat)}: ${visible(e.reason)}.`
+          : `"${visibleName(e.name)}" from ${chatLabel(e.chat)} was not received: ${visible(e.reason)}.`,
+        true,
+      );
+    case "chat-open":
+      if (e.chat !== state.selected) toast(`The chat with ${chatLabel(e.chat)} is open.`);
+      return;
+    case "chat-refused":
+      // A relay that opens a chat nobody asked for, or one closed or blocked here, is refused by the core.
+      return toast(
+        `The relay opened a chat with ${chatLabel(e.chat)}${REFUSED[e.reason] ?? ""}; it was refused.`,
+      );
     case "refused":
       return toast(`A message to ${chatLabel(e.chat)} was refused: ${visible(e.reason)}.`, true);
     case "peer-closed":
       return toast(`${chatLabel(e.chat)} closed the chat.`);
-    case "error": {
-      if (e.chat) {
-        for (const [key, t] of state.transfers) {
-          if (t.chat === e.chat && e.message.includes(`"${t.name}"`)) state.transfers.delete(key);
-        }
-        renderTransfers();
-      }
+    case "error":
       return toast(visible(e.message), true);
-    }
     case "info":
       // Command output the terminal asked for is the terminal's; what this page just asked for is shown.
       if (Date.now() - state.lastRequest < 3000) toast(visible(e.text));
       return;
     default:
-      // Events this page does not know yet are shown nowhere: the state that follows them is.
+      // The rest (chat-requested, queued, delivered, presence, nickname, switched, file-accepted,
+      // file-progress…) and events this page does not know yet are shown nowhere: the state that follows
+      // them is.
       return;
   }
+}
+
+const REFUSED = {
+  "not-asked": " that you did not ask for",
+  closed: ", which you had closed",
+  blocked: ", whom you blocked",
+};
+
+/** A transfer is over: its row goes at once, whatever a summary still says. */
+function fileEnded(file) {
+  if (typeof file !== "string") return;
+  state.ended.add(file);
+  state.uploadNames.delete(file);
+  state.answering.delete(file);
+  state.offerErrors.delete(file);
+  renderTransfers();
 }
 
 // ---- notifications and the title -----------------------------------------------------------------------
@@ -475,18 +533,28 @@ function renderChats() {
     node.querySelector(".chat-time").textContent = chat.last ? shortTime(chat.last.time) : "";
     const last = node.querySelector(".chat-last");
     const status = chatStatus(chat);
-    if (chat.state !== "open" || !chat.last) last.textContent = status;
+    const offers = array(chat.offers).filter((o) => !state.ended.has(o.file));
+    const offering = offers.length === 1
+      ? `Offers "${visibleName(offers[0].name)}"`
+      : offers.length > 1
+      ? `Offers ${offers.length} files`
+      : "";
+    if (offering) last.textContent = offering;
+    else if (chat.state !== "open" || !chat.last) last.textContent = status;
     else {
       const preview = visibleName(chat.last.text.replace(/\s+/g, " ")).slice(0, 120);
       last.textContent = (chat.last.kind === "out" ? "You: " : "") + preview;
     }
+    last.classList.toggle("offering", offering !== "");
     node.dataset.state = chat.blocked ? "blocked" : chat.state;
     const badge = node.querySelector(".badge");
     badge.textContent = chat.unread > 0 ? String(chat.unread) : "";
     badge.hidden = chat.unread === 0;
     button.setAttribute(
       "aria-label",
-      `${name}, ${status}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}`,
+      `${name}, ${status}${chat.unread > 0 ? `, ${chat.unread} unread` : ""}${
+        offering ? `, ${offering.toLowerCase()}` : ""
+      }`,
     );
     if (chat.id === state.selected) button.setAttribute("aria-current", "true");
     else button.removeAttribute("aria-current");
@@ -533,6 +601,8 @@ function dayLabel(ms) {
   return (d.getFullYear() === today.getFullYear() ? LONG_DAY : LONG_DAY_YEAR).format(d);
 }
 
+const ANSWER_HINT = /: \/accept [0-9a-f]+ or \/decline [0-9a-f]+$/;
+
 function renderRow(item) {
   if (item.type === "day") {
     const row = el("div", "day");
@@ -543,7 +613,8 @@ function renderRow(item) {
   const line = item.line;
   if (line.kind === "system") {
     const row = el("div", "system");
-    row.append(el("span", "system-text", visible(line.text)));
+    // The terminal's hint ("/accept 1a2b3c4d or /decline 1a2b3c4d"): here the offer has its buttons.
+    row.append(el("span", "system-text", visible(line.text.replace(ANSWER_HINT, ""))));
     if (line.download) {
       const a = el("a", "download", "Download");
       a.href = line.download;
@@ -626,7 +697,7 @@ function renderConversation() {
   const note = $("chat-note");
   note.hidden = chat.state === "open";
   note.textContent = chat.blocked
-    ? "You blocked this ID: the relay never matches you again. Unblock it from the menu."
+    ? "You blocked this ID: no chat with it opens here again, whatever the relay does. Unblock it from the menu."
     : chat.state === "closed"
     ? "This chat is closed. “Ask again” in the menu asks for a new one."
     : "The chat opens when they ask for yours too. What you write now is sent then.";
@@ -715,35 +786,34 @@ chatSection.addEventListener("drop", (e) => {
 function upload(file) {
   const chat = state.selected;
   if (!chat) return;
-  const key = `${chat}|upload|${file.name}|${Date.now()}`;
+  const key = `${chat}|${file.name}|${Date.now()}|${Math.random()}`;
   const xhr = new XMLHttpRequest();
-  const t = { chat, direction: "send", name: file.name, bytes: 0, size: file.size, phase: "uploading", xhr };
-  state.transfers.set(key, t);
+  const u = { chat, name: file.name, bytes: 0, size: file.size, xhr, file: null, at: 0 };
+  state.uploads.set(key, u);
   renderTransfers();
   xhr.upload.onprogress = (e) => {
-    t.bytes = e.loaded;
+    u.bytes = e.loaded;
     renderTransfers();
   };
   xhr.onload = () => {
-    state.transfers.delete(key);
     let body = {};
     try {
       body = JSON.parse(xhr.responseText);
     } catch {
       // not JSON: the status says enough
     }
-    if (xhr.status !== 200) {
+    if (xhr.status !== 200 || typeof body.file !== "string") {
+      state.uploads.delete(key);
       toast(body.error ?? `The file "${visibleName(file.name)}" could not be sent.`, true);
     } else {
-      const sending = `${chat}|send|${file.name}`;
-      if (!state.transfers.has(sending)) {
-        state.transfers.set(sending, { ...t, xhr: null, bytes: 0, phase: "sending" });
-      }
+      // The client lists the transfer in the chat's summary from now on; the row stays until it does.
+      Object.assign(u, { xhr: null, file: body.file, at: Date.now() });
+      state.uploadNames.set(body.file, file.name);
     }
     renderTransfers();
   };
   xhr.onerror = xhr.onabort = () => {
-    state.transfers.delete(key);
+    state.uploads.delete(key);
     renderTransfers();
   };
   xhr.open("POST", `/upload?chat=${encodeURIComponent(chat)}&name=${encodeURIComponent(file.name)}`);
@@ -751,41 +821,196 @@ function upload(file) {
   xhr.send(file);
 }
 
-function renderTransfers() {
-  const ul = $("transfers");
-  ul.replaceChildren();
-  for (const [key, t] of state.transfers) {
-    if (t.chat !== state.selected) continue;
-    const li = el("li", "transfer");
-    const what = t.phase === "uploading" ? "Preparing" : t.direction === "send" ? "Sending" : "Receiving";
-    li.append(el("span", "transfer-name", `${what} "${visibleName(t.name)}"`));
-    const bar = el("progress");
-    bar.max = Math.max(1, t.size);
-    bar.value = t.bytes;
-    bar.setAttribute("aria-label", `${what} ${visibleName(t.name)}`);
-    li.append(bar);
-    li.append(el("span", "transfer-size", `${size(t.bytes)} of ${size(t.size)}`));
-    if (t.direction === "send") {
-      const cancel = el("button", "subtle", "Cancel");
-      cancel.type = "button";
-      cancel.setAttribute("aria-label", `Cancel sending ${visibleName(t.name)}`);
-      cancel.addEventListener("click", () => {
-        if (t.xhr) t.xhr.abort();
-        else request("cancel", { chat: t.chat }).catch((e) => toast(e.message, true));
-        state.transfers.delete(key);
-        renderTransfers();
-      });
-      li.append(cancel);
-    }
-    ul.append(li);
+/** The rows of the selected chat's files: offers to answer, files arriving, files on their way out. */
+function transferRows(chat) {
+  const rows = [];
+  const ended = (t) => state.ended.has(t.file);
+  const peer = visibleName(chat.name), id = chat.id;
+  for (const o of array(chat.offers)) {
+    if (!ended(o)) rows.push({ key: `offer|${o.file}`, kind: "offer", peer, id, ...o });
   }
-  ul.hidden = ul.children.length === 0;
+  for (const r of array(chat.receiving)) {
+    if (!ended(r)) rows.push({ key: `recv|${r.file}`, kind: "receiving", peer, id, ...r });
+  }
+  const listed = new Set();
+  const uploads = [...state.uploads.values()].filter((u) => u.chat === chat.id);
+  for (const t of array(chat.sending)) {
+    listed.add(t.file);
+    if (ended(t) || t.answer === "declined") continue;
+    // A file still being read and hashed has no name yet: an upload's own row stands for it until the
+    // upload's answer names its transfer.
+    const uploaded = state.uploadNames.get(t.file);
+    if (t.name === "" && uploaded === undefined && uploads.some((u) => u.file === null)) continue;
+    const kind = t.name === "" ? "preparing" : t.answer === "waiting" ? "waiting" : "sending";
+    rows.push({ key: `send|${t.file}`, kind, peer, id, ...t, name: t.name || uploaded || "a file" });
+  }
+  for (const [key, u] of state.uploads) {
+    // An upload's row gives way to the transfer's once the client lists it (or it has ended).
+    if (u.file && (listed.has(u.file) || state.ended.has(u.file) || Date.now() - u.at > 10_000)) {
+      state.uploads.delete(key);
+      continue;
+    }
+    if (u.chat !== chat.id) continue;
+    const { name, size, bytes } = u;
+    rows.push({ key: `up|${key}`, kind: "preparing", peer, id, name, size, bytes, upload: key });
+  }
+  return rows;
 }
 
+const transferNodes = new Map();
+
+/** Draws the file rows, reusing each row's node so focus stays on the button it was on. */
+function renderTransfers() {
+  const ul = $("transfers");
+  const chat = state.chats.get(state.selected);
+  const rows = chat ? transferRows(chat) : [];
+  const focusedKey = document.activeElement?.closest?.(".transfer")?.dataset.key;
+  const keep = new Set();
+  rows.forEach((row, i) => {
+    let node = transferNodes.get(row.key), refocus = false;
+    if (!node || node.dataset.kind !== row.kind) {
+      // A row that changes kind (waiting → sending) is drawn anew; its button keeps the focus it had.
+      refocus = !!node?.contains(document.activeElement);
+      node?.remove();
+      node = makeTransferNode(row);
+      transferNodes.set(row.key, node);
+    }
+    fillTransferNode(node, row);
+    keep.add(row.key);
+    if (ul.children[i] !== node) ul.insertBefore(node, ul.children[i] ?? null);
+    if (refocus) (node.querySelector("button") ?? $("text")).focus();
+  });
+  for (const [key, node] of transferNodes) {
+    if (keep.has(key)) continue;
+    node.remove();
+    transferNodes.delete(key);
+  }
+  ul.hidden = rows.length === 0;
+  // The row with the focus went (answered, sent): the focus goes to the next offer, or the composer.
+  if (focusedKey && !keep.has(focusedKey) && document.activeElement === document.body) {
+    (ul.querySelector(".transfer.offer button.accept") ?? $("text")).focus();
+  }
+}
+
+const FILE_ICON = "M6 2h8l5 5v15H6z M14 2v5h5";
+
+function makeTransferNode(row) {
+  const li = el("li", row.kind === "offer" ? "transfer offer" : "transfer");
+  li.dataset.key = row.key;
+  li.dataset.kind = row.kind;
+  li.dataset.chat = row.id;
+  const ns = "http://www.w3.org/2000/svg";
+  const icon = document.createElementNS(ns, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("aria-hidden", "true");
+  icon.classList.add("file-icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", FILE_ICON);
+  icon.append(path);
+  const text = el("span", "transfer-text");
+  text.append(el("span", "transfer-name"));
+  if (row.kind !== "offer") text.append(el("progress"));
+  text.append(el("span", "transfer-detail"));
+  li.append(icon, text);
+  if (row.kind === "offer") {
+    li.setAttribute("role", "group");
+    const actions = el("span", "transfer-actions");
+    const decline = el("button", "subtle decline", "Decline");
+    const accept = el("button", "primary accept", "Accept");
+    for (const [b, a] of [[decline, "decline"], [accept, "accept"]]) {
+      b.type = "button";
+      b.addEventListener("click", () => answer(row.id, row.file, a));
+    }
+    actions.append(decline, accept);
+    li.append(actions, el("p", "form-error offer-error"));
+    li.lastElementChild.setAttribute("role", "alert");
+  } else if (row.kind !== "receiving") {
+    const cancel = el("button", "subtle cancel", "Cancel");
+    cancel.type = "button";
+    cancel.addEventListener("click", () => cancelTransfer(row.id, row.key));
+    li.append(cancel);
+  }
+  return li;
+}
+
+function fillTransferNode(li, row) {
+  const name = visibleName(row.name);
+  li.querySelector(".transfer-name").textContent = name;
+  const of = `${size(row.bytes ?? 0)} of ${size(row.size)}`;
+  const detail = {
+    offer: `${row.peer} offers this file · ${size(row.size)}`,
+    waiting: `Waiting for ${row.peer} to accept · ${size(row.size)}`,
+    preparing: row.upload ? `Preparing · ${of}` : "Preparing",
+    sending: `Sending · ${of}`,
+    receiving: `Receiving · ${of}`,
+  }[row.kind];
+  li.querySelector(".transfer-detail").textContent = detail;
+  li.dataset.file = row.file ?? "";
+  if (row.kind === "offer") {
+    li.setAttribute("aria-label", `${row.peer} offers the file ${name}, ${size(row.size)}`);
+    // Busy buttons are marked, not disabled: a disabled button would lose the keyboard's focus.
+    const busy = String(state.answering.has(row.file));
+    for (const b of li.querySelectorAll("button")) b.setAttribute("aria-disabled", busy);
+    li.querySelector(".accept").setAttribute("aria-label", `Accept ${name} from ${row.peer}`);
+    li.querySelector(".decline").setAttribute("aria-label", `Decline ${name} from ${row.peer}`);
+    li.querySelector(".offer-error").textContent = state.offerErrors.get(row.file) ?? "";
+    return;
+  }
+  const bar = li.querySelector("progress");
+  // No bar while a person decides; an indeterminate one while the client reads and hashes the file.
+  bar.hidden = row.kind === "waiting";
+  if (row.kind === "preparing" && !row.upload) bar.removeAttribute("value");
+  else {
+    bar.max = Math.max(1, row.size);
+    bar.value = row.bytes ?? 0;
+  }
+  bar.setAttribute("aria-label", `${detail.split(" · ")[0]}: ${name}`);
+  li.querySelector(".cancel")?.setAttribute(
+    "aria-label",
+    row.kind === "waiting" ? `Withdraw the offer of ${name}` : `Cancel sending ${name}`,
+  );
+}
+
+/** Accepts or declines an offered file; a refusal (no room for it) is said on the offer. */
+async function answer(chat, file, a) {
+  if (state.answering.has(file)) return;
+  state.answering.add(file);
+  state.offerErrors.delete(file);
+  renderTransfers();
+  try {
+    await request(a, { chat, file });
+  } catch (err) {
+    state.offerErrors.set(file, err.message);
+  } finally {
+    state.answering.delete(file);
+    renderTransfers();
+  }
+}
+
+/** Cancels an upload (in the browser) or a transfer (in the client: the peer is told). */
+function cancelTransfer(chat, key) {
+  const at = key.indexOf("|"), kind = key.slice(0, at), id = key.slice(at + 1);
+  const cancel = (file) => {
+    state.cancelled.add(file);
+    request("cancel", { chat, file }).catch((e) => {
+      state.cancelled.delete(file);
+      toast(e.message, true);
+    });
+  };
+  if (kind === "up") {
+    const u = state.uploads.get(id);
+    if (u?.xhr) u.xhr.abort();
+    else if (u?.file) cancel(u.file);
+    state.uploads.delete(id);
+  } else if (kind === "send") cancel(id);
+  renderTransfers();
+}
+
+/** A size for people, its number and unit kept on one line. */
 function size(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n < 1024) return `${n}\u00a0B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}\u00a0KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)}\u00a0MiB`;
 }
 
 // ---- dialogs and the menu -------------------------------------------------------------------------------
@@ -987,7 +1212,9 @@ $("chat-menu").addEventListener("click", async (e) => {
       if (
         await ask({
           title: `Block ${name}?`,
-          text: "The relay never matches you with this ID again, and an open chat with it closes.",
+          text:
+            "No chat with this ID opens again (this client refuses it, and the relay is told), and an open " +
+            "chat with it closes.",
           ok: "Block",
           danger: true,
         }) !== null

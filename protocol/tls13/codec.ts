@@ -147,10 +147,12 @@ export class Writer {
 /** A growable byte queue: append at the end, read and consume at the front, with amortised compaction. */
 export class ByteQueue {
   #buf: Uint8Array;
+  readonly #initial: number;
   #start = 0;
   #end = 0;
 
   constructor(initial = 1024) {
+    this.#initial = initial;
     this.#buf = new Uint8Array(initial);
   }
 
@@ -188,10 +190,16 @@ export class ByteQueue {
     return this.#buf.subarray(this.#start, this.#start + n);
   }
 
-  /** Drops the first `n` bytes. */
+  /**
+   * Drops the first `n` bytes. Once empty, a queue that grew goes back to its initial size: an idle
+   * connection should not keep the room its largest burst took.
+   */
   consume(n: number): void {
     this.#start += n;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      if (this.#buf.length > this.#initial) this.#buf = new Uint8Array(this.#initial);
+    }
   }
 
   /** Empties the queue and overwrites its storage (it may have held plaintext). */

@@ -19,10 +19,12 @@ export interface Transport {
 
 /**
  * Bytes read from the transport at a time: little during the handshake, so a client that never completes
- * one costs little, then room for a full record (records may also arrive over several reads). Every idle
- * connection holds one such buffer, so it is kept at one record's size.
+ * one costs little; then little again while the connection is quiet (every idle connection holds its
+ * buffer in a pending read), and room for a full record once a read fills the small buffer, until a read
+ * brings less than the small buffer holds (records may also arrive over several reads).
  */
 const HANDSHAKE_READ_SIZE = 1 << 12;
+const SMALL_READ_SIZE = 1 << 11;
 const READ_SIZE = (1 << 14) + 256 + 5;
 /** Plaintext handed to the state machine per step of `write`, so records go out while others are sealed. */
 const WRITE_STEP = 1 << 16;
@@ -32,6 +34,8 @@ export class TlsConnection {
   readonly #engine: TlsEngine;
   readonly #transport: Transport;
   #buffer = new Uint8Array(HANDSHAKE_READ_SIZE);
+  /** The full-record buffer, while data comes in bulk (see READ_SIZE). */
+  #bulk: Uint8Array | null = null;
   #leftover: Uint8Array | null = null;
   /** Bytes handed to the transport, in order. */
   #writes: Promise<void> = Promise.resolve();
@@ -63,6 +67,11 @@ export class TlsConnection {
     const conn = new TlsConnection(new TlsServer(options), transport);
     await conn.#run(() => conn.#handshake());
     return conn;
+  }
+
+  /** KeyUpdates received so far (see TlsEngine.keyUpdatesReceived). */
+  get keyUpdatesReceived(): number {
+    return this.#engine.keyUpdatesReceived;
   }
 
   /** What was negotiated: suite, group, whether a HelloRetryRequest happened, the peer's certificate. */
@@ -159,7 +168,7 @@ export class TlsConnection {
       this.#engine.receive(this.#buffer.subarray(0, n));
       await this.#flush();
     }
-    this.#buffer = new Uint8Array(READ_SIZE);
+    this.#buffer = new Uint8Array(SMALL_READ_SIZE);
   }
 
   async #nextChunk(): Promise<Uint8Array | null> {
@@ -174,8 +183,9 @@ export class TlsConnection {
       if (this.#engine.error) throw this.#engine.error;
       if (this.#engine.peerClosed || this.#closing) return null;
       let n: number | null;
+      const buffer = this.#bulk ?? this.#buffer;
       try {
-        n = await this.#transport.read(this.#buffer);
+        n = await this.#transport.read(buffer);
       } catch (e) {
         if (this.#closing) return null;
         throw e;
@@ -184,8 +194,10 @@ export class TlsConnection {
         if (this.#closing) return null;
         throw new TlsError(null, "the peer closed the connection without close_notify (truncated)");
       }
+      if (buffer === this.#buffer && n === buffer.length) this.#bulk = new Uint8Array(READ_SIZE);
+      else if (buffer === this.#bulk && n < SMALL_READ_SIZE) this.#bulk = null;
       await this.#run(() => {
-        this.#engine.receive(this.#buffer.subarray(0, n));
+        this.#engine.receive(buffer.subarray(0, n));
         // Replies (a KeyUpdate) go out in the background; a failure shows in the next write.
         void this.#flush().catch(() => {});
       });

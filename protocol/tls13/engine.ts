@@ -63,6 +63,13 @@ export interface SessionInfo {
 
 /** The largest handshake message we accept: far above our certificates, far below memory trouble. */
 const MAX_HANDSHAKE_MESSAGE = 1 << 17;
+/**
+ * KeyUpdates the peer may send without application data in between: each costs us a key derivation (and,
+ * when it asks for an answer, a second one and a record), so a peer that sends them back to back is
+ * flooding. At most one of them may ask for an answer (RFC 8446 §4.6.3 lets us refuse with
+ * unexpected_message anything a well-behaved peer would not send).
+ */
+const MAX_KEY_UPDATES_WITHOUT_DATA = 4;
 const DEFAULT_KEY_UPDATE_INTERVAL = 1 << 20;
 
 export abstract class TlsEngine {
@@ -84,6 +91,10 @@ export abstract class TlsEngine {
   #closed = false;
   #error: TlsError | null = null;
   #exporterSecret: Uint8Array | null = null;
+  /** KeyUpdates received since the peer's last application data, and how many of them asked for ours. */
+  #updatesWithoutData = 0;
+  #requestsWithoutData = 0;
+  #keyUpdatesReceived = 0;
 
   /** Plaintext record version: 0x0301 is allowed for the first ClientHello only (RFC 8446 §5.1). */
   protected recordVersion = 0x0303;
@@ -137,6 +148,11 @@ export abstract class TlsEngine {
   /** The fatal error that ended the connection, if any. */
   get error(): TlsError | null {
     return this.#error;
+  }
+
+  /** KeyUpdates received so far (each cost a key derivation; the relay charges them to the connection). */
+  get keyUpdatesReceived(): number {
+    return this.#keyUpdatesReceived;
   }
 
   /** True when output is waiting to be sent. */
@@ -397,7 +413,10 @@ export abstract class TlsEngine {
         if (!this.#complete) {
           fail(Alert.unexpected_message, "application data before the handshake completes");
         }
-        if (content.length > 0) this.#received.push(content);
+        if (content.length > 0) {
+          this.#received.push(content);
+          this.#updatesWithoutData = this.#requestsWithoutData = 0;
+        }
         return;
       default:
         fail(Alert.unexpected_message, `unexpected protected record type ${type}`);
@@ -422,6 +441,13 @@ export abstract class TlsEngine {
   #postHandshake(type: number, body: Uint8Array): void {
     if (type === HandshakeType.key_update) {
       const requested = parseKeyUpdate(body);
+      this.#keyUpdatesReceived++;
+      if (
+        ++this.#updatesWithoutData > MAX_KEY_UPDATES_WITHOUT_DATA ||
+        (requested && ++this.#requestsWithoutData > 1)
+      ) {
+        fail(Alert.unexpected_message, "KeyUpdates one after another without application data");
+      }
       this.setReadSecret(this.#read!.suite, nextTrafficSecret(this.#read!.suite.hash, this.#read!.secret));
       if (requested && !this.#closed) this.#sendKeyUpdate(false);
       return;

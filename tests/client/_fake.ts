@@ -78,6 +78,11 @@ export class FakeStore implements Store {
     this.#held ??= [];
   }
 
+  /** How many writes are held now. */
+  get heldWrites(): number {
+    return this.#held?.length ?? 0;
+  }
+
   /** Finishes the held writes and stops holding. */
   release(): void {
     const held = this.#held ?? [];

@@ -220,9 +220,17 @@ Deno.test("terminal UI: an offer prompts; a transfer the sender cancels is said 
       // Alice's writes are held: what she streams waits in her queue until she has cancelled.
       alice.store.hold();
       term.type("/accept\r");
-      for (let i = 0; i < 50 && !alice.events.some((e) => e.event === "file-accepted"); i++) {
-        await relay.settle();
-      }
+      // Wait until alice's first chunk waits on her held store (a loaded host may need many turns), so her
+      // cancel comes after some of the file: the writes held when she emits file-accepted, plus one.
+      let before = -1;
+      const push = alice.events.push.bind(alice.events);
+      alice.events.push = (...events) => {
+        for (const e of events) if (e.event === "file-accepted") before = alice.store.heldWrites;
+        return push(...events);
+      };
+      const streaming = () => before >= 0 && alice.store.heldWrites > before;
+      for (let i = 0; i < 2000 && !streaming(); i++) await relay.settle();
+      assert.ok(streaming(), "alice is streaming the file");
       await alice.client.transfers.stop();
       alice.store.release();
       await until(() => bob.of("file-failed").length === 1, "the cancellation", term.vt);

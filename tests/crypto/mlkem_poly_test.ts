@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import {
   barrett,
+  byteDecode,
+  byteEncode,
   invNtt,
   montReduce,
   mulCache,
@@ -146,4 +148,37 @@ Deno.test("mlkem_poly: Barrett and Montgomery reduction over their input ranges"
     const r = montReduce(a);
     assert.ok(Math.abs(r) < Q && mod(r * R) === mod(a), `montReduce(${a})`);
   }
+});
+
+/** BitsToBytes(ByteEncode_d) as Algorithm 5 writes it, bit by bit. */
+function refByteEncode(f: number[], d: number): number[] {
+  const bits: number[] = [];
+  for (const x of f) for (let j = 0; j < d; j++) bits.push((x >> j) & 1);
+  const out = new Array(32 * d).fill(0);
+  bits.forEach((b, i) => (out[i >> 3] |= b << (i & 7)));
+  return out;
+}
+
+Deno.test("mlkem_poly: ByteEncode_d and ByteDecode_d equal Algorithms 5 and 6 bit by bit, for every width", () => {
+  for (const d of [1, 4, 5, 10, 11, 12]) {
+    for (let n = 0; n < 20; n++) {
+      const f = Array.from(
+        { length: N },
+        (_, i) => n === 0 ? (1 << d) - 1 : n === 1 ? (i & 1) << (d - 1) : randomIn(0, (1 << d) - 1),
+      );
+      const off = n % 3;
+      const out = new Uint8Array(32 * d + off + 2).fill(0xee);
+      byteEncode(out, off, Int32Array.from(f), d);
+      assert.deepEqual(Array.from(out.subarray(off, off + 32 * d)), refByteEncode(f, d), `encode d = ${d}`);
+      assert.ok(
+        out[off + 32 * d] === 0xee && (off === 0 || out[off - 1] === 0xee),
+        `encode d = ${d} stays in range`,
+      );
+      const back = new Int32Array(N);
+      byteDecode(back, out, off, d);
+      assert.deepEqual(Array.from(back), f, `decode d = ${d}`);
+    }
+  }
+  assert.throws(() => byteEncode(new Uint8Array(300), 0, new Int32Array(N), 7), RangeError);
+  assert.throws(() => byteDecode(new Int32Array(N), new Uint8Array(300), 0, 7), RangeError);
 });

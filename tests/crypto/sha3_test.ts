@@ -8,6 +8,7 @@ import {
   createSha3,
   createShake,
   keccakF1600,
+  KeccakSponge,
   sha3_256,
   sha3_512,
   type Sha3Name,
@@ -254,5 +255,26 @@ Deno.test("sha3: argument checks", () => {
     assert.throws(() => sha3_512(data), TypeError);
     assert.throws(() => shake128(data, 1), TypeError);
     assert.throws(() => createShake("SHAKE256").update(data), { name: "TypeError", message: /^data/ });
+  }
+});
+
+Deno.test("sha3: KeccakSponge.squeezeWords gives the output bytes as little-endian words, block after block", () => {
+  for (const [rate, words] of [[168, 42], [136, 32], [136, 34]]) {
+    const input = random(randomInt(400));
+    const a = new KeccakSponge(rate, 0x1f), b = new KeccakSponge(rate, 0x1f);
+    a.absorb(input);
+    b.absorb(input);
+    for (let block = 0; block < 4; block++) {
+      const got = new Int32Array(words);
+      a.squeezeWords(got, words);
+      // Bytes from a sponge squeezed the usual way, skipping what squeezeWords leaves of each block.
+      const bytes = new Uint8Array(4 * words);
+      b.squeezeInto(bytes, 0, bytes.length);
+      if (4 * words < rate) b.squeezeInto(new Uint8Array(rate - 4 * words), 0, rate - 4 * words);
+      const view = new DataView(bytes.buffer);
+      const want = Int32Array.from({ length: words }, (_, i) => view.getInt32(4 * i, true));
+      assert.deepEqual(got, want, `rate ${rate}, ${words} words, block ${block}`);
+      if (4 * words < rate) a.pos = rate; // squeezeWords reads within one block; move to the next
+    }
   }
 });

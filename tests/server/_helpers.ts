@@ -20,8 +20,7 @@ import {
   signLogin,
   WIRE_VERSION,
 } from "../../protocol/wire.ts";
-import { type App, startApp } from "../../server/app.ts";
-import type { RelayLimits } from "../../server/relay.ts";
+import { type App, type AppLimits, startApp } from "../../server/app.ts";
 
 /** How long a test waits for a frame before failing (generous: the CI machine may be loaded). */
 export const WAIT_MS = 20_000;
@@ -38,9 +37,30 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
-/** Starts a relay on 127.0.0.1 with an ephemeral port, a temporary data folder and a movable clock. */
+/**
+ * Limits the tests relax unless they test them: every test client comes from 127.0.0.1 and registers a
+ * new identity, which the production limits per source would slow down; and the clients run in the
+ * relay's own thread, so with 200 of them a ClientHello can take longer than 3 s to be sent
+ * (tests/server/admission_test.ts and work_test.ts run with the production admission: DEFAULT_ADMISSION).
+ */
+export const TEST_LIMITS: Partial<AppLimits> = {
+  helloTimeoutMs: 30_000,
+  perSourceConnections: 100_000,
+  perSourceUnauthenticated: 10_000,
+  perSourceRate: 100_000,
+  perSourceBurst: 100_000,
+  handshakesPerSecond: 100_000,
+  handshakeBurst: 100_000,
+  registrationBurstPerSource: 100_000,
+  registrationBurst: 100_000,
+};
+
+/**
+ * Starts a relay on 127.0.0.1 with an ephemeral port, a temporary data folder and a movable clock; its
+ * limits are the defaults, then TEST_LIMITS, then `limits`.
+ */
 export async function startRelay(
-  limits: Partial<RelayLimits> = {},
+  limits: Partial<AppLimits> = {},
   options: { dir?: string; onFrame?: (frame: ClientFrame) => void } = {},
 ): Promise<TestRelay> {
   const dir = options.dir;
@@ -51,7 +71,7 @@ export async function startRelay(
     host: "127.0.0.1",
     port: 0,
     dataDir: folder,
-    limits,
+    limits: { ...TEST_LIMITS, ...limits },
     now: () => Date.now() + offset,
     log: (m) => logs.push(m),
     onFrame: options.onFrame,
@@ -144,7 +164,7 @@ export class TestClient {
     port: number,
     user: TestUser,
     groups?: number[],
-  ): Promise<{ client: TestClient; welcome: ServerFrame }> {
+  ): Promise<{ client: TestClient; welcome: Extract<ServerFrame, { type: "welcome" }> }> {
     const client = await TestClient.connect(port, true, groups);
     const welcome = await client.login(user);
     return { client, welcome };

@@ -185,7 +185,7 @@ Deno.test("requests: a request lapses after 30 days (swept, or not yet swept)", 
     await settle(ca);
     assert.ok(!ca.has("chat-opened"));
     // Swept: it is gone (Bob's fresh request stays, it has 30 days).
-    assert.deepEqual(await relay.app.relay.sweep(), { messages: 0, requests: 2 });
+    assert.deepEqual(await relay.app.relay.sweep(), { messages: 0, requests: 2, identities: 0 });
     const cc = await loginWithPrekeys(relay.port, carol);
     await cc.request({ type: "request-chat", requestId: 0, peerId: alice.identity.id, curve: "P-256" });
     await settle(ca);

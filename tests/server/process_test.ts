@@ -230,3 +230,133 @@ Deno.test("server.ts: `q` + Enter on a terminal shuts the relay down cleanly", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `deno run ARGS` under `script` (a pseudo-terminal): what it prints, typing into it, its exit code. */
+function inTerminal(args: string[]) {
+  const command = ["deno", "run", ...args].map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qfec", command, "/dev/null"],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let screen = "";
+  const output = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) screen += chunk;
+  })();
+  const errors = new Response(child.stderr).text();
+  const keys = child.stdin.getWriter();
+  return {
+    get screen() {
+      return screen.replace(new RegExp(String.fromCharCode(27) + "\\[[0-9;]*[A-Za-z]", "g"), "");
+    },
+    /** Waits until the screen (without escape sequences) has matched `pattern` `count` times. */
+    async waitFor(pattern: RegExp, count = 1): Promise<void> {
+      const global = new RegExp(pattern.source, "g");
+      for (let i = 0; i < 600; i++) {
+        if ((this.screen.match(global)?.length ?? 0) >= count) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no ${pattern} on the screen:\n${this.screen}`);
+    },
+    /** Types `text`, a moment after the prompt appeared (Deno empties the terminal's input as it asks). */
+    async type(text: string): Promise<void> {
+      await new Promise((r) => setTimeout(r, 300));
+      await keys.write(new TextEncoder().encode(text));
+    },
+    async end(): Promise<number> {
+      const { code } = await child.status;
+      await output;
+      await keys.close().catch(() => {});
+      await errors;
+      return code;
+    },
+  };
+}
+
+Deno.test("B7: `deno run --allow-net server.ts` in a terminal asks for each permission, saying why first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-b7-" });
+  const data = `${dir}/data`;
+  try {
+    const t = inTerminal(["--allow-net=127.0.0.1", "server.ts", "--data", data, "-port", "0"]);
+    await t.waitFor(/Allow\?/);
+    const whyRead = `sotto relay: Deno will now ask whether the relay may read its data folder ${data}, `;
+    assert.ok(
+      t.screen.indexOf(whyRead) >= 0 && t.screen.indexOf(whyRead) < t.screen.indexOf("Deno requests read"),
+    );
+    await t.type("y\r");
+    await t.waitFor(/Allow\?/, 2);
+    assert.match(t.screen, /relay may write its data folder [^\n]*\n[^]*Deno requests write access/);
+    await t.type("y\r");
+    await t.waitFor(/sotto relay listening on 127\.0\.0\.1:\d+, pin /);
+    await t.type("q\r");
+    assert.equal(await t.end(), 0, t.screen);
+    assert.ok((await Deno.stat(`${data}/relay.kv`)).isFile, "the relay kept its store where it was allowed");
+
+    // Refused in the terminal: the one sentence naming the flags, and nothing started.
+    const other = `${dir}/other`;
+    const refused = inTerminal(["--allow-net=127.0.0.1", "server.ts", "--data", other, "-port", "0"]);
+    await refused.waitFor(/Allow\?/);
+    await refused.type("n\r");
+    await refused.waitFor(/Allow\?/, 2);
+    await refused.type("n\r");
+    assert.equal(await refused.end(), 1, refused.screen);
+    assert.match(
+      refused.screen,
+      new RegExp(`run it again with --allow-read=${other} --allow-write=${other} added to "deno run"`),
+    );
+    await assert.rejects(Deno.stat(other), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("B7: without a terminal, one sentence lists the exact flags to add, paths included", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-b7-" });
+  try {
+    const data = `${dir}/data`;
+    const out = await run(["--allow-net=127.0.0.1", "server.ts", "--data", data, "-port", "0"]);
+    assert.equal(out.code, 1);
+    assert.equal(out.stdout, "");
+    assert.equal(
+      out.stderr,
+      `sotto relay: run it again with --allow-read=${data} --allow-write=${data} added to "deno run": it ` +
+        `needs to read its data folder ${data} and write its data folder ${data}.\n`,
+    );
+    const none = await run(["server.ts", "--data", data, "-port", "6174"]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /--allow-read=\S+ --allow-write=\S+ --allow-net=127\.0\.0\.1:6174 added/);
+    assert.equal(none.stderr.split("\n").length, 2, "one line");
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("server.ts: limit flags are checked and given to the relay", async () => {
+  const bad = await run(["server.ts", "--store-quota", "lots"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--store-quota must be a positive number of bytes/);
+  const zero = await run(["server.ts", "--expire-days", "0"]);
+  assert.equal(zero.code, 2);
+  const dir = await Deno.makeTempDir({ prefix: "sotto-flags-" });
+  try {
+    // One connection per address at most: a second one from 127.0.0.1 is closed at once.
+    const server = await spawnServer(dir, [
+      "--per-source-connections",
+      "1",
+      "--per-source-unauthenticated",
+      "1",
+    ]);
+    const { client } = await TestClient.login(server.port, makeUser(0));
+    await assert.rejects(TestClient.connect(server.port));
+    await client.close();
+    server.child.kill("SIGTERM");
+    assert.equal((await server.child.status).code, 0);
+    await server.rest;
+    await server.stderr;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -195,9 +195,9 @@ Deno.test("relay: queued messages lapse after 30 days; chat events do not", asyn
     assert.deepEqual(d.body, new Uint8Array([2]));
     await first.client.next("chat-closed");
     await first.client.close();
-    assert.deepEqual(await relay.app.relay.sweep(), { messages: 1, requests: 0 });
+    assert.deepEqual(await relay.app.relay.sweep(), { messages: 1, requests: 0, identities: 0 });
     relay.advance(10 * DAY);
-    assert.deepEqual(await relay.app.relay.sweep(), { messages: 1, requests: 0 });
+    assert.deepEqual(await relay.app.relay.sweep(), { messages: 1, requests: 0, identities: 0 });
     const second = await TestClient.login(relay.port, bob);
     assert.equal(second.welcome.type === "welcome" && second.welcome.queued, 1); // the chat-closed event
     await second.client.next("chat-closed");

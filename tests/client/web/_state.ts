@@ -30,7 +30,9 @@ export function snapshot(n: number): unknown {
     updatedAt: Date.now(),
     curve: "P-521",
     verifiable: true,
-    sending: 0,
+    offers: [],
+    receiving: [],
+    sending: [],
     last: { kind: "in", text: "hello", time: Date.now() },
     lines: ls,
   });

@@ -1,19 +1,23 @@
 // The web UI in a real headless Chromium, driven over the DevTools protocol (tests/client/web/_cdp.ts):
 // two clients started with --web (no passphrase: the page asks) through a real relay on 127.0.0.1, one
 // browser with a tab each. First-run unlock, consent from both sides (bob's side by keyboard only),
-// messages both ways with delivery marks, a file dropped on the page and downloaded byte-identical, equal
-// safety numbers, the relay restarted and both pages reconnecting, a hostile peer's markup and escape
-// sequences shown literally with nothing run, close and block; screenshots of the main screens (light and
-// dark, narrow and wide) are written under a temporary folder whose path is printed.
+// messages both ways with delivery marks; files: one dropped on the page, offered to bob (waiting for his
+// answer on alice's page), accepted with progress on both and downloaded byte-identical, one from the
+// picker declined (nothing of it on bob's disk), one withdrawn while it waits; equal safety numbers, the
+// relay restarted and both pages reconnecting, a hostile peer's markup, escape sequences and bidi marks
+// (text, nickname, offered file name) shown literally with nothing run, close and block; screenshots of
+// the main screens (light and dark, narrow and wide) are written under a temporary folder whose path is
+// printed.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { systemRandom } from "../../../crypto/bytes.ts";
+import { equalBytes, systemRandom } from "../../../crypto/bytes.ts";
 import { createHash } from "../../../crypto/sha2.ts";
 import { FILE_ID_BYTES } from "../../../protocol/payload.ts";
 import { App } from "../../../client/app.ts";
 import { ClientProcess, RelayProcess } from "../../../client/driver.ts";
 import type { ClientEvent } from "../../../client/events.ts";
+import { showFormat } from "../../../client/web/format.js";
 import { peerMissing } from "../../_peers.ts";
 import { Browser, type Tab } from "./_cdp.ts";
 
@@ -29,10 +33,10 @@ async function next<K extends ClientEvent["event"]>(
 
 const js = (v: unknown) => JSON.stringify(v);
 
-/** Shows a control character as the page does (U+2400 pictures). */
-const pictured = (s: string) =>
+/** Text as the page shows it: control characters as U+2400 pictures, format characters as <U+XXXX>. */
+const shown = (s: string) =>
   // deno-lint-ignore no-control-regex
-  s.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0)));
+  showFormat(s.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0))));
 
 /** Sets an input's value as typing would, and submits its form. */
 async function fill(tab: Tab, fields: Record<string, string>, form: string): Promise<void> {
@@ -193,47 +197,156 @@ Deno.test({
       assert.equal(title, "sotto");
     });
 
-    await step("files by drop and by picker, the dropped one downloaded byte-identical", async () => {
-      const content = systemRandom(150_000);
-      const path = join(root, "holiday photo.bin");
-      await Deno.writeFile(path, content);
-      const box = await a.eval<{ x: number; y: number }>(`(() => {
+    await step(
+      "files by drop and by picker: one accepted and downloaded byte-identical, one declined",
+      async () => {
+        // Each page records the kinds of file rows it shows, in order (offer, waiting, sending, receiving).
+        for (const tab of [a, b]) {
+          await tab.eval(`(() => {
+          const seen = window.sottoRows = [];
+          const note = () => {
+            for (const li of document.querySelectorAll("#transfers .transfer")) {
+              const row = li.dataset.kind + " " + li.querySelector(".transfer-name").textContent;
+              if (!seen.includes(row)) seen.push(row);
+            }
+          };
+          new MutationObserver(note).observe(document.getElementById("transfers"), {
+            childList: true, subtree: true, attributes: true, characterData: true,
+          });
+        })()`);
+        }
+        const rows = (tab: Tab) => tab.eval<string[]>(`window.sottoRows`);
+        const bobFiles = join(root, "bob", "files");
+        const onDisk = async () => {
+          try {
+            return (await Array.fromAsync(Deno.readDir(bobFiles))).map((e) => e.name).sort();
+          } catch {
+            return [];
+          }
+        };
+        const content = systemRandom(1_500_000);
+        const path = join(root, "holiday photo.bin");
+        await Deno.writeFile(path, content);
+        const box = await a.eval<{ x: number; y: number }>(`(() => {
         const r = document.getElementById("messages").getBoundingClientRect();
         return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
       })()`);
-      const data = { items: [], files: [path], dragOperationsMask: 1 };
-      for (const type of ["dragEnter", "dragOver", "drop"]) {
-        await a.session.send("Input.dispatchDragEvent", { type, x: box.x, y: box.y, data });
-      }
-      await next(alice, "file-sent", (e) => e.name === "holiday photo.bin");
-      const link = await b.waitFor<string>(
-        `[...document.querySelectorAll("#messages a.download")].map((a) => a.getAttribute("href")).at(-1)`,
-        "the download link",
-      );
-      assert.match(link, /^\/download\/[0-9a-f]{32}$/);
-      await b.click("#messages a.download");
-      const saved = join(downloads, "holiday photo.bin");
-      for (let i = 0; i < 200; i++) {
-        try {
-          if ((await Deno.stat(saved)).size === content.length) break;
-        } catch {
-          // not there yet
+        const data = { items: [], files: [path], dragOperationsMask: 1 };
+        for (const type of ["dragEnter", "dragOver", "drop"]) {
+          await a.session.send("Input.dispatchDragEvent", { type, x: box.x, y: box.y, data });
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.deepEqual(await Deno.readFile(saved), content);
-      // The paper clip's file picker, given a file the way the DevTools protocol does without a dialog.
-      const picked = join(root, "notes.txt");
-      await Deno.writeTextFile(picked, "picked, not dropped\n");
-      const { root: doc } = await a.session.send("DOM.getDocument") as { root: { nodeId: number } };
-      const { nodeId } = await a.session.send("DOM.querySelector", {
-        nodeId: doc.nodeId,
-        selector: "#file-input",
-      }) as { nodeId: number };
-      await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
-      const got = await next(bob, "file-received", (e) => e.name === "notes.txt");
-      assert.equal(await Deno.readTextFile(got.path), "picked, not dropped\n");
-    });
+        // Bob's page offers it (name, size, sender) with Accept and Decline; alice's waits for his answer.
+        const offer = `document.querySelector('#transfers .transfer.offer')`;
+        await b.waitFor(
+          `${offer}?.querySelector(".transfer-name").textContent === "holiday photo.bin"`,
+          "the offer",
+        );
+        assert.equal(
+          await b.eval(`${offer}.querySelector(".transfer-detail").textContent`),
+          "Alice offers this file · 1.4\u00a0MiB",
+        );
+        assert.equal(
+          await b.eval(`${offer}.querySelector(".accept").getAttribute("aria-label")`),
+          "Accept holiday photo.bin from Alice",
+        );
+        await a.waitFor(
+          `document.querySelector('#transfers .transfer[data-kind="waiting"] .transfer-detail')?.textContent`,
+          "alice's offer waiting for an answer",
+        );
+        assert.deepEqual(await onDisk(), [], "nothing is written before the answer");
+        await shot(b, "file-offer", 1280, 800, "light");
+        await shot(b, "file-offer", 1280, 800, "dark");
+        await shot(b, "file-offer", 360, 740, "light");
+        await shot(b, "file-offer", 360, 740, "dark");
+        await shot(a, "file-offered", 1280, 800, "light");
+        await b.view(1280, 800);
+        await a.view(1280, 800);
+        await b.click(`#transfers .transfer.offer .accept`);
+        await next(alice, "file-sent", (e) => e.name === "holiday photo.bin");
+        const link = await b.waitFor<string>(
+          `[...document.querySelectorAll("#messages a.download")].map((a) => a.getAttribute("href")).at(-1)`,
+          "the download link",
+        );
+        assert.match(link, /^\/download\/[0-9a-f]{32}$/);
+        // Both pages showed each step: offered and waiting, then on its way with progress; then gone.
+        assert.deepEqual(await rows(a), [
+          "preparing holiday photo.bin",
+          "waiting holiday photo.bin",
+          "sending holiday photo.bin",
+        ]);
+        await a.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "alice's row gone");
+        await b.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "bob's row gone");
+        assert.deepEqual(await rows(b), ["offer holiday photo.bin", "receiving holiday photo.bin"]);
+        await b.click("#messages a.download");
+        const saved = join(downloads, "holiday photo.bin");
+        for (let i = 0; i < 200; i++) {
+          try {
+            if ((await Deno.stat(saved)).size === content.length) break;
+          } catch {
+            // not there yet
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.deepEqual(await Deno.readFile(saved), content);
+
+        // The paper clip's file picker, given a file the way the DevTools protocol does without a dialog;
+        // bob declines it, and nothing of it reaches his disk.
+        const picked = join(root, "notes.txt");
+        await Deno.writeTextFile(picked, "picked, not dropped\n");
+        const { root: doc } = await a.session.send("DOM.getDocument") as { root: { nodeId: number } };
+        const { nodeId } = await a.session.send("DOM.querySelector", {
+          nodeId: doc.nodeId,
+          selector: "#file-input",
+        }) as { nodeId: number };
+        await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
+        await b.waitFor(
+          `${offer}?.querySelector(".transfer-name").textContent === "notes.txt"`,
+          "the second offer",
+        );
+        await b.click(`#transfers .transfer.offer .decline`);
+        await next(bob, "file-declined", (e) => e.name === "notes.txt");
+        await next(alice, "file-declined", (e) => e.name === "notes.txt" && e.direction === "send");
+        await a.waitFor(
+          `[...document.querySelectorAll("#messages .system-text")].some((e) => e.textContent === 'they declined "notes.txt"')`,
+          "alice's page says it was declined",
+        );
+        await a.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "alice's row gone");
+        await b.waitFor(`document.querySelectorAll("#transfers .transfer").length === 0`, "bob's card gone");
+        // A third, withdrawn by alice while it waits: bob's offer goes with one notice, alice's with one.
+        await a.session.send("DOM.setFileInputFiles", { files: [picked], nodeId });
+        await b.waitFor(
+          `${offer}?.querySelector(".transfer-name").textContent === "notes.txt"`,
+          "a third offer",
+        );
+        await a.waitFor(
+          `document.querySelector('#transfers .transfer[data-kind="waiting"]')`,
+          "alice's offer",
+        );
+        await a.eval(`document.getElementById("toasts").replaceChildren()`);
+        await a.click(`#transfers .transfer[data-kind="waiting"] .cancel`);
+        await next(alice, "file-failed", (e) => e.name === "notes.txt" && e.direction === "send");
+        await next(bob, "file-failed", (e) => e.name === "notes.txt" && e.direction === "receive");
+        await b.waitFor(
+          `document.querySelectorAll("#transfers .transfer").length === 0`,
+          "the offer withdrawn",
+        );
+        await b.waitFor(
+          `[...document.querySelectorAll("#toasts .toast.error span")].some((e) => e.textContent.includes("withdrew"))`,
+          "bob's notice",
+        );
+        await a.waitFor(
+          `[...document.querySelectorAll("#toasts .toast span")].map((e) => e.textContent).join() === 'Cancelled "notes.txt".'`,
+          "alice's notice",
+        );
+        assert.deepEqual(await onDisk(), ["holiday photo.bin"]);
+        // The uploads left alice's outgoing folder once their transfers ended.
+        const outgoing = join(root, "alice", "outgoing");
+        for (let i = 0; i < 100 && (await Array.fromAsync(Deno.readDir(outgoing))).length > 0; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(outgoing)), []);
+      },
+    );
 
     await step("the safety numbers are equal in both pages", async () => {
       const numbers: string[] = [];
@@ -321,13 +434,14 @@ Deno.test({
 
         const markup =
           `<img src=x onerror=alert(1)> <script>alert(2)</script> <a href="javascript:alert(3)">x</a>`;
-        const text = `${markup} javascript:alert(4) \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x1b[0m`;
-        const nick = `<img src=x onerror=alert(5)>`;
-        const fileName = `<img src=x onerror=alert(6)> javascript:alert(7).txt`;
+        const text =
+          `${markup} javascript:alert(4) \x1b[2J\x1b]0;pwned\x07\x1b[31mred\x1b[0m invoice\u202egpj.exe`;
+        const nick = `<img src=x onerror=alert(5)>\u200f`;
+        const fileName = `<img src=x onerror=alert(6)> javascript:alert(7)\u200btxt\u200f.exe`;
         const fileData = new TextEncoder().encode("<script>alert(8)</script>");
+        const fileId = systemRandom(FILE_ID_BYTES);
         await m.client.run(() => {
           const chat = m.client.chat(m.client.chats[0].peerId)!;
-          const fileId = systemRandom(FILE_ID_BYTES);
           const sha256 = createHash("SHA-256").update(fileData).digest();
           m.client.outbox.add(chat, { type: "nickname", name: nick }, 0);
           m.client.outbox.add(chat, { type: "text", id: 7, text }, 0);
@@ -338,19 +452,32 @@ Deno.test({
             size: fileData.length,
             sha256,
           }, 0);
-          m.client.outbox.add(chat, { type: "file-chunk", fileId, index: 0, data: fileData }, 0);
-          m.client.outbox.add(chat, { type: "file-end", fileId, status: "complete" }, 0);
+          // Mallory sends the file once bob accepts it (her client runs no transfer of its own for it).
+          m.client.transfers.answered = (_peer, id, accept) => {
+            if (accept && equalBytes(id, fileId)) {
+              m.client.outbox.add(chat, { type: "file-chunk", fileId, index: 0, data: fileData }, 0);
+              m.client.outbox.add(chat, { type: "file-end", fileId, status: "complete" }, 0);
+            }
+            return true;
+          };
         });
-        await b.waitFor(`${bubbles("in")}.includes(${js(pictured(text))})`, "the hostile text, literally");
+        await b.waitFor(`${bubbles("in")}.includes(${js(shown(text))})`, "the hostile text, literally");
         await b.waitFor(
           `document.querySelector('.chat-item[data-id="${malloryId}"] .chat-name').textContent === ${
-            js(`~${nick}`)
+            js(`~${shown(nick)}`)
           }`,
           "the hostile nickname, literally",
         );
         await b.waitFor(
+          `document.querySelector("#transfers .transfer.offer .transfer-name")?.textContent === ${
+            js(shown(fileName))
+          }`,
+          "the hostile file name offered, literally",
+        );
+        await b.click(`#transfers .transfer.offer .accept`);
+        await b.waitFor(
           `[...document.querySelectorAll("#messages .system-text")].some((e) => e.textContent.startsWith(${
-            js(`received "${fileName}"`)
+            js(`received "${shown(fileName)}"`)
           }))`,
           "the hostile file name, literally",
         );

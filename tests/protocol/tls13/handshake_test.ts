@@ -40,7 +40,8 @@ const GROUPS = [
   [0x18, "secp384r1"],
   [0x17, "secp256r1"],
 ] as const;
-const PAYLOADS = [0, 1, 16384, 1 << 20];
+// 0 B last: a KeyUpdate request is answered at most once until the peer has sent application data.
+const PAYLOADS = [1, 16384, 1 << 20, 0];
 
 function payload(n: number, seed: string): Uint8Array {
   return seededRandom(seed)(n);

@@ -7,7 +7,7 @@
 // exporter (-keymatexport).
 import assert from "node:assert/strict";
 import { bytesToHex, equalBytes, hexToBytes } from "../../../crypto/bytes.ts";
-import { keyLogFromEnv } from "../../../client/keylog.ts";
+import { keyLogFromEnv } from "../../../io/keylog.ts";
 import { TlsConnection } from "../../../protocol/tls13/connection.ts";
 import { nextTrafficSecret } from "../../../protocol/tls13/key_schedule.ts";
 import { encodeEcPrivateKey, encodePem } from "../../../protocol/tls13/pem.ts";

@@ -1,7 +1,7 @@
-// client/keylog.ts: SSLKEYLOGFILE set → NSS key-log lines appended to that file (created 0600), one per
+// io/keylog.ts: SSLKEYLOGFILE set → NSS key-log lines appended to that file (created 0600), one per
 // secret, as the state machines emit them; unset → no key log at all.
 import assert from "node:assert/strict";
-import { keyLogFromEnv } from "../../../client/keylog.ts";
+import { keyLogFromEnv } from "../../../io/keylog.ts";
 import { handshake, KEY_LOG_LABELS, makePair, testIdentity } from "./_helpers.ts";
 
 Deno.test("key log: unset SSLKEYLOGFILE gives no callback, so nothing is written", () => {

@@ -92,7 +92,8 @@ Deno.test("x509: create → parse round trip, self-signature verifies, profile o
   const notAfter = new Date(Date.UTC(2031, 5, 15, 12, 30, 45));
   const secretKey = p521.randomSecretKey();
   const serial = randomBytes(16);
-  serial[0] |= 0x80; // the top bit must be cleared to keep the serial positive
+  serial[0] |= 0x81; // the top bit must be cleared to keep the serial positive (and a low bit set: a
+  // first byte of zero would be dropped from the minimal DER integer)
   const der = createSelfSignedCertificate({
     secretKey,
     hosts: ["LocalHost.", "127.0.0.1", "example.org", "::1", "localhost"],

@@ -2,6 +2,10 @@
 // Wireshark and OpenSSL's -keylogfile use) are appended to it, so a capture of our TLS can be decrypted
 // for debugging and tests can compare our secrets with OpenSSL's. When it is unset, or the process may
 // not read it, nothing is written.
+//
+// io/ holds the few I/O helpers that both server/ and client/ need. They may call Deno's APIs and import
+// crypto/ and protocol/; server/ and client/ may import them, and they import neither (so the two sides
+// still never import each other).
 
 /** A key-log callback for the TLS state machines, or undefined when SSLKEYLOGFILE is not set. */
 export function keyLogFromEnv(): ((line: string) => void) | undefined {

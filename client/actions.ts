@@ -483,24 +483,37 @@ function fold(text: string): string {
   return text.normalize("NFKC").toLocaleLowerCase();
 }
 
-function search(client: ChatClient, query: string, all: boolean): void {
-  const emit = client.options.emit, q = fold(query);
-  const chats = all ? client.chats : [needActive(client)];
+/**
+ * The lines of `only` (or of every chat) whose text contains `query`, case and compatibility forms
+ * folded: the newest MAX_RESULTS in time order, and how many there were.
+ */
+export function searchLines(
+  client: ChatClient,
+  query: string,
+  only: ChatRecord | null,
+): { hits: [ChatRecord, HistoryEntry][]; total: number } {
+  const q = fold(query);
   const hits: [ChatRecord, HistoryEntry][] = [];
-  for (const chat of chats) {
+  for (const chat of only ? [only] : client.chats) {
     for (const h of chat.history) if (!h.deleted && fold(h.text).includes(q)) hits.push([chat, h]);
   }
   hits.sort((a, b) => a[1].time - b[1].time);
-  const shown = hits.slice(-MAX_RESULTS);
-  for (const [chat, h] of shown) emit({ event: "found", query, ...chatRef(chat), ...lineFields(chat, h) });
-  const where = all ? "your chats" : chatName(chats[0]);
+  return { hits: hits.slice(-MAX_RESULTS), total: hits.length };
+}
+
+function search(client: ChatClient, query: string, all: boolean): void {
+  const emit = client.options.emit;
+  const only = all ? null : needActive(client);
+  const { hits, total } = searchLines(client, query, only);
+  for (const [chat, h] of hits) emit({ event: "found", query, ...chatRef(chat), ...lineFields(chat, h) });
+  const where = only ? chatName(only) : "your chats";
   emit({
     event: "info",
-    text: hits.length === 0
+    text: total === 0
       ? `"${query}" is not in ${where}.`
-      : `${hits.length} line${hits.length === 1 ? "" : "s"} in ${where} ${
-        hits.length === 1 ? "contains" : "contain"
-      } "${query}"${hits.length > shown.length ? ` (the newest ${shown.length} are shown)` : ""}.`,
+      : `${total} line${total === 1 ? "" : "s"} in ${where} ${
+        total === 1 ? "contains" : "contain"
+      } "${query}"${total > hits.length ? ` (the newest ${hits.length} are shown)` : ""}.`,
   });
 }
 

@@ -4,8 +4,8 @@
 // history key, bound by its associated data to the file, the chat's peer and its position, so blocks
 // cannot be read, altered, reordered, moved to another chat or another file without it showing. A crash
 // mid-write leaves a torn last block, which the reader reports so it can be cut off: it was never
-// acknowledged. Pure: no files and no clock; randomness comes in as a parameter. Layout: docs/store.md,
-// "The history file".
+// acknowledged. Pure: no files and no clock; randomness comes in as a parameter. Layout: docs/client.md,
+// "The history files".
 
 import { checkBytes, concatBytes, type RandomSource, systemRandom, utf8 } from "../crypto/bytes.ts";
 import { xchacha20Poly1305Open, xchacha20Poly1305Seal } from "../crypto/chacha20poly1305.ts";

@@ -128,7 +128,10 @@ export class ChatClient {
         return bytesToHex(this.outbox.add(chat, payload, 0).messageId);
       },
       emit: options.emit,
-      label: (peerId) => formatId(peerId),
+      label: (peerId) => {
+        const chat = this.chat(peerId);
+        return chat ? chatRef(chat) : { chat: formatId(peerId) };
+      },
       note: (peerId, text) => {
         const chat = this.chat(peerId);
         if (chat) addSystemLine(chat, text, this.#now());

@@ -217,6 +217,15 @@ export class RelayLink {
     this.#write(f);
   }
 
+  /**
+   * Asks the relay to drop a message it still holds for its recipient (deleted for everyone, or a lapsed
+   * disappearing one), by the id it was sent with. The relay protocol has no frame for it yet: false (not
+   * asked). The hook for that frame (client/chats.ts Link.withdraw).
+   */
+  withdraw(_messageId: Uint8Array): boolean {
+    return false;
+  }
+
   /** Sends a request; resolves with the relay's Result (rejects if the link ends first or it times out). */
   request(req: Request): Promise<Reply> {
     if (this.#closed) return Promise.reject(new Error("not connected"));

@@ -335,7 +335,9 @@ export class Tui {
           if (line === null) {
             const active = app.client.active;
             const edits = key.type === "text" || key.type === "paste" || key.type === "newline";
-            if (edits && active && !this.#editor.text.startsWith("/")) app.client.typing(active);
+            if (edits && active && !this.#editor.text.startsWith("/")) {
+              app.client.run(() => app.client.typing(active)).catch(() => {});
+            }
             break;
           }
           this.#scroll = 0;

@@ -7,7 +7,7 @@ import type { ClientEvent } from "./events.ts";
 import { lineSink, readLines, runLineMode } from "./linemode.ts";
 import { passphraseSource, type PromptTerminal } from "./passphrase.ts";
 import { quitOnSignals } from "./signals.ts";
-import { EXIT_ERROR, EXIT_PERMISSIONS } from "./exit.ts";
+import { EXIT_ERROR, EXIT_OK, EXIT_PERMISSIONS } from "./exit.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
 import { keepOpen, openBrowser, RetryClock, WebApp } from "./webapp.ts";
 
@@ -95,7 +95,18 @@ export async function main(options: MainOptions): Promise<number> {
     if (options.json) sink({ event: "info", text: `created a new identity: ${id}` });
     else err(`Created a new identity. Your ID is ${id}\n`);
   };
-  let app: App;
+  // Signals are heard from here on: before the app exists there is nothing to save (the keystore is
+  // written atomically), so a signal then ends the process at once; afterwards it asks the app to quit.
+  let app: App | null = null;
+  const unlisten = quitOnSignals(() => {
+    if (app) return app.quitNow();
+    tui?.close();
+    Deno.exit(EXIT_OK);
+  }, (code) => {
+    tui?.close();
+    err("sotto: forced to quit.\n");
+    Deno.exit(code);
+  });
   for (;;) {
     try {
       app = await App.start({ ...options, lingerOnQuit: !tui }, sink, passphrase, announce);
@@ -105,15 +116,11 @@ export async function main(options: MainOptions): Promise<number> {
       if (options.json) sink({ event: "error", message: sentence(e) });
       else err(`sotto: ${sentence(e)}\n`);
       await web?.stop();
+      unlisten();
       return e instanceof Deno.errors.NotCapable ? EXIT_PERMISSIONS : EXIT_ERROR;
     }
   }
   web?.attach(app);
-  const unlisten = quitOnSignals(() => app.quitNow(), (code) => {
-    tui?.close();
-    err("sotto: forced to quit.\n");
-    Deno.exit(code);
-  });
   try {
     if (tui) await tui.run(app);
     else if (web) await runLineMode(app, keepOpen(readLines(Deno.stdin.readable)));

@@ -1,9 +1,12 @@
 // The relay's entry point: parses the flags, makes sure it has the permissions it needs (asking in a
 // terminal, naming the flags to add otherwise), and runs the relay until Ctrl-C, SIGTERM or `q` + Enter.
-// Prints one line when ready (the address and the key pin clients check), and nothing else.
+// Prints one line on standard output when ready (the address and the key pin clients check); the
+// operator's log (server/oplog.ts: start, counts each minute, shutdown) goes to standard error, as text or
+// JSON, unless -q.
 
 import { parseArgs } from "node:util";
 import { type AppLimits, DEFAULT_APP_LIMITS, startApp, waitForStop } from "./server/app.ts";
+import { type LogFormat, OperatorLog } from "./server/oplog.ts";
 import { missingSentence, obtainPermissions, relayPermissions } from "./server/permissions.ts";
 
 type Unit = "count" | "rate" | "seconds" | "days" | "bytes";
@@ -57,7 +60,9 @@ function shown(key: keyof AppLimits, unit: Unit): string {
   return String(v);
 }
 
-const USAGE = `usage: server.ts [-h] [-host HOST] [-port PORT] [-refreshkeys] [--data DIR] [--LIMIT VALUE …]
+const USAGE =
+  `usage: server.ts [-h] [-host HOST] [-port PORT] [-refreshkeys] [--data DIR] [-q] [--log-format F] \
+[--LIMIT VALUE …]
 
   -h, --help                 show this help and exit
   -host, --host HOST         address to listen on (default 127.0.0.1)
@@ -65,13 +70,15 @@ const USAGE = `usage: server.ts [-h] [-host HOST] [-port PORT] [-refreshkeys] [-
   -refreshkeys, --refreshkeys
                              replace the server's key and certificate (clients will see a new pin)
   --data DIR                 data folder: key, certificate and store (default ./data)
+  -q, --quiet                no log on standard error (start, counts each minute, shutdown), failures only
+  --log-format text|json     the log's lines: text (time event key=value …, the default) or JSON objects
 
 limits (docs/security.md says why each exists; sizes take KiB, MiB, GiB, TiB):
 ${
-  LIMIT_FLAGS.map(([flag, key, unit, help]) =>
-    `  --${flag} ${unit === "bytes" ? "SIZE" : "N"}`.padEnd(45) + `${help} (${shown(key, unit)})`
-  ).join("\n")
-}`;
+    LIMIT_FLAGS.map(([flag, key, unit, help]) =>
+      `  --${flag} ${unit === "bytes" ? "SIZE" : "N"}`.padEnd(45) + `${help} (${shown(key, unit)})`
+    ).join("\n")
+  }`;
 
 /** Milliseconds shutdown may take before the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -109,6 +116,8 @@ try {
       port: { type: "string", default: "6174" },
       refreshkeys: { type: "boolean", default: false },
       data: { type: "string", default: "./data" },
+      quiet: { type: "boolean", short: "q", default: false },
+      "log-format": { type: "string", default: "text" },
       ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: "string" as const }])),
     },
     strict: true,
@@ -126,6 +135,13 @@ if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
   fail(`the port must be a number from 0 to 65535, got ${JSON.stringify(portText)}`);
 }
 const port = Number(portText);
+const format = values["log-format"] as string;
+if (format !== "text" && format !== "json") {
+  fail(`--log-format must be text or json, got ${JSON.stringify(format)}`);
+}
+const operatorLog = values.quiet
+  ? undefined
+  : new OperatorLog({ write: (line) => console.error(line), format: format as LogFormat });
 const limits: Partial<AppLimits> = {};
 for (const [flag, key, unit] of LIMIT_FLAGS) {
   const text = (values as Record<string, unknown>)[flag];
@@ -143,7 +159,14 @@ if (missing.length > 0) {
 
 let app;
 try {
-  app = await startApp({ host, port, dataDir: data, refreshKeys: values.refreshkeys as boolean, limits });
+  app = await startApp({
+    host,
+    port,
+    dataDir: data,
+    refreshKeys: values.refreshkeys as boolean,
+    limits,
+    operatorLog,
+  });
 } catch (e) {
   console.error(`sotto relay: cannot start: ${(e as Error).message}`);
   Deno.exit(1);
@@ -152,9 +175,9 @@ const stop = waitForStop(); // before the ready line, so that a signal right aft
 const { hostname, port: bound } = app.addr;
 const shownAddress = hostname.includes(":") ? `[${hostname}]:${bound}` : `${hostname}:${bound}`;
 console.log(`sotto relay listening on ${shownAddress}, pin ${app.pin}`);
-await stop;
+const why = await stop;
 // Everything acknowledged is already committed; the deadline only guards against a peer that stalls
 // the closing of its connection.
-const deadline = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_DEADLINE_MS));
-await Promise.race([app.close(), deadline]);
+const deadline = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), SHUTDOWN_DEADLINE_MS));
+if (await Promise.race([app.close(why), deadline]) === "late") operatorLog?.event("stopped", { forced: 1 });
 Deno.exit(0);

@@ -5,12 +5,15 @@
 import { equalBytes } from "../crypto/bytes.ts";
 import { type HistoryEntry, MAX_EDITS, newEntry } from "../protocol/history.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
+import { formatInvitation, type Invitation } from "../protocol/invite.ts";
+import { parseIpAddress } from "../protocol/tls13/x509.ts";
 import { type ChatRecord, MAX_BLOCKED, MAX_CHATS } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
 import { type ChatClient, identityFingerprint } from "./chats.ts";
 import { type Command, HELP, type LineRef, MAX_RESULTS } from "./commands.ts";
 import { type EventRef, type LineFields, timerText } from "./events.ts";
 import { exportChat } from "./export.ts";
+import { isPostQuantum } from "./handshake.ts";
 import {
   addLine,
   addSystemLine,
@@ -23,6 +26,7 @@ import {
 } from "./history.ts";
 import { EDIT_WINDOW_MS, fileKey, MAX_INCOMING_FILES, type Offer, quote, tombstone } from "./receive.ts";
 import { mib } from "./files.ts";
+import { serverKey } from "./pins.ts";
 import { DEFINITIONS, isSettingName, setSetting, SETTING_NAMES, showSetting } from "./settings.ts";
 
 /** A command that cannot be done now, in one sentence. */
@@ -110,7 +114,12 @@ function command(client: ChatClient, cmd: Command): void {
       return;
     }
     case "chat":
+      if (cmd.invitation) checkInvitation(client, cmd.invitation);
       return requestChat(client, cmd.peerId, cmd.nickname);
+    case "invite":
+      return invite(client);
+    case "msg":
+      return void sendText(client, cmd.text, find(client, cmd.target));
     case "switch":
       return switchTo(client, find(client, cmd.target));
     case "nick": {
@@ -206,8 +215,35 @@ function command(client: ChatClient, cmd: Command): void {
       });
       return;
     }
+    case "requests": {
+      if (cmd.on !== undefined) {
+        needLink(client);
+        client.setRequestsInbox(cmd.on);
+        const text = cmd.on
+          ? "Requests inbox on: you are told who asks to chat with you (they are not told you know)."
+          : "Requests inbox off: a request shows only once you ask for that ID too.";
+        emit({ event: "info", text });
+        return;
+      }
+      if (!client.requestsInbox) {
+        emit({ event: "info", text: "The requests inbox is off: /requests on to be told who asks to chat." });
+        return;
+      }
+      const asked = client.asked;
+      if (asked.length === 0) emit({ event: "info", text: "Nobody is waiting for an answer." });
+      for (const a of asked) {
+        const id = formatId(a.peerId);
+        emit({ event: "info", text: `  ${id} asks to chat (${a.curve}): /chat ${id}, /ignore or /block` });
+      }
+      return;
+    }
+    case "ignore":
+      needLink(client);
+      client.ignoreRequest(cmd.peerId);
+      emit({ event: "info", text: `Ignored ${formatId(cmd.peerId)}'s request; they are not told.` });
+      return;
     case "text":
-      return sendText(client, cmd.text);
+      return void sendText(client, cmd.text, needActive(client));
     case "file":
     case "accept":
     case "decline":
@@ -234,6 +270,7 @@ function verify(client: ChatClient, action: "show" | "ok" | "off" | "accept"): v
         event: "safety-number",
         ...chatRef(chat),
         number: safetyNumber(client.identity.publicKeys, chat.peerIdentity),
+        pq: isPostQuantum(chat),
         verified: matches && chat.warning === "none",
       });
       emit({
@@ -372,7 +409,7 @@ function conversation(
   if (cmd.name === "reply") {
     const line = pickLine(chat, cmd.ref, (h) => isText(h) && h.kind === "in", "message from them");
     if (!isText(line)) throw new ChatError(`Line ${line.seq} is not a message you can answer.`);
-    return sendText(client, cmd.text, line);
+    return void sendText(client, cmd.text, chat, line);
   }
   if (chat.state !== "open") throw new ChatError(`The chat with ${chatName(chat)} is not open yet.`);
   notHeld(chat);
@@ -406,7 +443,9 @@ function conversation(
         throw new ChatError(`A text can be edited ${MAX_EDITS} times at most.`);
       }
       if (line.text === cmd.text) return;
-      client.outbox.add(chat, { type: "edit", id: line.textId, text: cmd.text }, 0, line.expiresAt);
+      client.outbox.add(chat, { type: "edit", id: line.textId, text: cmd.text }, 0, {
+        expiresAt: line.expiresAt,
+      });
       line.versions.push({ text: line.text, time: now });
       line.text = cmd.text;
       changed(chat, line);
@@ -426,9 +465,9 @@ function conversation(
       if (line.kind !== "out" || !isText(line)) {
         throw new ChatError("You can delete only your own texts, for everyone.");
       }
-      // A text that never left is only taken back; one that may be at the relay is withdrawn there (once
-      // the relay can) and the peer is told to delete it.
-      const unsent = line.messageId.length > 0 && client.withdrawText(line.messageId);
+      // A text that never left is only taken back; one that may be at the relay is withdrawn there (so a
+      // peer who has not fetched it never gets it) and the peer is told to delete it.
+      const unsent = line.messageId.length > 0 && client.withdrawText(chat, line.messageId);
       if (!unsent) client.outbox.add(chat, { type: "delete", id: line.textId }, 0);
       if (line.status === "pending" && unsent) line.status = "failed";
       tombstone(chat, line);
@@ -593,11 +632,12 @@ function requestChat(client: ChatClient, peerId: Uint8Array, nickname: string): 
   client.options.emit({ event: "chat-requested", ...chatRef(asked) });
 }
 
-/** The chat a /switch argument names: our nickname, then an ID or its start, then their nickname. */
-function find(client: ChatClient, target: string): ChatRecord {
+/** The chat a /switch or /msg argument names: our nickname, then an ID or its start, then their nickname. */
+export function find(client: ChatClient, target: string): ChatRecord {
   const t = target.trim().toLowerCase(), chats = client.chats;
   const byNick = chats.filter((c) => c.nickname.toLowerCase() === t);
   if (byNick.length === 1) return byNick[0];
+  if (byNick.length > 1) throw new ChatError(`Several chats are called "${target}"; give the ID.`);
   try {
     const exact = client.chat(parseId(target));
     if (exact) return exact;
@@ -641,9 +681,12 @@ function roomToSend(client: ChatClient): void {
   }
 }
 
-/** Sends a text to the active chat (answering `to`, a line of it, if given), with the chat's timer. */
-function sendText(client: ChatClient, text: string, to?: HistoryEntry): void {
-  const chat = notClosed(needActive(client));
+/**
+ * Queues a text for `target` (the active chat, or the one /msg names), answering `to`, a line of it, if
+ * given, with the chat's timer; returns its text id.
+ */
+export function sendText(client: ChatClient, text: string, target: ChatRecord, to?: HistoryEntry): number {
+  const chat = notClosed(target);
   notHeld(chat);
   roomToSend(client);
   const id = chat.nextTextId;
@@ -661,7 +704,7 @@ function sendText(client: ChatClient, text: string, to?: HistoryEntry): void {
       ...(ttl > 0 ? { ttl } : {}),
     },
     id,
-    expiresAt,
+    { expiresAt },
   );
   const line = addLine(
     chat,
@@ -693,4 +736,66 @@ function sendText(client: ChatClient, text: string, to?: HistoryEntry): void {
   if (!client.link || entry.kind === "payload") {
     client.options.emit({ event: "queued", ...ref, id, at: "client", line: line.seq });
   }
+  return id;
+}
+
+/** The relay this client uses, as "host:port", and the pin it trusts for it (if one is known yet). */
+function relayOf(client: ChatClient): { key: string; shown: string; pin?: string } {
+  const { host, port, pin } = client.options.relay;
+  const key = serverKey(host, port);
+  return { key, shown: key, pin: client.link?.pin ?? pin ?? client.contents.pins.get(key) };
+}
+
+/**
+ * An invitation given to /chat must name the relay this client uses, with the pin it trusts for it; a
+ * pin not known yet is taken from the invitation (stored as a first use would store it).
+ */
+function checkInvitation(client: ChatClient, inv: Invitation): void {
+  const relay = relayOf(client), theirs = serverKey(inv.host, inv.port);
+  if (theirs !== relay.key) {
+    throw new ChatError(
+      `That invitation is for the relay at ${theirs}, and this client uses ${relay.shown}; to use it, quit and ` +
+        `start the client with the invitation in place of the relay's address (client.ts 'sotto://…').`,
+    );
+  }
+  if (relay.pin !== undefined && relay.pin !== inv.pin) {
+    throw new ChatError(
+      `That invitation gives the relay at ${theirs} the pin ${inv.pin}, but this client trusts ${relay.pin} ` +
+        `for it: the invitation may have been altered, or the relay's key changed; check with its sender.`,
+    );
+  }
+  if (relay.pin === undefined) client.contents.pins.set(relay.key, inv.pin);
+}
+
+/** True for addresses only this machine reaches. */
+function isLoopback(host: string): boolean {
+  const ip = parseIpAddress(host);
+  if (!ip) return /^localhost\.?$/i.test(host);
+  return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+/**
+ * The invitation for our ID on this relay, and a sentence when only this machine reaches the relay by the
+ * address the client was given. ChatError before the relay's pin is known.
+ */
+export function makeInvitation(client: ChatClient): { invitation: string; note?: string } {
+  const { host, port } = client.options.relay, relay = relayOf(client);
+  if (relay.pin === undefined) {
+    throw new ChatError("The invitation carries the relay's pin: wait until the client has connected once.");
+  }
+  const invitation = formatInvitation({ host, port, pin: relay.pin, id: client.identity.id });
+  if (!isLoopback(host)) return { invitation };
+  return {
+    invitation,
+    note: `This invitation names ${host}, which reaches the relay from this machine only; for people ` +
+      `elsewhere, start the client with the relay's public name or address.`,
+  };
+}
+
+/** /invite: the invitation (an event the views show with its QR code). */
+function invite(client: ChatClient): void {
+  const { invitation, note } = makeInvitation(client);
+  const emit = client.options.emit;
+  emit({ event: "invitation", invitation, id: formatId(client.identity.id), server: relayOf(client).key });
+  if (note) emit({ event: "info", text: note });
 }

@@ -10,7 +10,7 @@ import type { CurveName } from "../protocol/suite.ts";
 import type { Transport } from "../protocol/tls13/connection.ts";
 import { type Clock, systemClock } from "./backoff.ts";
 import { ChatError, runCommand } from "./actions.ts";
-import { ChatClient, ONE_TIME_PREKEYS } from "./chats.ts";
+import { ChatClient, ONE_TIME_KEM_PREKEYS, ONE_TIME_PREKEYS } from "./chats.ts";
 import { CommandError, parseLine } from "./commands.ts";
 import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connection.ts";
 import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
@@ -27,8 +27,10 @@ export interface AppOptions {
   host: string;
   port: number;
   curve: CurveName;
-  /** --pin: the relay's key pin, required to match exactly. */
+  /** --pin or an invitation's pin: the relay's key pin, required to match exactly, and stored. */
   pin?: string;
+  /** Where `pin` comes from: "flag" (--pin, the default; it replaces a stored pin) or "invitation". */
+  pinFrom?: "flag" | "invitation";
   dataDir: string;
   clock?: Clock;
   /** Opens the byte stream to the relay (tests); default TCP. */
@@ -156,6 +158,7 @@ export class App implements AppHandle {
       autoAccept: options.acceptFiles,
       filesQuota: options.filesQuota,
       curve: options.curve,
+      relay: { host: options.host, port: options.port, pin: options.pin },
       clock,
       emit,
       fatal: (e) => this.#fatal(e),
@@ -168,6 +171,7 @@ export class App implements AppHandle {
       identity: contents.identity,
       dataDir: store.dataDir,
       expectedPin: options.pin,
+      expectedPinFrom: options.pinFrom,
       pins: {
         get: (server) => contents.pins.get(server),
         set: async (server, pin) => {
@@ -198,6 +202,7 @@ export class App implements AppHandle {
           pin: link.pin,
           trust: link.trust,
           curve: options.curve,
+          tls: link.group,
         });
       },
       frame: (f) => this.client.frame(f),
@@ -225,6 +230,7 @@ export class App implements AppHandle {
       passphrase,
       now: clock.now(),
       oneTimePrekeys: ONE_TIME_PREKEYS,
+      oneTimeKemPrekeys: ONE_TIME_KEM_PREKEYS,
       onNewIdentity: (id) => onNewIdentity(formatId(id)),
     });
     let history: HistoryStore;

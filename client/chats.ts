@@ -1,9 +1,9 @@
-// The client's chats: what the relay's frames do to the keystore. Sessions come from protocol/x3dh.ts
-// (the relay decides who initiates), messages go through protocol/ratchet.ts as typed payloads, and
-// every change is written to the keystore before it has an effect outside (client/outbox.ts: a message
-// leaves only once its session is stored, a delivered one is acknowledged only once it is stored).
-// Prekeys are published and replenished here. What payloads do is client/receive.ts; what commands do
-// is client/actions.ts. One operation runs at a time (`run`).
+// The client's chats: what the relay's frames do to the keystore. Sessions come from PQXDH in
+// protocol/x3dh.ts (the relay decides who initiates), messages go through protocol/ratchet.ts as typed
+// payloads, and every change is written to the keystore before it has an effect outside (client/outbox.ts:
+// a message leaves only once its session is stored, a delivered one is acknowledged only once it is
+// stored). Prekeys (EC and KEM) are published and replenished here. What payloads do is
+// client/receive.ts; what commands do is client/actions.ts. One operation runs at a time (`run`).
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
 import { sha256 } from "../crypto/sha2.ts";
@@ -13,22 +13,25 @@ import type { HistoryEntry } from "../protocol/history.ts";
 import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
-import { MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
+import { MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
 import type { CurveName } from "../protocol/suite.ts";
-import type { ResultCode, ServerFrame } from "../protocol/wire.ts";
+import { OPTION_REQUESTS_INBOX, type ResultCode, type ServerFrame } from "../protocol/wire.ts";
 import { initiate, respond } from "../protocol/x3dh.ts";
 import type { Clock } from "./backoff.ts";
 import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
 import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
+import { isPostQuantum, readFailure, startFailure } from "./handshake.ts";
 import { addSystemLine, changed, chatName, chatRef, dropLines } from "./history.ts";
-import { Outbox, type Sender } from "./outbox.ts";
+import { Outbox, type Sender, type WithdrawResult } from "./outbox.ts";
 import { advance, type Offer, Receiver } from "./receive.ts";
 import { getSetting } from "./settings.ts";
 import { Transfers } from "./transfers.ts";
 
 /** One-time prekeys a relay should hold per curve (it asks for more below its low-water mark). */
 export const ONE_TIME_PREKEYS = 100;
+/** One-time ML-KEM-1024 prekeys a relay should hold (all a bundle takes; it asks for more below 8). */
+export const ONE_TIME_KEM_PREKEYS = MAX_ONE_TIME_KEM_PREKEYS;
 /** Refusals that pass: the message stays queued and is sent again later. */
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
 /** Answers to RequestChat that leave no request at the relay (asking again would not help). */
@@ -44,12 +47,19 @@ export interface Link extends Sender {
   readonly pin: string;
   readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
   request(req: Request): Promise<Reply>;
-  /**
-   * Asks the relay to drop a message it still holds for the peer (a deleted or lapsed one), by its
-   * message id; false while the relay protocol has no frame for it (then only the delete payload tells
-   * the peer). The hook for the relay's withdrawal frame.
-   */
-  withdraw?(messageId: Uint8Array): boolean;
+  /** False if the relay is older than the frames of issue 12 (absent: it has them). */
+  readonly everyday?: boolean;
+}
+
+/** Pending requests for us that the requests inbox remembers, at most (the oldest go first). */
+export const MAX_ASKED = 200;
+
+/** Someone who asked to chat with us (the requests inbox). */
+export interface Asked {
+  peerId: Uint8Array;
+  curve: CurveName;
+  /** When their request lapses at the relay (ms since the epoch). */
+  expiresAt: number;
 }
 
 /** What the chats need of the keystore (client/keystore.ts KeystoreFile). */
@@ -70,6 +80,10 @@ export interface ChatClientOptions {
   freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
+  /** Be told who asks to chat with us (the relay's requests inbox; default off: /requests on). */
+  requestsInbox?: boolean;
+  /** The relay (its host and port as given, and --pin or an invitation's pin): /invite and /chat INVITATION. */
+  relay: { host: string; port: number; pin?: string };
   clock: Clock;
   emit(event: ClientEvent): void;
   /** The keystore could not be written: the client must stop (going on could lose messages). */
@@ -108,6 +122,9 @@ export class ChatClient {
   readonly #typing = new Map<string, { sentAt: number; idle: ReturnType<typeof setTimeout> }>();
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #nextExpiry = Infinity;
+  #inbox: boolean;
+  /** Who asked to chat with us and is waiting for an answer (requests inbox), by hex ID. */
+  readonly #asked = new Map<string, Asked>();
 
   constructor(options: ChatClientOptions) {
     this.options = options;
@@ -160,6 +177,7 @@ export class ChatClient {
       expires: (at) => this.expiring(at),
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
+    this.#inbox = options.requestsInbox ?? false;
     this.#reconcile();
     this.sweep();
   }
@@ -330,25 +348,31 @@ export class ChatClient {
       if (gone.length === 0) continue;
       removed = true;
       for (const h of gone) {
-        if (h.kind === "out" && h.messageId.length > 0) this.#withdraw(h.messageId);
+        // A text the peer's client confirmed has left the relay's queue: nothing to withdraw. The others
+        // were sent with a ttl (SendExpiring), so the relay drops them too; withdrawing covers the clocks'
+        // difference and a text that went before the chat had its timer.
+        const atRelay = h.status === "pending" || h.status === "queued";
+        if (h.kind === "out" && h.messageId.length > 0 && atRelay) this.#withdraw(chat.peerId, h.messageId);
       }
       this.#emit({ event: "expired", ...chatRef(chat), lines: gone.map((h) => h.seq) });
     }
     for (const e of [...this.contents.outbox]) {
-      if (e.expiresAt > 0 && e.expiresAt <= now) this.#withdraw(e.messageId);
+      if (e.expiresAt > 0 && e.expiresAt <= now) this.#withdraw(e.peerId, e.messageId);
     }
     if (removed) this.save();
     if (next < Infinity) this.expiring(next);
   }
 
   /**
-   * Takes a message of ours back: dropped here if it never left, else the relay is asked to withdraw it
-   * (Link.withdraw; a no-op until the relay has the frame). Returns what the outbox said.
+   * Takes a message of ours to `peerId` back (deleted for everyone, or a disappearing one that lapsed): if
+   * it never left this client it is dropped here; else the relay is asked to withdraw it from the peer's
+   * queue with a Withdraw frame, now or at the next connection (client/outbox.ts withdraw; an older relay
+   * cannot, and the delete payload or the peer's own timer is then all there is). True if it never left.
    */
-  #withdraw(messageId: Uint8Array): "removed" | "sent" | "gone" {
-    const where = this.outbox.withdraw(messageId);
-    if (where !== "removed") this.#link?.withdraw?.(messageId);
-    return where;
+  #withdraw(peerId: Uint8Array, messageId: Uint8Array): boolean {
+    const unsent = this.outbox.unsent(messageId);
+    this.outbox.withdraw(peerId, messageId).catch(() => {});
+    return unsent;
   }
 
   /**
@@ -372,8 +396,8 @@ export class ChatClient {
   }
 
   /** Takes back one of our texts (delete for everyone); true if it never left this client. */
-  withdrawText(messageId: Uint8Array): boolean {
-    return this.#withdraw(messageId) === "removed";
+  withdrawText(chat: ChatRecord, messageId: Uint8Array): boolean {
+    return this.#withdraw(chat.peerId, messageId);
   }
 
   /** The link to the relay, or null while offline. */
@@ -491,9 +515,87 @@ export class ChatClient {
         if (chat.state === "requested" && !open && !asked) this.askFor(chat);
       }
       const rotated = this.contents.prekeys.rotate(this.identity, this.#now(), this.random);
-      if (rotated.length > 0) this.#upload(link);
+      // A keystore from before PQXDH got its last-resort KEM prekey from `rotate`; it (or one whose
+      // one-time KEM prekeys were all used) needs one-time ones too: no relay asks a client that has never
+      // uploaded any.
+      const kem = this.contents.prekeys.oneTimeKemCount() > 0 ? false : this.#addKemPrekeys(0);
+      if (rotated.length > 0 || kem) this.#upload(link);
       this.outbox.attach(link);
+      this.#asked.clear(); // the relay lists them again
+      if (this.#inbox) this.#sendOptions(link);
     });
+  }
+
+  // ---- the requests inbox -----------------------------------------------------------------------------
+  //
+  // Off by default. On, the relay tells this connection who has a pending request for us (ChatAsked); the
+  // requester learns nothing of it. Accepting is asking back (/chat ID), ignoring is DismissRequest (the
+  // relay stops announcing it; the requester is not told), blocking is /block.
+
+  /** True while we ask the relay to tell us who asks to chat. */
+  get requestsInbox(): boolean {
+    return this.#inbox;
+  }
+
+  /** Turns the requests inbox on or off (for this run), telling the relay if connected. */
+  setRequestsInbox(on: boolean): void {
+    this.#inbox = on;
+    if (!on) this.#asked.clear();
+    if (this.#link) this.#sendOptions(this.#link);
+  }
+
+  /** Who asked to chat with us and waits for an answer, oldest first (requests inbox). */
+  get asked(): Asked[] {
+    const now = this.#now();
+    return [...this.#asked.values()].filter((a) => a.expiresAt > now && !this.isBlocked(a.peerId));
+  }
+
+  /** Ignores `peerId`'s request: forgotten here, and the relay announces it no more. */
+  ignoreRequest(peerId: Uint8Array): void {
+    this.#asked.delete(bytesToHex(peerId));
+    if (this.#link?.everyday === false) return;
+    this.request({ type: "dismiss-request", peerId }, undefined, undefined, true);
+  }
+
+  #sendOptions(link: Link): void {
+    if (link.everyday === false) {
+      if (this.#inbox) {
+        this.#inbox = false;
+        this.#emit({
+          event: "error",
+          message: "This relay is too old for the requests inbox; it stays off.",
+        });
+      }
+      return;
+    }
+    this.request({ type: "set-options", options: this.#inbox ? OPTION_REQUESTS_INBOX : 0 });
+  }
+
+  /** The relay says `f.peerId` asked to chat with us. */
+  #chatAsked(f: Extract<ServerFrame, { type: "chat-asked" }>): void {
+    if (!this.#inbox || this.isBlocked(f.peerId) || equalBytes(f.peerId, this.identity.id)) return;
+    const chat = this.chat(f.peerId);
+    if (chat !== undefined && chat.state !== "closed") return; // we asked too: it opens by itself
+    const key = bytesToHex(f.peerId);
+    this.#asked.delete(key);
+    this.#asked.set(key, { peerId: f.peerId, curve: f.curve, expiresAt: f.expiresAt });
+    if (this.#asked.size > MAX_ASKED) this.#asked.delete(this.#asked.keys().next().value!);
+    this.#emit({
+      event: "chat-asked",
+      chat: formatId(f.peerId),
+      curve: f.curve,
+      expires: new Date(f.expiresAt).toISOString(),
+    });
+  }
+
+  // ---- withdrawal -------------------------------------------------------------------------------------
+
+  /**
+   * Delete for everyone, at the relay: withdraws our message `messageId` (an outbox entry's id) to
+   * `peerId` from the relay's queue, or drops it here if it has not left (client/outbox.ts withdraw).
+   */
+  withdraw(peerId: Uint8Array, messageId: Uint8Array): Promise<WithdrawResult> {
+    return this.outbox.withdraw(peerId, messageId);
   }
 
   /** The link is gone. */
@@ -559,6 +661,17 @@ export class ChatClient {
       if (count > 0) this.contents.prekeys.addOneTimePrekeys(curve, count, this.random);
     }
     this.#upload(link);
+  }
+
+  /**
+   * Makes one-time KEM prekeys until the relay would hold ONE_TIME_KEM_PREKEYS (it holds `remaining`), as
+   * far as the prekey store has room (handed-out keys stay in it until used); true if it made any.
+   */
+  #addKemPrekeys(remaining: number): boolean {
+    const room = MAX_ONE_TIME_KEM_PREKEYS - this.contents.prekeys.oneTimeKemCount();
+    const count = Math.max(0, Math.min(room, ONE_TIME_KEM_PREKEYS - remaining));
+    if (count > 0) this.contents.prekeys.addOneTimeKemPrekeys(this.identity, count, this.#now(), this.random);
+    return count > 0;
   }
 
   /**
@@ -654,6 +767,12 @@ export class ChatClient {
       }
       case "prekeys-low":
         return this.#replenish(f.curve, f.remaining);
+      case "kem-prekeys-low":
+        // Sent only once the relay holds our KEM prekeys; nothing to publish if the store has no room.
+        if (this.#link && this.#addKemPrekeys(f.remaining)) this.#upload(this.#link);
+        return;
+      case "chat-asked":
+        return this.#chatAsked(f);
       case "error":
         this.#emit({ event: "error", message: `The relay reported: ${f.message}.` });
         return;
@@ -716,6 +835,7 @@ export class ChatClient {
     if (chat.state === "open" && chat.role === f.role && (f.role === "responder" || chat.session)) {
       return null;
     }
+    this.#asked.delete(bytesToHex(f.peerId));
     chat.state = "open";
     chat.role = f.role;
     chat.curve = f.curve;
@@ -732,17 +852,22 @@ export class ChatClient {
         });
       } catch (e) {
         chat.session = null;
-        const message = `The chat could not start: ${(e as Error).message}.`;
-        this.#emit({ event: "error", ...chatRef(chat), message });
+        this.#emit({ event: "error", ...chatRef(chat), message: startFailure(e, chatName(chat)) });
         return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
       if (!this.outbox.has(f.peerId)) this.outbox.add(chat, { type: "text", id: 0, text: "" }, 0);
       this.outbox.encryptWaiting(chat);
     }
-    addSystemLine(chat, `the chat is open (${f.curve})`, this.#now());
+    addSystemLine(chat, `the chat is open (${f.curve}, post-quantum: PQXDH)`, this.#now());
     this.#active ??= chat.peerId;
-    this.#emit({ event: "chat-open", ...chatRef(chat), role: f.role, curve: f.curve });
+    this.#emit({
+      event: "chat-open",
+      ...chatRef(chat),
+      role: f.role,
+      curve: f.curve,
+      pq: isPostQuantum(chat),
+    });
     return null;
   }
 
@@ -754,10 +879,11 @@ export class ChatClient {
       payload = decodePayload(this.#decrypt(chat, f.body));
     } catch (e) {
       if (!(e instanceof ProtocolError && e.code === "duplicate")) {
-        const why = (e as Error).message;
         const message = e instanceof ProtocolError && e.code === "unsupported" && /^payload:/.test(e.message)
-          ? `${chatName(chat)} sent something this client does not know (${why}); it was skipped.`
-          : `A message from ${chatName(chat)} could not be read and was dropped (${why}).`;
+          ? `${chatName(chat)} sent something this client does not know (${
+            (e as Error).message
+          }); it was skipped.`
+          : readFailure(e, chatName(chat), f.body);
         this.#emit({ event: "error", ...chatRef(chat), message });
       }
       return this.outbox.ack(f.messageId);
@@ -869,6 +995,8 @@ function refusal(type: Request["type"], reply: Reply): string {
     "block": "Blocking",
     "unblock": "Unblocking",
     "close-chat": "Closing the chat",
+    "set-options": "Changing the requests inbox",
+    "dismiss-request": "Ignoring the request",
   }[type];
   const why: Partial<Record<ResultCode, string>> = {
     "rate-limited": "too many requests; try again in a minute",

@@ -5,7 +5,13 @@
 
 import { utf8 } from "../crypto/bytes.ts";
 import { ProtocolError } from "../protocol/codec.ts";
-import { parseId } from "../protocol/identity.ts";
+import { IdTypoError, parseId } from "../protocol/identity.ts";
+import {
+  type Invitation,
+  InvitationError,
+  looksLikeInvitation,
+  parseInvitation,
+} from "../protocol/invite.ts";
 import { MAX_NICKNAME_BYTES, MAX_TEXT_BYTES, reactionProblem, timerProblem } from "../protocol/payload.ts";
 
 /** A message named in a command: its line number, or "last" (the newest one the command can take). */
@@ -20,7 +26,15 @@ export type Command =
   | { readonly name: "help" }
   | { readonly name: "id" }
   | { readonly name: "list" }
-  | { readonly name: "chat"; readonly peerId: Uint8Array; readonly nickname: string }
+  | {
+    readonly name: "chat";
+    readonly peerId: Uint8Array;
+    readonly nickname: string;
+    /** Set when the chat was asked for with an invitation (its ID is `peerId`). */
+    readonly invitation?: Invitation;
+  }
+  | { readonly name: "invite" }
+  | { readonly name: "msg"; readonly target: string; readonly text: string }
   | { readonly name: "switch"; readonly target: string }
   | { readonly name: "nick"; readonly nickname: string }
   | { readonly name: "verify"; readonly action: "show" | "ok" | "off" | "accept" }
@@ -42,6 +56,9 @@ export type Command =
   | { readonly name: "close" }
   | { readonly name: "block"; readonly peerId: Uint8Array }
   | { readonly name: "unblock"; readonly peerId: Uint8Array }
+  /** Lists who asks to chat (no argument), or turns the requests inbox on or off. */
+  | { readonly name: "requests"; readonly on?: boolean }
+  | { readonly name: "ignore"; readonly peerId: Uint8Array }
   | { readonly name: "quit" }
   | { readonly name: "text"; readonly text: string };
 
@@ -58,6 +75,9 @@ export const HELP: readonly string[] = [
   "/help               this list",
   "/id                 your ID (give it to the people you want to talk to)",
   "/chat ID [nickname] ask for a chat with ID (it opens when they ask for you too); renames an existing one",
+  "/chat INVITATION    the same with an invitation (sotto://…) someone gave you; a nickname may follow",
+  "/invite             your invitation (relay, pin and ID in one string) and its QR code",
+  "/msg ID|NICK TEXT   send TEXT to that chat, whichever is active (for scripts)",
   "/switch NICK|ID     make another chat the active one",
   "/list               your chats, with unread counts",
   "/nick NAME          tell the active chat's peer what to call you",
@@ -79,6 +99,8 @@ export const HELP: readonly string[] = [
   "/decline [FILE]     refuse a file offered to you (nothing of it is ever written)",
   "/close              close the active chat (your peer is told)",
   "/block ID           never be matched with ID; /unblock ID undoes it",
+  "/requests [on|off]  who asks to chat with you; on/off: be told (off by default; they are never told)",
+  "/ignore ID          ignore ID's request to chat (they are not told); /chat ID accepts it",
   "/quit               leave (Ctrl-C and Ctrl-D too)",
   "anything else       is sent to the active chat; start a line with // to send a text that starts with /",
 ];
@@ -102,6 +124,7 @@ function peer(text: string, usage: string): Uint8Array {
   try {
     return parseId(text);
   } catch (e) {
+    if (e instanceof IdTypoError) throw new CommandError(`That is not a valid ID: ${e.message}.`);
     if (e instanceof ProtocolError) {
       throw new CommandError(`That is not an ID (${e.message}); an ID looks like the one /id shows.`);
     }
@@ -109,8 +132,16 @@ function peer(text: string, usage: string): Uint8Array {
   }
 }
 
+/** `/msg TARGET TEXT`: the target is one word, or a nickname in double quotes. */
+function msg(rest: string): Command {
+  const usage = 'Usage: /msg ID|NICK TEXT (a nickname with spaces in double quotes: /msg "bob smith" hi).';
+  const m = /^"([^"]+)"\s+(.+)$/s.exec(rest) ?? /^(\S+)\s+(.+)$/s.exec(rest);
+  if (!m) throw new CommandError(usage);
+  return { name: "msg", target: m[1], text: checkText(m[2]) };
+}
+
 function noArgument(
-  name: "help" | "id" | "list" | "close" | "quit" | "unread" | "mute" | "unmute",
+  name: "help" | "id" | "list" | "close" | "quit" | "unread" | "mute" | "unmute" | "invite",
   rest: string,
 ): Command {
   if (rest !== "") throw new CommandError(`/${name} takes no argument.`);
@@ -165,14 +196,7 @@ export function parseLine(line: string): Command | null {
   if (typeof line !== "string") throw new TypeError("line must be a string");
   if (line.trim() === "") return null;
   if (!line.startsWith("/") || line.startsWith("//")) {
-    const text = line.startsWith("//") ? line.slice(1) : line;
-    const bytes = utf8(text).length;
-    if (bytes > MAX_TEXT_BYTES) {
-      throw new CommandError(
-        `A message can be at most ${MAX_TEXT_BYTES} bytes (this one has ${bytes}); send a file.`,
-      );
-    }
-    return { name: "text", text };
+    return { name: "text", text: checkText(line.startsWith("//") ? line.slice(1) : line) };
   }
   const match = /^\/(\S*)\s*(.*)$/s.exec(line)!;
   const name = match[1].toLowerCase(), rest = match[2].trim();
@@ -185,6 +209,7 @@ export function parseLine(line: string): Command | null {
     case "unread":
     case "mute":
     case "unmute":
+    case "invite":
       return noArgument(name, rest);
     case "verify": {
       const action = rest === "" ? "show" : rest.toLowerCase();
@@ -259,12 +284,24 @@ export function parseLine(line: string): Command | null {
       return { name, path: rest };
     case "chat": {
       const [id, ...nick] = rest.split(/\s+/);
+      if (looksLikeInvitation(id)) {
+        let invitation: Invitation;
+        try {
+          invitation = parseInvitation(id);
+        } catch (e) {
+          if (e instanceof InvitationError) throw new CommandError(e.message);
+          throw e;
+        }
+        return { name, peerId: invitation.id, nickname: nickname(nick.join(" "), "nickname"), invitation };
+      }
       return {
         name,
         peerId: peer(id, "/chat ID [nickname]"),
         nickname: nickname(nick.join(" "), "nickname"),
       };
     }
+    case "msg":
+      return msg(rest);
     case "switch":
       if (rest === "") throw new CommandError("Usage: /switch NICK|ID.");
       return { name, target: rest };
@@ -281,7 +318,14 @@ export function parseLine(line: string): Command | null {
       return { name, target: rest };
     case "block":
     case "unblock":
+    case "ignore":
       return { name, peerId: peer(rest, `/${name} ID`) };
+    case "requests": {
+      const arg = rest.toLowerCase();
+      if (arg === "") return { name };
+      if (arg !== "on" && arg !== "off") throw new CommandError("Usage: /requests [on|off].");
+      return { name, on: arg === "on" };
+    }
     default:
       throw new CommandError(
         `There is no command /${name}; /help lists them (start with // to send a text).`,

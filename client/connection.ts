@@ -2,8 +2,9 @@
 // check (client/pins.ts: --pin, or trust on first use with the pins in the keystore), the login (a P-521
 // signature over the relay's challenge and the TLS exporter, protocol/wire.ts), then frames both ways
 // with request ids, pings, and a deadline on every wait. A Connector keeps one such link up, reconnecting
-// with exponential backoff and saying so, and stops for good on what retrying cannot fix: a wrong pin,
-// a refused login, or another client taking over this identity.
+// quickly while the relay has just gone and with backoff while it stays away (client/backoff.ts), saying
+// so, and stops for good on what retrying cannot fix: a wrong pin, a refused login, or another client
+// taking over this identity.
 
 import type { Identity } from "../protocol/identity.ts";
 import type { CurveName } from "../protocol/suite.ts";
@@ -16,11 +17,13 @@ import {
   EXPORTER_BYTES,
   EXPORTER_LABEL,
   FrameSplitter,
+  MAX_EXPIRY_MS,
   PING_INTERVAL_MS,
   type ResultCode,
   type ServerFrame,
   signLogin,
   WIRE_VERSION,
+  type WithdrawOutcome,
 } from "../protocol/wire.ts";
 import { Backoff, type Clock } from "./backoff.ts";
 import { EXIT_LOGIN, EXIT_PIN } from "./exit.ts";
@@ -63,7 +66,34 @@ export class FatalConnectionError extends Error {
 export type Request =
   | { type: "upload-prekeys"; bundle: Extract<ClientFrame, { type: "upload-prekeys" }>["bundle"] }
   | { type: "request-chat"; peerId: Uint8Array; curve: CurveName }
-  | { type: "cancel-request" | "block" | "unblock" | "close-chat"; peerId: Uint8Array };
+  | { type: "cancel-request" | "block" | "unblock" | "close-chat"; peerId: Uint8Array }
+  /** Newer frames (issue 12): refused by an older relay, see RelayLink.everyday. */
+  | { type: "set-options"; options: number }
+  | { type: "dismiss-request"; peerId: Uint8Array };
+
+/**
+ * A frame that gets no direct answer: a Send — with `ttl`, the ms the relay may keep it before it lapses
+ * (sent as SendExpiring; a relay without it gets a plain Send) — or an Ack.
+ */
+export type Outgoing =
+  | { type: "send"; to: Uint8Array; messageId: Uint8Array; body: Uint8Array; ttl?: number }
+  | { type: "ack"; ids: Uint8Array[] };
+
+/** The client frames of issue 12, which an older relay ends the connection for (Error `unsupported`). */
+const NEWER_FRAMES: ReadonlySet<ClientFrame["type"]> = new Set([
+  "set-options",
+  "send-expiring",
+  "withdraw",
+  "dismiss-request",
+]);
+
+/** The relay is older than a frame the client wanted to send (the frame was not sent). */
+export class UnsupportedByRelayError extends Error {
+  constructor() {
+    super("the relay does not support this (it is older than this client)");
+    this.name = "UnsupportedByRelayError";
+  }
+}
 
 /** The relay's answer to a request. */
 export interface Reply {
@@ -80,13 +110,17 @@ export interface LinkOptions {
   identity: Identity;
   /** The client's data folder (for checkPin's messages). */
   dataDir: string;
-  /** --pin, if given. */
+  /** --pin or an invitation's pin, if given. */
   expectedPin?: string;
+  /** Where expectedPin comes from (client/pins.ts): --pin replaces a stored pin, an invitation's does not. */
+  expectedPinFrom?: "flag" | "invitation";
   pins: PinStore;
   clock: Clock;
   keyLog?: (line: string) => void;
   /** Opens the byte stream (default: Deno.connect over TCP); `signal` aborts it. */
   dial?: (host: string, port: number, signal?: AbortSignal) => Promise<Transport>;
+  /** False: the relay refused a newer frame before, so none is sent (the Connector sets it). */
+  everyday?: boolean;
 }
 
 /** A logged-in connection to the relay. */
@@ -94,13 +128,25 @@ export class RelayLink {
   readonly pin: string;
   readonly trust: "pinned" | "first-use" | "matched";
   readonly welcome: Extract<ServerFrame, { type: "welcome" }>;
+  /**
+   * True if the frames of issue 12 (SetOptions, SendExpiring, Withdraw, DismissRequest) may be sent: false
+   * once a relay has refused one as unsupported (an older relay), and then requests for them reject with
+   * UnsupportedByRelayError, and a Send with a ttl goes as a plain Send.
+   */
+  readonly everyday: boolean;
   readonly #tls: TlsConnection;
   readonly #reader: AsyncGenerator<ServerFrame>;
   readonly #clock: Clock;
   #nextRequest = 1;
   readonly #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  readonly #withdrawals = new Map<
+    number,
+    { resolve: (o: WithdrawOutcome) => void; reject: (e: Error) => void }
+  >();
   #closed = false;
   #lastSent: number;
+  #sentNewer = false;
+  #refusedNewer = false;
 
   private constructor(
     tls: TlsConnection,
@@ -109,6 +155,7 @@ export class RelayLink {
     pin: string,
     trust: RelayLink["trust"],
     welcome: RelayLink["welcome"],
+    everyday: boolean,
   ) {
     this.#tls = tls;
     this.#reader = reader;
@@ -116,7 +163,18 @@ export class RelayLink {
     this.pin = pin;
     this.trust = trust;
     this.welcome = welcome;
+    this.everyday = everyday;
     this.#lastSent = clock.now();
+  }
+
+  /** The TLS key exchange group, by its IANA name (SecP384r1MLKEM1024 from our relay: post-quantum). */
+  get group(): string {
+    return this.#tls.info.group;
+  }
+
+  /** True once the relay ended this link refusing a frame after a newer frame was sent: it is older. */
+  get refusedNewer(): boolean {
+    return this.#refusedNewer;
   }
 
   /**
@@ -170,6 +228,7 @@ export class RelayLink {
           port: o.port,
           pin: presented,
           expected: o.expectedPin,
+          expectedFrom: o.expectedPinFrom,
           store: o.pins,
         });
       } catch (e) {
@@ -192,7 +251,7 @@ export class RelayLink {
       const welcome = await reader.next();
       if (welcome.done || welcome.value.type !== "welcome") throw unexpected(welcome.value);
       if (signal?.aborted) throw new Error("stopped");
-      return new RelayLink(tls, reader, o.clock, presented, check.trusted, welcome.value);
+      return new RelayLink(tls, reader, o.clock, presented, check.trusted, welcome.value, o.everyday ?? true);
     } catch (e) {
       if (tls) tls.abort();
       else {
@@ -210,29 +269,44 @@ export class RelayLink {
     }
   }
 
-  /** Sends a frame that gets no direct answer (Send, Ack). Errors end the link (see `frames`). */
-  send(frame: Extract<ClientFrame, { type: "send" | "ack" }>): void {
-    if (this.#closed) return;
-    const f = frame.type === "send" ? { ...frame, requestId: this.#takeId() } : frame;
-    this.#write(f);
-  }
-
   /**
-   * Asks the relay to drop a message it still holds for its recipient (deleted for everyone, or a lapsed
-   * disappearing one), by the id it was sent with. The relay protocol has no frame for it yet: false (not
-   * asked). The hook for that frame (client/chats.ts Link.withdraw).
+   * Sends a frame that gets no direct answer: an Ack, or a Send (Queued or Refused follow as frames); a
+   * Send with `ttl` goes as SendExpiring (the ttl clamped to 1 … MAX_EXPIRY_MS) when the relay has it.
+   * Errors end the link (see `frames`).
    */
-  withdraw(_messageId: Uint8Array): boolean {
-    return false;
+  send(frame: Outgoing): void {
+    if (this.#closed) return;
+    if (frame.type === "ack") return this.#write(frame);
+    const { ttl, ...send } = frame;
+    const requestId = this.#takeId();
+    if (ttl === undefined || !this.everyday) return this.#write({ ...send, requestId });
+    const clamped = Math.min(MAX_EXPIRY_MS, Math.max(1, Math.ceil(ttl)));
+    this.#write({ ...send, type: "send-expiring", requestId, ttl: clamped });
   }
 
   /** Sends a request; resolves with the relay's Result (rejects if the link ends first or it times out). */
   request(req: Request): Promise<Reply> {
     if (this.#closed) return Promise.reject(new Error("not connected"));
+    if (!this.everyday && NEWER_FRAMES.has(req.type)) return Promise.reject(new UnsupportedByRelayError());
     const requestId = this.#takeId();
     const reply = new Promise<Reply>((resolve, reject) => this.#waiting.set(requestId, { resolve, reject }));
     this.#write({ ...req, requestId } as ClientFrame);
     return reply;
+  }
+
+  /**
+   * Withdraws our message `messageId` to `to` from the relay's queue: resolves with the relay's answer
+   * (docs/protocol.md, Withdraw); rejects if the link ends first, or with UnsupportedByRelayError.
+   */
+  withdraw(to: Uint8Array, messageId: Uint8Array): Promise<WithdrawOutcome> {
+    if (this.#closed) return Promise.reject(new Error("not connected"));
+    if (!this.everyday) return Promise.reject(new UnsupportedByRelayError());
+    const requestId = this.#takeId();
+    const answer = new Promise<WithdrawOutcome>((resolve, reject) => {
+      this.#withdrawals.set(requestId, { resolve, reject });
+    });
+    this.#write({ type: "withdraw", requestId, to, messageId });
+    return answer;
   }
 
   #takeId(): number {
@@ -243,6 +317,7 @@ export class RelayLink {
 
   #write(frame: ClientFrame): void {
     this.#lastSent = this.#clock.now();
+    if (NEWER_FRAMES.has(frame.type)) this.#sentNewer = true;
     this.#tls.write(encodeFrame(frame)).catch(() => this.close());
   }
 
@@ -263,6 +338,16 @@ export class RelayLink {
           this.#waiting.delete(frame.requestId);
           w?.resolve({ code: frame.code, detail: frame.detail });
           continue;
+        }
+        if (frame.type === "withdrawn") {
+          const w = this.#withdrawals.get(frame.requestId);
+          this.#withdrawals.delete(frame.requestId);
+          w?.resolve(frame.outcome);
+          continue;
+        }
+        // An older relay ends the connection on a frame type it does not know: then it is one.
+        if (frame.type === "error" && frame.code === "unsupported" && this.#sentNewer) {
+          this.#refusedNewer = true;
         }
         yield frame;
         if (frame.type === "replaced" || frame.type === "error" || frame.type === "shutdown") {
@@ -293,8 +378,11 @@ export class RelayLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#waiting.values()) w.reject(new Error("the connection to the relay ended"));
+    for (const w of [...this.#waiting.values(), ...this.#withdrawals.values()]) {
+      w.reject(new Error("the connection to the relay ended"));
+    }
     this.#waiting.clear();
+    this.#withdrawals.clear();
     // close_notify waits for the relay to take the bytes; a relay that stopped reading gets cut off.
     const timer = setTimeout(() => this.#tls.abort(), CLOSE_TIMEOUT_MS);
     try {
@@ -343,11 +431,13 @@ export class Connector {
   readonly #stop = new AbortController();
   #link: RelayLink | null = null;
   #running: Promise<void> | null = null;
+  /** False once the relay refused a newer frame: later links send none (until the client restarts). */
+  #everyday = true;
 
-  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff = new Backoff()) {
+  constructor(options: LinkOptions, handlers: ConnectorHandlers, backoff?: Backoff) {
     this.#options = options;
     this.#handlers = handlers;
-    this.#backoff = backoff;
+    this.#backoff = backoff ?? new Backoff({ now: () => options.clock.now() });
   }
 
   /** Starts the loop (once). */
@@ -361,7 +451,7 @@ export class Connector {
       h.state("connecting", {});
       let reason: string;
       try {
-        this.#link = await RelayLink.open(this.#options, this.#stop.signal);
+        this.#link = await RelayLink.open({ ...this.#options, everyday: this.#everyday }, this.#stop.signal);
       } catch (e) {
         if (this.#stop.signal.aborted) return;
         if (e instanceof FatalConnectionError) return h.fatal(e);
@@ -393,6 +483,7 @@ export class Connector {
         reason = plain(e);
       } finally {
         await link.close();
+        if (link.refusedNewer) this.#everyday = false;
         this.#link = null;
         h.offline();
       }

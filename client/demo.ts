@@ -1,9 +1,11 @@
 // `deno task demo`: sotto end to end on this machine. A relay on an ephemeral port of 127.0.0.1 and two
 // clients in line mode (alice and bob), all with their data in one temporary folder (a hidden folder in
-// the project, so the demo needs no access beyond it): they create identities, ask for each other, chat
-// both ways with a quoted reply, a reaction and an edit, compare safety numbers, send a disappearing
-// message (it vanishes from both sides 30 s later, from the history on disk too), send a file, and bob
-// goes offline and gets what alice sent meanwhile when he returns. Prints a short transcript, exits 0, and leaves nothing running or written outside the
+// the project, so the demo needs no access beyond it): they create identities, bob uses alice's
+// invitation (/invite) to reach her and she asks for him back, they connect over post-quantum hybrid TLS,
+// chat both ways (PQXDH, then ML-KEM in every ratchet step) with a quoted reply, a reaction and an edit,
+// compare safety numbers, send a disappearing message (it vanishes from both sides 30 s later, from the
+// history on disk too), send a file, and bob goes offline and gets what alice sent meanwhile when he
+// returns. Prints a short transcript, exits 0, and leaves nothing running or written outside the
 // temporary folder, which it removes. The crypto self-check that used to be the demo is
 // `deno task selfcheck`. `deno task demo --web` starts the two clients with their web UIs instead, opens
 // a chat between them, prints the two addresses and waits for Ctrl-C.
@@ -33,31 +35,48 @@ async function run(root: string): Promise<void> {
   const clients: ClientProcess[] = [];
   try {
     say("relay", `listening on 127.0.0.1:${relay.port}, pin ${relay.pin}`);
-    const start = (name: string) => {
+    // Started with an invitation, a client has no --pin: the invitation's pin is the one it trusts.
+    const start = (name: string, invitation?: string) => {
       const c = ClientProcess.start({
         dataDir: `${root}/${name}`,
         port: relay.port,
-        pin: relay.pin,
+        pin: invitation ? undefined : relay.pin,
         passphrase: `${name}'s demo passphrase`,
         readable: [root],
+        host: invitation,
       });
       clients.push(c);
       return c;
     };
     const alice = start("alice");
-    let bob = start("bob");
-    const a = await next(alice, "ready"), b = await next(bob, "ready");
+    const a = await next(alice, "ready");
     say("alice", `new identity ${a.id}, logged in (keystore sealed with PBKDF2-SHA-512)`);
-    say("bob", `new identity ${b.id}, logged in`);
-
+    const hybrid = a.tls === "SecP384r1MLKEM1024"
+      ? ": P-384 ECDHE and ML-KEM-1024, a post-quantum hybrid"
+      : "";
+    say("alice", `TLS 1.3 to the relay with ${a.tls}${hybrid}`);
+    say("alice", "> /invite");
+    await alice.send("/invite");
+    const { invitation } = await next(alice, "invitation");
+    say("alice", `her invitation (the relay, its pin and her ID, with a checksum): ${invitation}`);
+    say("bob", "$ client.ts '<alice's invitation>'   (no host, no pin, no ID to type)");
+    let bob = start("bob", invitation);
+    const b = await next(bob, "ready");
+    await next(bob, "chat-requested");
+    say(
+      "bob",
+      `new identity ${b.id}; the relay's pin taken from the invitation, a chat with alice asked for`,
+    );
+    say("bob", `> /chat ${a.id} alice   (names her)`);
+    await bob.send(`/chat ${a.id} alice`);
+    await next(bob, "chat-requested", (e) => e.nick === "alice");
     say("alice", `> /chat ${b.id} bob`);
     await alice.send(`/chat ${b.id} bob`);
-    await next(alice, "chat-requested");
-    say("bob", `> /chat ${a.id} alice`);
-    await bob.send(`/chat ${a.id} alice`);
     const opened = await next(alice, "chat-open");
-    await next(bob, "chat-open");
-    say("relay", `both asked: the chat is open (alice initiates X3DH on ${opened.curve})`);
+    const joined = await next(bob, "chat-open");
+    if (!opened.pq || !joined.pq) throw new Error("the chat is not post-quantum");
+    say("relay", `both asked: the chat is open; alice initiates PQXDH on ${opened.curve} with ML-KEM-1024`);
+    say("both", "post-quantum chat: every ratchet step adds ML-KEM-768 beside ECDH, headers encrypted");
 
     const line = "Hi Bob! This travels end to end: the relay only sees ciphertext.";
     say("alice", `> ${line}`);
@@ -85,6 +104,8 @@ async function run(root: string): Promise<void> {
     const sa = await next(alice, "safety-number"), sb = await next(bob, "safety-number");
     say("both", `safety numbers ${sa.number === sb.number ? "match" : "DIFFER"}: ${sa.number.slice(0, 23)}…`);
     if (sa.number !== sb.number) throw new Error("the safety numbers differ");
+    if (!sa.pq || !sb.pq) throw new Error("the session is not post-quantum");
+    say("both", "the session is post-quantum; identity keys and safety numbers stay classical (NIST curves)");
     await alice.send("/verify ok");
     await bob.send("/verify ok");
     await next(alice, "verified");

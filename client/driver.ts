@@ -18,7 +18,8 @@ export function denoCommand(): string {
   return Deno.permissions.querySync({ name: "run", command: self }).state === "granted" ? self : "deno";
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+/** The lines of a byte stream (UTF-8, "\n" endings; the last one even without). */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buffer += chunk;
@@ -133,6 +134,10 @@ export interface ClientSpec {
   readable?: string[];
   /** More arguments before the host. */
   extraArgs?: string[];
+  /** In place of 127.0.0.1: another host, or an invitation (with `-p` its port, and no `--pin`). */
+  host?: string;
+  /** Arguments after the host (--send's text). */
+  trailing?: string[];
 }
 
 /** The arguments of `deno run` for a client (`--json` for line mode with JSON events). */
@@ -155,7 +160,8 @@ export function clientArgs(spec: ClientSpec, json: boolean): string[] {
     spec.curve ?? "P-521",
     ...(spec.pin ? [`--pin=${spec.pin}`] : []),
     ...(spec.extraArgs ?? []),
-    "127.0.0.1",
+    spec.host ?? "127.0.0.1",
+    ...(spec.trailing ?? []),
   ];
 }
 

@@ -51,10 +51,20 @@ export type ClientEvent =
     pin: string;
     trust: "pinned" | "first-use" | "matched";
     curve: string;
+    /** The TLS key exchange group (SecP384r1MLKEM1024 with our relay: post-quantum hybrid). */
+    tls: string;
   }
   | { event: "connection"; state: ConnectionState; retryInSeconds?: number; reason?: string }
   | ({ event: "chat-requested" } & ChatNames)
-  | ({ event: "chat-open"; role: "initiator" | "responder"; curve: string } & ChatNames)
+  | ({
+    event: "chat-open";
+    role: "initiator" | "responder";
+    curve: string;
+    /** The chat is post-quantum: PQXDH, then ML-KEM in every ratchet step (every new chat is). */
+    pq: boolean;
+  } & ChatNames)
+  /** Someone asked to chat with us (requests inbox, /requests on): /chat accepts, /ignore, /block. */
+  | { event: "chat-asked"; chat: string; curve: string; expires: string }
   | { event: "chat-refused"; chat: string; reason: "not-asked" | "closed" | "blocked" }
   | ({
     event: "message";
@@ -144,8 +154,11 @@ export type ClientEvent =
   | ({ event: "peer-closed" } & ChatNames)
   | ({ event: "nickname"; name: string; warning?: string } & ChatNames)
   | ({ event: "switched" } & ChatNames)
-  | ({ event: "safety-number"; number: string; verified?: boolean } & ChatNames)
+  /** `pq`: the chat's session is post-quantum (false for a classical X3DH session made before PQXDH). */
+  | ({ event: "safety-number"; number: string; pq: boolean; verified?: boolean } & ChatNames)
   | { event: "info"; text: string }
+  /** /invite: our invitation (docs/protocol.md §2.1), our ID and the relay's "host:port". */
+  | { event: "invitation"; invitation: string; id: string; server: string }
   /** The web UI is served at `url` (with its token): --web. */
   | { event: "web"; url: string }
   | { event: "error"; message: string; chat?: string; nick?: string; peerNick?: string };
@@ -226,11 +239,11 @@ function lineText(e: LineFields & ChatNames): string {
   return `[${clock(e.time)} #${e.line}] ${who}:${extra} ${body}`;
 }
 
-/** The event as one plain line for line mode, or null for events that need no line there. */
+/** The event as plain text for line mode (one line; an invitation two), or null for events that need none. */
 export function eventToText(e: ClientEvent): string | null {
   switch (e.event) {
     case "ready":
-      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve})`;
+      return `ready: you are ${e.id} on ${e.server} (pin ${e.pin}, ${e.trust}, ${e.curve}, TLS ${e.tls})`;
     case "connection":
       if (e.state === "online") return "* connected";
       if (e.state === "connecting") return null;
@@ -240,8 +253,12 @@ export function eventToText(e: ClientEvent): string | null {
       return `* asked for a chat with ${
         chatLabel(e.chat, e.nick, e.peerNick)
       }; it opens when they ask for you too`;
+    case "chat-asked":
+      return `* ${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore ${e.chat} ignores, /block ${e.chat} blocks`;
     case "chat-open":
-      return `* chat with ${chatLabel(e.chat, e.nick, e.peerNick)} is open (${e.curve})`;
+      return `* chat with ${chatLabel(e.chat, e.nick, e.peerNick)} is open (${e.curve}${
+        e.pq ? ", post-quantum" : ""
+      })`;
     case "chat-refused":
       return `* the relay opened a chat with ${e.chat} ${
         e.reason === "blocked"
@@ -345,9 +362,14 @@ export function eventToText(e: ClientEvent): string | null {
     case "switched":
       return `* now talking to ${chatLabel(e.chat, e.nick, e.peerNick)}`;
     case "safety-number":
-      return `* safety number with ${shortName(e)}: ${e.number}${e.verified ? " (marked verified)" : ""}`;
+      return `* safety number with ${shortName(e)}: ${e.number}${
+        e.pq ? "" : " (a classical session: not post-quantum)"
+      }${e.verified ? " (marked verified)" : ""}`;
     case "info":
       return e.text;
+    case "invitation":
+      // The invitation on a line of its own, to copy whole.
+      return `Your invitation (the relay, its pin and your ID in one string):\n${e.invitation}`;
     case "web":
       return `web UI: ${e.url}`;
     case "error":

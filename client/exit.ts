@@ -13,6 +13,15 @@ export const EXIT_PERMISSIONS = 3;
 export const EXIT_PIN = 4;
 /** The relay refused the login, or another client logged in with this identity. */
 export const EXIT_LOGIN = 5;
+/** --send: there is no open chat with that ID or nickname (unknown, closed, or not asked for by the peer). */
+export const EXIT_NO_CHAT = 6;
+/** --send: the relay refused the message (the sentence says why). */
+export const EXIT_REFUSED = 7;
+/**
+ * --send: the relay did not confirm the message in time (unreachable, slow, or the client was
+ * interrupted); a message already queued stays in the keystore and leaves with the next run.
+ */
+export const EXIT_NOT_CONFIRMED = 8;
 /** Forced by a second SIGINT (128 + 2) or SIGTERM (128 + 15). */
 export const EXIT_FORCED_SIGINT = 130;
 export const EXIT_FORCED_SIGTERM = 143;

@@ -71,6 +71,8 @@ export class KeystoreFile {
     now: number;
     /** One-time prekeys to make per curve for a new identity. */
     oneTimePrekeys: number;
+    /** One-time ML-KEM-1024 prekeys (PQXDH) to make for a new identity (default none). */
+    oneTimeKemPrekeys?: number;
     onNewIdentity?: (id: Uint8Array) => void;
   }): Promise<Opened> {
     const { dataDir } = options;
@@ -102,6 +104,7 @@ export class KeystoreFile {
       for (const curve of ["P-256", "P-384", "P-521"] as const) {
         prekeys.addOneTimePrekeys(curve, options.oneTimePrekeys);
       }
+      prekeys.addOneTimeKemPrekeys(identity, options.oneTimeKemPrekeys ?? 0, options.now);
       const contents: KeystoreContents = {
         identity,
         prekeys,

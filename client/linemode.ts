@@ -7,18 +7,41 @@
 import type { AppHandle } from "./app.ts";
 import { type ClientEvent, eventToJson, eventToText } from "./events.ts";
 import { MAX_TEXT_BYTES } from "../protocol/payload.ts";
+import { encodeQr, qrHalfBlocks } from "./qr.ts";
 import { clean } from "./screen.ts";
 
 /** Longest input line kept (longer ones are cut: no command or text is that long). */
 const MAX_LINE = 256 * 1024;
 
-/** Prints events: JSON objects, or plain lines with anything a peer controls made harmless. */
-export function lineSink(json: boolean, write: (text: string) => void): (e: ClientEvent) => void {
+/** Black on white, for a QR code on a terminal of any colours; and back. */
+export const QR_COLOURS = "\x1b[30;107m", QR_RESET = "\x1b[0m";
+
+/**
+ * An invitation's QR code in half blocks (docs/client.md, "Invitations"): level L keeps it small (a
+ * screen is clean), in a quiet zone of `quiet` modules.
+ */
+export function invitationQr(invitation: string, quiet = 2): string[] {
+  return qrHalfBlocks(encodeQr(invitation, { ecLevel: "L" }), quiet);
+}
+
+/**
+ * Prints events: JSON objects, or plain lines with anything a peer controls made harmless. An invitation
+ * is followed, in plain lines, by its QR code (`colour`: drawn black on white, for a terminal).
+ */
+export function lineSink(
+  json: boolean,
+  write: (text: string) => void,
+  options: { colour?: boolean } = {},
+): (e: ClientEvent) => void {
   return (e) => {
     if (json) return write(eventToJson(e) + "\n");
     const text = eventToText(e);
     // Each line is cleaned on its own: the breaks are ours (multi-line texts), never a peer's controls.
-    if (text !== null) write(text.split("\n").map((l) => clean(l)).join("\n") + "\n");
+    if (text !== null) write(text.split("\n").map((line) => clean(line) + "\n").join(""));
+    if (e.event === "invitation") {
+      const paint = (row: string) => (options.colour ? `${QR_COLOURS}${row}${QR_RESET}` : row);
+      write(invitationQr(e.invitation).map((row) => paint(row) + "\n").join(""));
+    }
   };
 }
 

@@ -10,6 +10,9 @@ import { quitOnSignals } from "./signals.ts";
 import { EXIT_ERROR, EXIT_OK, EXIT_PERMISSIONS } from "./exit.ts";
 import { type TerminalIo, Tui } from "./tui.ts";
 import { keepOpen, openBrowser, RetryClock, WebApp } from "./webapp.ts";
+import { type Clock, systemClock } from "./backoff.ts";
+import { formatId } from "../protocol/identity.ts";
+import { type SendOnce, sendOnce } from "./oneshot.ts";
 
 /** The command line's settings. */
 export interface MainOptions extends AppOptions {
@@ -19,6 +22,10 @@ export interface MainOptions extends AppOptions {
   web?: number;
   /** --open: open the web UI in the default browser. */
   open?: boolean;
+  /** An invitation's ID (`client.ts INVITATION`): the chat asked for once the keystore is open. */
+  askFor?: Uint8Array;
+  /** --send: send one text, wait for the relay to store it, exit (client/oneshot.ts). */
+  send?: SendOnce;
 }
 
 const encoder = new TextEncoder();
@@ -70,10 +77,10 @@ export async function main(options: MainOptions): Promise<number> {
       return 1;
     }
   }
-  const tty = !web && !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  const tty = !web && !options.send && !options.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   const server = `${options.host}:${options.port}`;
   const tui = tty ? new Tui(terminal, { server, curve: options.curve }) : null;
-  const show = tui ? tui.event : lineSink(options.json, out);
+  const show = tui ? tui.event : lineSink(options.json, out, { colour: Deno.stdout.isTerminal() });
   let lastError: string | null = null;
   const sink = (e: ClientEvent) => {
     if (e.event === "error") lastError = e.message;
@@ -101,6 +108,11 @@ export async function main(options: MainOptions): Promise<number> {
   const unlisten = quitOnSignals(() => {
     if (app) return app.quitNow();
     tui?.close();
+    try {
+      if (Deno.stdin.isTerminal()) Deno.stdin.setRaw(false); // a passphrase prompt may have set it
+    } catch {
+      // not ours to restore
+    }
     Deno.exit(EXIT_OK);
   }, (code) => {
     tui?.close();
@@ -109,7 +121,7 @@ export async function main(options: MainOptions): Promise<number> {
   });
   for (;;) {
     try {
-      app = await App.start({ ...options, lingerOnQuit: !tui }, sink, passphrase, announce);
+      app = await App.start({ ...options, lingerOnQuit: !tui && !options.send }, sink, passphrase, announce);
       break;
     } catch (e) {
       if (web?.retryUnlock(e)) continue;
@@ -121,6 +133,8 @@ export async function main(options: MainOptions): Promise<number> {
     }
   }
   web?.attach(app);
+  if (options.askFor) await app.line(`/chat ${formatId(options.askFor)}`);
+  if (options.send) return await sendAndStop(app, options.send, options.clock ?? systemClock, sink, unlisten);
   try {
     if (tui) await tui.run(app);
     else if (web) await runLineMode(app, keepOpen(readLines(Deno.stdin.readable)));
@@ -134,4 +148,21 @@ export async function main(options: MainOptions): Promise<number> {
   const code = app.exitCode;
   if (tui && code !== 0 && lastError) err(`sotto: ${lastError}\n`);
   return code;
+}
+
+/** --send: the one message, then a clean stop; the exit code says how it went. */
+async function sendAndStop(
+  app: App,
+  send: SendOnce,
+  clock: Clock,
+  sink: (e: ClientEvent) => void,
+  unlisten: () => void,
+): Promise<number> {
+  try {
+    return await sendOnce(app, send, clock, sink);
+  } finally {
+    app.quitNow();
+    await app.stop();
+    unlisten();
+  }
 }

@@ -4,7 +4,9 @@
 // the keystore holding it (and the session that made it) is written: a crash can never reuse a message
 // key. It stays queued until the relay says it stored it (Queued), and is sent again, with the same id,
 // on every reconnect until then; the relay drops a repeat. Acks of received messages likewise wait for
-// the keystore write that holds their effect, batched per write.
+// the keystore write that holds their effect, batched per write. An entry may carry when it lapses (a
+// disappearing message): the relay is given what is left of its lifetime, and a lapsed entry is not sent.
+// A sent message can be withdrawn from the relay's queue by its message id (delete for everyone).
 
 import { bytesToHex, equalBytes, type RandomSource } from "../crypto/bytes.ts";
 import {
@@ -14,21 +16,34 @@ import {
   type OutboxEntry,
 } from "../protocol/keystore.ts";
 import { encodePayload, type Payload } from "../protocol/payload.ts";
-import { MAX_ACK_IDS } from "../protocol/wire.ts";
+import { MAX_ACK_IDS, type WithdrawOutcome } from "../protocol/wire.ts";
 import type { Clock } from "./backoff.ts";
 
 /** Milliseconds before messages the relay refused for a passing reason are sent again. */
 export const RETRY_MS = 5_000;
 
+/** Withdrawals waiting for a connection, at most (the oldest is forgotten beyond). */
+export const MAX_PENDING_WITHDRAWALS = 1000;
+
 /** What the outbox sends through (client/connection.ts RelayLink). */
 export interface Sender {
+  /** A Send (`ttl`: ms the relay may keep it; absent, the relay's own limit) or an Ack. */
   send(
-    frame: { type: "send"; to: Uint8Array; messageId: Uint8Array; body: Uint8Array } | {
+    frame: { type: "send"; to: Uint8Array; messageId: Uint8Array; body: Uint8Array; ttl?: number } | {
       type: "ack";
       ids: Uint8Array[];
     },
   ): void;
+  /** Withdraws a queued message at the relay (absent: a link that cannot; see RelayLink.withdraw). */
+  withdraw?(to: Uint8Array, messageId: Uint8Array): Promise<WithdrawOutcome>;
 }
+
+/**
+ * What became of a withdrawal: the relay's answer ("withdrawn", "sent", "not-found"); "unsent" (it had
+ * not left this client: dropped here, nothing reached the relay); "pending" (not connected: it is asked
+ * at the next connection); "unsupported" (the relay is older than Withdraw).
+ */
+export type WithdrawResult = WithdrawOutcome | "unsent" | "pending" | "unsupported";
 
 /** What the outbox needs. */
 export interface OutboxOptions {
@@ -48,9 +63,11 @@ export class Outbox {
   /** Message ids sent on the current link and not yet answered. */
   readonly #inflight = new Set<string>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Entries added by this process that have never been handed to a link: they can be taken back. */
-  readonly #unsent = new WeakSet<OutboxEntry>();
   #ackBatch: { saved: Promise<void>; ids: Uint8Array[] } | null = null;
+  /** Entries added by this process that have never been handed to a link: withdrawing them is local. */
+  readonly #fresh = new WeakSet<OutboxEntry>();
+  /** Withdrawals to ask at the next connection, by message id (hex). */
+  readonly #pendingWithdrawals = new Map<string, { peerId: Uint8Array; messageId: Uint8Array }>();
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -60,11 +77,14 @@ export class Outbox {
     return this.#o.contents.outbox;
   }
 
-  /** Connected: sends every stored, encrypted entry, in order. */
+  /** Connected: sends every stored, encrypted entry, in order, and the withdrawals that waited. */
   attach(sender: Sender): void {
     this.#sender = sender;
     this.#inflight.clear();
     this.#sendAll();
+    for (const { peerId, messageId } of [...this.#pendingWithdrawals.values()]) {
+      this.withdraw(peerId, messageId).catch(() => {});
+    }
   }
 
   /** Disconnected: what was not answered goes again on the next link. */
@@ -75,12 +95,19 @@ export class Outbox {
 
   /**
    * Queues a payload for a chat: encrypted now if the chat has a session, else kept as plaintext until
-   * {@link encryptWaiting}. It leaves once the keystore holding it is written. `expiresAt` (ms, or 0) is
-   * when the message it carries disappears: kept with it so the relay can be told (once its protocol can
-   * carry it), and so it is not sent once it has lapsed.
+   * {@link encryptWaiting}. It leaves once the keystore holding it is written. `expiresAt` (ms since the
+   * epoch; 0 or absent: never) is when the message it carries disappears: the relay is given what is left
+   * of it (SendExpiring), and a lapsed entry is not sent.
    */
-  add(chat: ChatRecord, payload: Payload, textId: number, expiresAt = 0): OutboxEntry {
+  add(
+    chat: ChatRecord,
+    payload: Payload,
+    textId: number,
+    options: { expiresAt?: number } = {},
+  ): OutboxEntry {
     const bytes = encodePayload(payload);
+    const expiresAt = options.expiresAt ?? 0;
+    if (!Number.isFinite(expiresAt) || expiresAt < 0) throw new RangeError("expiresAt must be a time in ms");
     const entry: OutboxEntry = {
       messageId: this.#o.random(16),
       peerId: chat.peerId,
@@ -90,28 +117,19 @@ export class Outbox {
       createdAt: this.#o.clock.now(),
       expiresAt,
     };
+    this.#fresh.add(entry);
     this.#queue.push(entry);
-    this.#unsent.add(entry);
     this.#afterSave([entry]);
     return entry;
   }
 
   /**
-   * Takes a message back (a delete, or a disappearing message that lapsed): "removed" if it never left
-   * this client (it is dropped here and the peer never sees it; a ratchet message that never arrives is
-   * only a skipped key to them), "sent" if it may be at the relay already (it stays queued until the
-   * relay answers; the caller asks the relay to withdraw it and tells the peer), "gone" if the relay has
-   * stored it (or it was never here).
+   * True if the entry with this message id is queued and has never left this client (added by this
+   * process and not yet handed to a link, or still plaintext): withdrawing it is then only local.
    */
-  withdraw(messageId: Uint8Array): "removed" | "sent" | "gone" {
-    const entry = this.#queue.find((e) => equalBytes(e.messageId, messageId));
-    if (!entry) return "gone";
-    if (entry.kind === "payload" || this.#unsent.has(entry)) {
-      this.take(messageId);
-      this.#unsaved.delete(entry);
-      return "removed";
-    }
-    return "sent";
+  unsent(messageId: Uint8Array): boolean {
+    const entry = this.find(messageId);
+    return entry !== undefined && (this.#fresh.has(entry) || entry.kind === "payload");
   }
 
   /** The queued entry with this message id, if it is still here. */
@@ -153,13 +171,69 @@ export class Outbox {
     const sender = this.#sender, id = bytesToHex(entry.messageId);
     if (!sender || entry.kind !== "message" || this.#unsaved.has(entry) || this.#inflight.has(id)) return;
     if (!this.#queue.includes(entry)) return;
-    this.#unsent.delete(entry);
+    const frame = { type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes } as const;
+    if (entry.expiresAt === 0) {
+      this.#inflight.add(id);
+      this.#fresh.delete(entry);
+      return sender.send(frame);
+    }
+    const ttl = entry.expiresAt - this.#o.clock.now();
+    if (ttl <= 0) {
+      // Lapsed before it could leave: it never will (the keystore loses it with the next write).
+      this.take(entry.messageId);
+      this.#o.save().catch(() => {});
+      return;
+    }
     this.#inflight.add(id);
-    sender.send({ type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes });
+    this.#fresh.delete(entry);
+    sender.send({ ...frame, ttl });
   }
 
   #sendAll(): void {
-    for (const entry of this.#queue) this.#send(entry);
+    for (const entry of [...this.#queue]) this.#send(entry);
+  }
+
+  /**
+   * Withdraws our message `messageId` to `peerId` (delete for everyone): if it is still queued here it is
+   * dropped, never to be sent (again); if it may have reached the relay, the relay is asked to delete it
+   * from the peer's queue — now, or at the next connection if there is none. Resolves with what became of
+   * it (see WithdrawResult). It does not tell the peer: that is an end-to-end payload.
+   */
+  async withdraw(peerId: Uint8Array, messageId: Uint8Array): Promise<WithdrawResult> {
+    const id = bytesToHex(messageId);
+    const entry = this.#queue.find((e) => equalBytes(e.messageId, messageId));
+    if (entry !== undefined) {
+      this.take(messageId);
+      this.#unsaved.delete(entry);
+      this.#o.save().catch(() => {});
+      if (this.#fresh.has(entry) || entry.kind === "payload") return "unsent";
+    }
+    const sender = this.#sender;
+    if (sender === null) {
+      this.#pendingWithdrawals.delete(id);
+      this.#pendingWithdrawals.set(id, { peerId, messageId });
+      if (this.#pendingWithdrawals.size > MAX_PENDING_WITHDRAWALS) {
+        this.#pendingWithdrawals.delete(this.#pendingWithdrawals.keys().next().value!);
+      }
+      return "pending";
+    }
+    if (sender.withdraw === undefined) {
+      this.#pendingWithdrawals.delete(id);
+      return "unsupported";
+    }
+    try {
+      const outcome = await sender.withdraw(peerId, messageId);
+      this.#pendingWithdrawals.delete(id);
+      return outcome;
+    } catch (e) {
+      if ((e as Error).name === "UnsupportedByRelayError") {
+        this.#pendingWithdrawals.delete(id);
+        return "unsupported";
+      }
+      // The link ended before the answer: asked again on the next one.
+      this.#pendingWithdrawals.set(id, { peerId, messageId });
+      return "pending";
+    }
   }
 
   /** Removes and returns the entry with this message id (stored by the relay, or refused for good). */

@@ -1,6 +1,8 @@
-// Which server keys the client trusts: a pin given with `--pin` must match exactly; otherwise the first
-// pin seen for a host:port is stored in `known_servers.json` in the client's data folder (trust on first
-// use, as SSH's known_hosts) and every later connection must present the same pin. The file is written
+// Which server keys the client trusts: a pin given with `--pin` must match exactly, and is then stored for
+// that host:port (replacing a stored one: that is how a user accepts a relay's new key); a pin from an
+// invitation must match exactly and is stored on first use, but a different stored pin is refused;
+// otherwise the first pin seen for a host:port is stored in `known_servers.json` in the client's data
+// folder (trust on first use, as SSH's known_hosts) and every later connection must present the same pin. The file is written
 // atomically (a temporary file in the same folder, then a rename). The client passes its own `store`
 // instead: the pins then live in the encrypted keystore (protocol/keystore.ts) and no file is touched.
 
@@ -26,15 +28,23 @@ export interface CheckPinOptions {
   port: number;
   /** The pin of the key the server presented (see spkiPin in protocol/tls13/x509.ts). */
   pin: string;
-  /** The pin the user gave with --pin; when set, the store is neither read nor written. */
+  /** The pin the user gave (--pin, or in an invitation): the server's must equal it. */
   expected?: string;
+  /**
+   * Where `expected` comes from. "flag" (the default): --pin, stored for the server whatever was stored
+   * before. "invitation": stored if nothing was; a different stored pin is refused, as on a change.
+   */
+  expectedFrom?: "flag" | "invitation";
   /** Keep pins here instead of in `known_servers.json` (`file` in the result is then "keystore"). */
   store?: PinStore;
 }
 
 /** How the server came to be trusted. */
 export interface PinCheck {
-  /** "pinned": it matched --pin; "first-use": its pin is now stored; "matched": it matched the stored pin. */
+  /**
+   * "pinned": it matched --pin or an invitation's pin (now stored); "first-use": its pin is now stored;
+   * "matched": it matched the stored pin (an invitation's pin too).
+   */
   trusted: "pinned" | "first-use" | "matched";
   /** The store's path, for telling the user where a first-use pin went ("keystore" for a `store`). */
   file: string;
@@ -61,6 +71,7 @@ export class PinMismatchError extends Error {
  */
 export async function checkPin(options: CheckPinOptions): Promise<PinCheck> {
   const { dataDir, host, port, pin, expected, store } = options;
+  const from = options.expectedFrom ?? "flag";
   if (typeof dataDir !== "string" || dataDir === "") {
     throw new TypeError("dataDir must be a non-empty string");
   }
@@ -69,47 +80,55 @@ export async function checkPin(options: CheckPinOptions): Promise<PinCheck> {
   if (!isPin(pin)) throw new RangeError("pin must be a 43-character base64url SPKI pin");
   const server = serverKey(host, port);
   const file = store ? "keystore" : join(dataDir, KNOWN_SERVERS_FILE);
+  const given = from === "flag" ? "given with --pin" : "in the invitation";
 
   if (expected !== undefined) {
     if (!isPin(expected)) {
       throw new RangeError(`--pin must be the 43-character pin the server prints at start, got ${expected}`);
     }
-    if (expected === pin) return { trusted: "pinned", file };
-    throw new PinMismatchError(
-      server,
-      expected,
-      pin,
-      `Refused to connect: the server at ${server} presented pin ${pin}, not the pin ${expected} given with ` +
-        `--pin; check the pin with the server's operator (the server prints it when it starts).`,
-    );
+    if (expected !== pin) {
+      throw new PinMismatchError(
+        server,
+        expected,
+        pin,
+        `Refused to connect: the server at ${server} presented pin ${pin}, not the pin ${expected} ${given}; ` +
+          `check the pin with the server's operator (the server prints it when it starts).`,
+      );
+    }
   }
 
   const servers = store ? null : await load(file);
   const stored = store ? store.get(server) : servers![server];
+  const remember = async (): Promise<void> => {
+    if (store) return await store.set(server, pin);
+    servers![server] = pin;
+    await save(dataDir, file, servers!);
+  };
+  if (expected !== undefined && from === "flag") {
+    // The user's explicit word: stored as a first use would be, replacing what was stored.
+    if (stored !== pin) await remember();
+    return { trusted: "pinned", file };
+  }
   if (stored === pin) return { trusted: "matched", file };
   if (stored !== undefined) {
     const where = store ? "your keystore" : file;
     const fix = store ? "connect" : `remove the "${server}" entry from that file or connect`;
+    const also = expected !== undefined ? ", as the invitation says," : "";
     throw new PinMismatchError(
       server,
       stored,
       pin,
-      `Refused to connect: the server at ${server} presented pin ${pin}, but ${where} records pin ${stored} ` +
-        `for it, so someone may be intercepting the connection; if the server's operator confirms that its key ` +
-        `changed, ${fix} with --pin ${pin}.`,
+      `Refused to connect: the server at ${server} presented pin ${pin}${also} but ${where} records pin ` +
+        `${stored} for it, so someone may be intercepting the connection; if the server's operator confirms ` +
+        `that its key changed, ${fix} with --pin ${pin}.`,
     );
   }
-  if (store) {
-    await store.set(server, pin);
-    return { trusted: "first-use", file };
-  }
-  servers![server] = pin;
-  await save(dataDir, file, servers!);
-  return { trusted: "first-use", file };
+  await remember();
+  return { trusted: expected !== undefined ? "pinned" : "first-use", file };
 }
 
 /** "host:port" with the host lower-cased, an IP in its canonical form and IPv6 in brackets. */
-function serverKey(host: string, port: number): string {
+export function serverKey(host: string, port: number): string {
   const ip = parseIpAddress(host);
   if (ip) return ip.length === 16 ? `[${formatIpAddress(ip)}]:${port}` : `${formatIpAddress(ip)}:${port}`;
   return `${host.toLowerCase().replace(/\.$/, "")}:${port}`;

@@ -496,3 +496,27 @@ export function qrToRows(code: QrCode): string[] {
   }
   return rows;
 }
+
+/**
+ * The symbol as text for a terminal, two modules a character cell with Unicode half blocks ("▀" the
+ * top one dark, "▄" the bottom one, "█" both, " " neither), in a quiet zone of `quiet` light modules
+ * (ISO/IEC 18004 asks for 4; on a screen 2 read as well and keep a version 6 symbol within 24 rows).
+ * Dark modules are the ones drawn: show the rows in a dark colour on a light background.
+ */
+export function qrHalfBlocks(code: QrCode, quiet = 2): string[] {
+  const n = code.size + 2 * quiet;
+  const dark = (r: number, c: number) => {
+    const y = r - quiet, x = c - quiet;
+    return y >= 0 && x >= 0 && y < code.size && x < code.size && code.modules[y * code.size + x] === 1;
+  };
+  const rows: string[] = [];
+  for (let r = 0; r < n; r += 2) {
+    let row = "";
+    for (let c = 0; c < n; c++) {
+      const top = dark(r, c), bottom = r + 1 < n && dark(r + 1, c);
+      row += top ? (bottom ? "█" : "▀") : bottom ? "▄" : " ";
+    }
+    rows.push(row);
+  }
+  return rows;
+}

@@ -17,6 +17,7 @@ import { type ClientEvent, shortName } from "./events.ts";
 import { mib } from "./files.ts";
 import { chatName, findText } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
+import { renderInvitation } from "./overlay.ts";
 import { quote } from "./receive.ts";
 import {
   type ChatLine,
@@ -110,6 +111,8 @@ export class Tui {
   #focused = true;
   /** Scroll to the unread marker at the next draw. */
   #toMarker = false;
+  /** The invitation shown over everything (/invite) until a key is pressed. */
+  #invitation: string | null = null;
 
   constructor(io: TerminalIo, options: { server: string; curve: string }) {
     this.#io = io;
@@ -144,6 +147,10 @@ export class Tui {
         break;
       case "safety-number":
         this.#note(`Safety number: ${e.number}`, here);
+        break;
+      case "invitation":
+        this.#invitation = e.invitation;
+        this.#note(`Your invitation: ${e.invitation}`, null);
         break;
       case "error":
         this.#notice = { text: e.message, error: true };
@@ -244,6 +251,10 @@ export class Tui {
       case "muted":
         this.#notice = { text: `${shortName(e)} is ${e.muted ? "muted" : "no longer muted"}.`, error: false };
         break;
+      case "chat-asked":
+        this.#notice = { text: `${e.chat.slice(0, 14)} asks to chat with you (/requests).`, error: false };
+        this.#note(`${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore or /block it.`, null);
+        break;
     }
     this.#schedule();
   };
@@ -296,6 +307,15 @@ export class Tui {
   /** Handles keys; true when the user leaves. */
   async #keys(app: AppHandle, keys: Key[]): Promise<boolean> {
     for (const key of keys) {
+      if (this.#invitation !== null && key.type !== "interrupt") {
+        // Any key leaves the invitation screen, and does nothing else (a focus report is no key).
+        if (key.type === "focus-in" || key.type === "focus-out") {
+          this.#focused = key.type === "focus-in";
+          continue;
+        }
+        this.#invitation = null;
+        continue;
+      }
       if (key.type !== "text" && key.type !== "focus-in" && key.type !== "focus-out") this.#notice = null;
       switch (key.type) {
         case "focus-in":
@@ -392,6 +412,10 @@ export class Tui {
 
   #draw(): void {
     if (!this.#entered || !this.#app) return;
+    if (this.#invitation !== null) {
+      const { columns, rows } = this.#io.size();
+      return this.#io.write(renderInvitation(columns, rows, this.#invitation));
+    }
     let model = this.model();
     if (this.#toMarker) {
       this.#toMarker = false;

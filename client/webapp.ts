@@ -15,7 +15,7 @@ import { bytesToHex, systemRandom } from "../crypto/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
 import type { ChatRecord, HistoryEntry } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
-import { ChatError, eventRef, runCommand, searchLines, switchTo } from "./actions.ts";
+import { ChatError, eventRef, makeInvitation, runCommand, searchLines, switchTo } from "./actions.ts";
 import { type App, sentence } from "./app.ts";
 import { type Clock, systemClock } from "./backoff.ts";
 import { type Command, CommandError, parseLine } from "./commands.ts";
@@ -27,7 +27,8 @@ import { EDIT_WINDOW_MS } from "./receive.ts";
 import { duration } from "./commands.ts";
 import { MIN_PASSPHRASE_CHARS, type PassphraseSource } from "./keystore.ts";
 import { passphraseFromEnv, readPassphraseFile } from "./passphrase.ts";
-import { encodeQr } from "./qr.ts";
+import { encodeQr, type QrCode } from "./qr.ts";
+import { looksLikeInvitation, parseInvitation } from "../protocol/invite.ts";
 import { fileKey, MAX_INCOMING_FILES } from "./receive.ts";
 import { type WebBackend, WebServer } from "./webserver.ts";
 import { WrongPassphraseError } from "../protocol/keystore.ts";
@@ -622,9 +623,14 @@ export class WebApp implements WebBackend {
         return await client.run(() => this.#activate(chat));
       }
       case "chat": {
+        // An ID, or an invitation for this relay (the same sentences as /chat for anything else).
         const id = peer(m.peer);
         await command(null, `/chat ${id} ${str(m.nickname)}`);
-        return { chat: formatId(parseId(id)) };
+        return { chat: formatId(looksLikeInvitation(id) ? parseInvitation(id).id : parseId(id)) };
+      }
+      case "invite": {
+        const { invitation, note } = await client.run(() => makeInvitation(client));
+        return { invitation, note, qr: qrBits(encodeQr(invitation, { ecLevel: "L" })) };
       }
       case "rename": {
         const chat = this.#chat(m.chat);
@@ -646,10 +652,7 @@ export class WebApp implements WebBackend {
           throw new ChatError(`The safety number is known once the chat with ${chatName(chat)} is open.`);
         }
         const number = safetyNumber(client.identity.publicKeys, chat.peerIdentity);
-        const qr = encodeQr(number.replace(/ /g, ""), { ecLevel: "M" });
-        let bits = "";
-        for (const v of qr.modules) bits += v;
-        return { number, qr: { size: qr.size, bits } };
+        return { number, qr: qrBits(encodeQr(number.replace(/ /g, ""), { ecLevel: "M" })) };
       }
       case "close":
         return await command(this.#chat(m.chat), "/close");
@@ -685,6 +688,13 @@ export class WebApp implements WebBackend {
 function editable(h: Line, now: number): boolean {
   return h.kind === "out" && !h.deleted && h.textId > 0 && now - h.time <= EDIT_WINDOW_MS &&
     h.versions.length < MAX_EDITS;
+}
+
+/** A QR code as the page draws it: its size and its modules as a string of "0" and "1", row by row. */
+function qrBits(qr: QrCode): { size: number; bits: string } {
+  let bits = "";
+  for (const v of qr.modules) bits += v;
+  return { size: qr.size, bits };
 }
 
 /** Opens the URL in the default browser; a sentence if that cannot be done. */

@@ -178,43 +178,122 @@ export function verifyWithContext(
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford's base32, lower case
 const GROUP = 4;
+/** Characters of an ID without its check character, and with it. */
+const ID_CHARS = 32;
+/** Longest text `parseId` looks at (a written ID is 41 characters; room for generous spacing). */
+const MAX_ID_TEXT = 128;
 
-/** The ID as 32 base32 characters in eight groups of four joined by "-", e.g. "k3v9-…". */
-export function formatId(id: Uint8Array): string {
+/** Multiplies an element of GF(32) = GF(2)[x]/(x⁵ + x² + 1) by α = x. */
+function timesAlpha(v: number): number {
+  v <<= 1;
+  return v & 32 ? v ^ 0b100101 : v;
+}
+
+/**
+ * Damm's fold over GF(32) with the quasigroup a ∘ b = α·a + b: 0 for a string of digits (values 0–31)
+ * that ends with its check digit. Equivalently the digits, read as the coefficients of a polynomial
+ * (the first digit the highest), evaluated at α. docs/protocol.md §2 shows why a single changed digit
+ * or two adjacent digits swapped never give 0.
+ */
+export function idCheckFold(digits: readonly number[]): number {
+  let acc = 0;
+  for (const d of digits) acc = timesAlpha(acc) ^ d;
+  return acc;
+}
+
+/** The check digit of `digits`: the one that makes the fold of `digits` and it 0 (α·fold, as −1 = 1). */
+export function idCheckDigit(digits: readonly number[]): number {
+  return timesAlpha(idCheckFold(digits));
+}
+
+/** The check character of an ID (the 33rd character of its written form). */
+export function idCheckCharacter(id: Uint8Array): string {
+  const plain = formatId(id, { check: false }).replaceAll("-", "");
+  return ALPHABET[idCheckDigit([...plain].map((ch) => ALPHABET.indexOf(ch)))];
+}
+
+/**
+ * The ID as 32 base32 characters in eight groups of four, then its check character, joined by "-":
+ * "emky-a97y-t58q-wmz6-nhzq-8ak3-yszh-xy77-k" (`check: false`: the form without it, as clients before
+ * the check character wrote it).
+ */
+export function formatId(id: Uint8Array, options: { check?: boolean } = {}): string {
   checkBytes(id, "id", ID_BYTES);
   let out = "", acc = 0, bits = 0;
+  const digits: number[] = [];
   for (const byte of id) {
     acc = (acc << 8) | byte;
     bits += 8;
     while (bits >= 5) {
       bits -= 5;
-      out += ALPHABET[(acc >>> bits) & 31];
+      const d = (acc >>> bits) & 31;
+      digits.push(d);
+      out += ALPHABET[d];
       if (out.length % (GROUP + 1) === GROUP && out.length < 39) out += "-";
     }
     acc &= (1 << bits) - 1;
   }
-  return out;
+  return options.check === false ? out : `${out}-${ALPHABET[idCheckDigit(digits)]}`;
 }
 
-const SEPARATORS = /[\s\-_.:]/g;
+/**
+ * A written ID that is almost right: its check character does not match, or its groups show a character
+ * missing or added. The message says so as a clause ("its check character does not match, so it is
+ * probably a typo").
+ */
+export class IdTypoError extends ProtocolError {
+  constructor(message: string) {
+    super("malformed", message);
+    this.name = "IdTypoError";
+  }
+}
+
+const SEPARATORS = /[\s\-_.:]+/;
 
 /**
  * Parses an ID whatever its case and separators (spaces, "-", "_", ".", ":"); Crockford's look-alikes
- * are accepted as what they look like ("i" and "l" as "1", "o" as "0"). ProtocolError("malformed") for
- * any other character or a length other than 32 characters.
+ * are accepted as what they look like ("i" and "l" as "1", "o" as "0"). Takes the written form with its
+ * check character (33 characters) or without it (32, as older clients wrote it). When separators split
+ * it into groups, each group but the last has a multiple of four characters and the last one a multiple
+ * of four, or one more (the check character): a group of three is a character missing. IdTypoError for
+ * a wrong check character or such a group; ProtocolError("malformed") for any other character or length.
  */
 export function parseId(text: string): Uint8Array {
   if (typeof text !== "string") throw new TypeError("id must be a string");
-  const clean = text.toLowerCase().replace(SEPARATORS, "");
-  if (clean.length !== 32) {
-    throw new ProtocolError("malformed", `an ID has 32 characters (without separators), got ${clean.length}`);
+  if (text.length > MAX_ID_TEXT) {
+    throw new ProtocolError("malformed", `an ID has ${ID_CHARS + 1} characters, not ${text.length}`);
   }
-  const out = new Uint8Array(ID_BYTES);
-  let acc = 0, bits = 0, at = 0;
-  for (const ch of clean) {
+  const groups = text.toLowerCase().split(SEPARATORS).filter((g) => g !== "");
+  const digits: number[] = [];
+  for (const ch of groups.join("")) {
     const mapped = ch === "i" || ch === "l" ? "1" : ch === "o" ? "0" : ch;
     const v = ALPHABET.indexOf(mapped);
     if (v < 0) throw new ProtocolError("malformed", `an ID cannot contain ${JSON.stringify(ch)}`);
+    digits.push(v);
+  }
+  const n = digits.length;
+  if (n !== ID_CHARS && n !== ID_CHARS + 1) {
+    throw new ProtocolError(
+      "malformed",
+      `an ID has ${ID_CHARS + 1} characters (${ID_CHARS} without its check character), got ${n}`,
+    );
+  }
+  if (groups.length > 1) {
+    const last = groups[groups.length - 1].length;
+    const regular = groups.slice(0, -1).every((g) => g.length % GROUP === 0) &&
+      (last % GROUP === 0 || last % GROUP === 1);
+    if (!regular) {
+      throw new IdTypoError(
+        "a character is missing or one too many (its groups have four characters), so it is probably a typo",
+      );
+    }
+  }
+  if (n === ID_CHARS + 1 && idCheckFold(digits) !== 0) {
+    throw new IdTypoError("its check character does not match, so it is probably a typo");
+  }
+  const out = new Uint8Array(ID_BYTES);
+  let acc = 0, bits = 0, at = 0;
+  for (const v of digits.slice(0, ID_CHARS)) {
     acc = (acc << 5) | v;
     bits += 5;
     if (bits >= 8) {

@@ -59,6 +59,10 @@ export const LOGIN_CURVE: CurveName = "P-521";
 const MAX_SIGNATURE_BYTES = 132;
 /** A client should send a Ping at least this often (ms) when idle; the relay drops silent connections. */
 export const PING_INTERVAL_MS = 60_000;
+/** SetOptions bit: tell this connection who asks to chat with the user (ChatAsked). */
+export const OPTION_REQUESTS_INBOX = 0x01;
+/** Longest lifetime a SendExpiring may ask for (ms); the relay also caps it at its own message TTL. */
+export const MAX_EXPIRY_MS = 0xffff_ffff;
 
 /** The type byte of every frame. */
 export const FrameType = {
@@ -72,6 +76,10 @@ export const FrameType = {
   closeChat: 0x08,
   send: 0x09,
   ack: 0x0a,
+  setOptions: 0x0b,
+  sendExpiring: 0x0c,
+  withdraw: 0x0d,
+  dismissRequest: 0x0e,
   challenge: 0x41,
   welcome: 0x42,
   result: 0x43,
@@ -84,9 +92,12 @@ export const FrameType = {
   peerOnline: 0x4a,
   peerOffline: 0x4b,
   prekeysLow: 0x4c,
+  kemPrekeysLow: 0x58,
   replaced: 0x4d,
   shutdown: 0x4e,
   error: 0x4f,
+  chatAsked: 0x50,
+  withdrawn: 0x51,
 } as const;
 
 /** The answer to a request (Result) or why a message was refused (Refused). */
@@ -164,7 +175,16 @@ const ERROR_CODES: readonly ErrorCode[] = [
   "internal",
 ];
 
-/** Which side of a chat runs X3DH: the initiator (whose request came first) or the responder. */
+/**
+ * What a Withdraw did: deleted before the relay sent it to the recipient ("withdrawn"); deleted or dropped
+ * but already sent to the recipient's connection, which may have it ("sent"); or not queued for that
+ * recipient by this sender ("not-found": never, already acknowledged, lapsed, or someone else's).
+ */
+export type WithdrawOutcome = "withdrawn" | "sent" | "not-found";
+
+const WITHDRAW_OUTCOMES: readonly WithdrawOutcome[] = ["withdrawn", "sent", "not-found"];
+
+/** Which side of a chat runs PQXDH: the initiator (whose request came first) or the responder. */
 export type ChatRole = "initiator" | "responder";
 
 /** One open chat in a Welcome frame. */
@@ -202,7 +222,22 @@ export type ClientFrame =
   | { type: "unblock"; requestId: number; peerId: Uint8Array }
   | { type: "close-chat"; requestId: number; peerId: Uint8Array }
   | { type: "send"; requestId: number; to: Uint8Array; messageId: Uint8Array; body: Uint8Array }
-  | { type: "ack"; ids: Uint8Array[] };
+  | { type: "ack"; ids: Uint8Array[] }
+  /** OPTION_* bits for this connection; the relay answers `bad-request` to bits it does not know. */
+  | { type: "set-options"; requestId: number; options: number }
+  /** A Send whose message lapses at the relay `ttl` ms after it is queued (1 to MAX_EXPIRY_MS). */
+  | {
+    type: "send-expiring";
+    requestId: number;
+    to: Uint8Array;
+    messageId: Uint8Array;
+    ttl: number;
+    body: Uint8Array;
+  }
+  /** Deletes the sender's own message `messageId` from `to`'s queue if it is still there. */
+  | { type: "withdraw"; requestId: number; to: Uint8Array; messageId: Uint8Array }
+  /** Stops ChatAsked for `peer`'s pending request (the request itself stays, and its sender sees nothing). */
+  | { type: "dismiss-request"; requestId: number; peerId: Uint8Array };
 
 /** Frames the relay sends. */
 export type ServerFrame =
@@ -242,9 +277,15 @@ export type ServerFrame =
   | { type: "peer-online"; peerId: Uint8Array }
   | { type: "peer-offline"; peerId: Uint8Array }
   | { type: "prekeys-low"; curve: CurveName; remaining: number }
+  /** Few one-time ML-KEM-1024 prekeys left (sent only to users whose relay holds KEM prekeys). */
+  | { type: "kem-prekeys-low"; remaining: number }
   | { type: "replaced" }
   | { type: "shutdown" }
-  | { type: "error"; code: ErrorCode; message: string };
+  | { type: "error"; code: ErrorCode; message: string }
+  /** `peerId` asked to chat with the user (only on a connection that set OPTION_REQUESTS_INBOX). */
+  | { type: "chat-asked"; peerId: Uint8Array; curve: CurveName; expiresAt: number }
+  /** The answer to Withdraw. */
+  | { type: "withdrawn"; requestId: number; messageId: Uint8Array; outcome: WithdrawOutcome };
 
 /** Any frame. */
 export type Frame = ClientFrame | ServerFrame;
@@ -332,6 +373,24 @@ function writeBody(w: Writer, f: Frame): void {
       w.bytes(checkMessageId(f.messageId, "messageId"));
       w.vec32(checkVar(f.body, "body", 1, MAX_BODY_BYTES));
       return;
+    case "set-options":
+      checkUint(f.options, 0xff, "options");
+      w.u8(FrameType.setOptions).u32(f.requestId).u8(f.options);
+      return;
+    case "send-expiring":
+      checkUint(f.ttl, MAX_EXPIRY_MS, "ttl");
+      if (f.ttl < 1) throw new RangeError("ttl must be at least 1 ms");
+      w.u8(FrameType.sendExpiring).u32(f.requestId).bytes(checkId(f.to, "to"));
+      w.bytes(checkMessageId(f.messageId, "messageId")).u32(f.ttl);
+      w.vec32(checkVar(f.body, "body", 1, MAX_BODY_BYTES));
+      return;
+    case "withdraw":
+      w.u8(FrameType.withdraw).u32(f.requestId).bytes(checkId(f.to, "to"));
+      w.bytes(checkMessageId(f.messageId, "messageId"));
+      return;
+    case "dismiss-request":
+      w.u8(FrameType.dismissRequest).u32(f.requestId).bytes(checkId(f.peerId, "peerId"));
+      return;
     case "ack":
       if (!Array.isArray(f.ids)) throw new TypeError("ids must be an array");
       checkCount(f.ids.length, "ids", 1, MAX_ACK_IDS);
@@ -409,6 +468,9 @@ function writeBody(w: Writer, f: Frame): void {
       checkCurveName(f.curve);
       w.u8(FrameType.prekeysLow).u8(curveId(f.curve)).u16(f.remaining);
       return;
+    case "kem-prekeys-low":
+      w.u8(FrameType.kemPrekeysLow).u16(f.remaining);
+      return;
     case "replaced":
       w.u8(FrameType.replaced);
       return;
@@ -419,6 +481,16 @@ function writeBody(w: Writer, f: Frame): void {
       w.u8(FrameType.error).u8(errorByte(f.code));
       writeText(w, f.message, "message");
       return;
+    case "chat-asked":
+      checkCurveName(f.curve);
+      w.u8(FrameType.chatAsked).bytes(checkId(f.peerId, "peerId")).u8(curveId(f.curve)).u64(f.expiresAt);
+      return;
+    case "withdrawn": {
+      const outcome = WITHDRAW_OUTCOMES.indexOf(f.outcome);
+      if (outcome < 0) throw new TypeError(`unknown withdraw outcome ${String(f.outcome)}`);
+      w.u8(FrameType.withdrawn).u32(f.requestId).bytes(checkMessageId(f.messageId, "messageId")).u8(outcome);
+      return;
+    }
     default:
       throw new TypeError(`unknown frame type ${JSON.stringify((f as { type: unknown }).type)}`);
   }
@@ -440,6 +512,12 @@ function checkVar(v: unknown, name: string, min: number, max: number): Uint8Arra
     throw new RangeError(`${name} must be ${min} to ${max} bytes long, got ${v.length}`);
   }
   return v;
+}
+
+function checkUint(v: unknown, max: number, name: string): asserts v is number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`${name} must be an integer from 0 to ${max}, got ${String(v)}`);
+  }
 }
 
 function checkCount(n: number, name: string, min: number, max: number): void {
@@ -538,6 +616,27 @@ export function decodeClientFrame(body: Uint8Array): ClientFrame {
       f = { type: "ack", ids };
       break;
     }
+    case FrameType.setOptions:
+      f = { type: "set-options", requestId: r.u32("requestId"), options: r.u8("options") };
+      break;
+    case FrameType.sendExpiring: {
+      const requestId = r.u32("requestId");
+      const to = r.bytes(ID_BYTES, "to");
+      const messageId = r.bytes(MESSAGE_ID_BYTES, "messageId");
+      const ttl = r.u32("ttl");
+      if (ttl === 0) r.fail("ttl must be at least 1 ms");
+      f = { type: "send-expiring", requestId, to, messageId, ttl, body: readBody(r) };
+      break;
+    }
+    case FrameType.withdraw: {
+      const requestId = r.u32("requestId");
+      const to = r.bytes(ID_BYTES, "to");
+      f = { type: "withdraw", requestId, to, messageId: r.bytes(MESSAGE_ID_BYTES, "messageId") };
+      break;
+    }
+    case FrameType.dismissRequest:
+      f = { type: "dismiss-request", requestId: r.u32("requestId"), peerId: r.bytes(ID_BYTES, "peerId") };
+      break;
     default:
       return r.fail(`frame type 0x${hex2(type)} is not a client frame`, "unsupported");
   }
@@ -650,6 +749,9 @@ export function decodeServerFrame(body: Uint8Array): ServerFrame {
       f = { type: "prekeys-low", curve, remaining: r.u16("remaining") };
       break;
     }
+    case FrameType.kemPrekeysLow:
+      f = { type: "kem-prekeys-low", remaining: r.u16("remaining") };
+      break;
     case FrameType.replaced:
       f = { type: "replaced" };
       break;
@@ -661,6 +763,21 @@ export function decodeServerFrame(body: Uint8Array): ServerFrame {
       const code = ERROR_CODES[b - 1];
       if (code === undefined) r.fail(`error code ${b} is unknown`);
       f = { type: "error", code, message: r.string16("message", MAX_DETAIL_BYTES) };
+      break;
+    }
+    case FrameType.chatAsked: {
+      const peerId = r.bytes(ID_BYTES, "peerId");
+      const curve = readCurve(r);
+      f = { type: "chat-asked", peerId, curve, expiresAt: r.u64("expiresAt") };
+      break;
+    }
+    case FrameType.withdrawn: {
+      const requestId = r.u32("requestId");
+      const messageId = r.bytes(MESSAGE_ID_BYTES, "messageId");
+      const b = r.u8("outcome");
+      const outcome = WITHDRAW_OUTCOMES[b];
+      if (outcome === undefined) r.fail(`withdraw outcome ${b} is unknown`);
+      f = { type: "withdrawn", requestId, messageId, outcome };
       break;
     }
     default:

@@ -8,6 +8,7 @@ import { p384 } from "../crypto/p384.ts";
 import { p521 } from "../crypto/p521.ts";
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from "./admission.ts";
 import { loadOrCreateServerIdentity } from "./keys.ts";
+import { type OperatorLog, StatsReporter } from "./oplog.ts";
 import { DEFAULT_LIMITS, Relay, type RelayLimits, type RelayOptions } from "./relay.ts";
 import { RelayStore } from "./store.ts";
 import { TlsListener } from "./tls_listener.ts";
@@ -39,8 +40,15 @@ export interface AppOptions {
   limits?: Partial<AppLimits>;
   /** Wall clock (ms since the epoch); tests move it to exercise expiry. */
   now?: () => number;
-  /** Failures of the relay itself (no IDs or addresses); default: standard error. */
+  /** Failures of the relay itself (no IDs or addresses); default: the operator log, else standard error. */
   log?: (message: string) => void;
+  /**
+   * The operator's log (server/oplog.ts): start, a line of counts every `statsIntervalMs`, shutdown.
+   * None if omitted.
+   */
+  operatorLog?: OperatorLog;
+  /** Milliseconds between the operator log's counts (default a minute). */
+  statsIntervalMs?: number;
   /** Test hook: sees every frame of a logged-in client before it is handled (see RelayOptions). */
   onFrame?: RelayOptions["onFrame"];
 }
@@ -65,8 +73,8 @@ export interface App {
   readonly pin: string;
   readonly relay: Relay;
   readonly admission: Admission;
-  /** Shuts everything down; idempotent, resolves when done. */
-  close(): Promise<void>;
+  /** Shuts everything down (`reason` goes to the operator log); idempotent, resolves when done. */
+  close(reason?: string): Promise<void>;
 }
 
 /** Starts the relay; resolves once it listens. */
@@ -77,13 +85,17 @@ export async function startApp(options: AppOptions): Promise<App> {
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`port must be an integer in [0, 65535], got ${port}`);
   }
-  const log = options.log ?? ((m: string) => console.error(`sotto relay: ${m}`));
+  const oplog = options.operatorLog;
+  const log = options.log ??
+    (oplog ? (m: string) => oplog.error(m) : (m: string) => console.error(`sotto relay: ${m}`));
   prepareServerCurves();
   const identity = await loadOrCreateServerIdentity({ dataDir, host, refresh: options.refreshKeys ?? false });
   const store = await RelayStore.open(join(dataDir, STORE_FILE));
   let relay: Relay | undefined;
   let listener: TlsListener;
   let admission: Admission;
+  /** Handshakes that failed or timed out (the listener's errors: counted, never logged with addresses). */
+  let tlsFailures = 0;
   try {
     const all = { ...DEFAULT_APP_LIMITS, ...options.limits };
     const { handshakeTimeoutMs, ...limits } = all;
@@ -100,6 +112,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       handler: relay.handle,
       handshakeTimeout: handshakeTimeoutMs,
       admission,
+      onError: () => void tlsFailures++,
     });
   } catch (e) {
     await relay?.shutdown();
@@ -107,17 +120,43 @@ export async function startApp(options: AppOptions): Promise<App> {
     throw e;
   }
   let closing: Promise<void> | null = null;
-  const running = relay;
+  const running = relay, admitted = admission!, listening = listener;
+  const reporter = oplog === undefined ? null : new StatsReporter(oplog, () => {
+    const r = running.stats, a = admitted.stats;
+    return {
+      now: { open: listening.connections, online: running.online, store: running.storeUsage },
+      totals: {
+        connections: r.connections,
+        logins: r.logins,
+        registrations: r.registrations,
+        queued: r.queued,
+        delivered: r.delivered,
+        withdrawn: r.withdrawn,
+        expired: r.expired,
+      },
+      refused: {
+        ...Object.fromEntries(r.refused),
+        "admission.rate": a.refusedRate,
+        "admission.source": a.refusedSource,
+        "admission.evicted": a.evicted,
+        "tls.failed": tlsFailures,
+      },
+    };
+  }, options.statsIntervalMs);
+  oplog?.event("start", { store: running.storeUsage });
   return {
     addr: listener.addr,
     pin: identity.pin,
     relay: running,
-    admission: admission!,
-    close() {
+    admission: admitted,
+    close(reason?: string) {
       closing ??= (async () => {
+        oplog?.event("stopping", reason ? { reason } : {});
         await running.shutdown();
-        await listener.close();
+        await listening.close();
+        reporter?.stop();
         store.close();
+        oplog?.event("stopped");
       })();
       return closing;
     },

@@ -10,7 +10,7 @@ import { ProtocolError } from "../protocol/codec.ts";
 import { decodeIdentityPublic, deriveId, encodeIdentityPublic } from "../protocol/identity.ts";
 import { decodeBundle, MAX_ONE_TIME_PREKEYS, verifyBundle } from "../protocol/prekeys.ts";
 import type { TlsConnection } from "../protocol/tls13/connection.ts";
-import { CURVES } from "../protocol/suite.ts";
+import { type CurveName, CURVES } from "../protocol/suite.ts";
 import {
   type ClientFrame,
   decodeClientFrame,
@@ -25,10 +25,12 @@ import {
   MAX_WELCOME_CHATS,
   MAX_WELCOME_REQUESTS,
   NONCE_BYTES,
+  OPTION_REQUESTS_INBOX,
   type ResultCode,
   type ServerFrame,
   verifyLogin,
   WIRE_VERSION,
+  type WithdrawOutcome,
 } from "../protocol/wire.ts";
 import type { Ticket } from "./admission.ts";
 import { ConnectionBudget } from "./guard.ts";
@@ -102,6 +104,8 @@ export interface RelayLimits {
   maxOneTimePrekeys: number;
   /** Below this many one-time prekeys on a curve, the owner is told (PrekeysLow). */
   prekeyLowWater: number;
+  /** Below this many one-time KEM prekeys, the owner is told (KemPrekeysLow), if it has uploaded any. */
+  kemPrekeyLowWater: number;
   /** Milliseconds between sweeps of lapsed messages, requests and identities. */
   sweepIntervalMs: number;
   /** Bytes the store may hold (as the store counts them, docs/store.md); past it, new messages and new
@@ -145,6 +149,7 @@ export const DEFAULT_LIMITS: Readonly<RelayLimits> = {
   oneTimePerHour: 60,
   maxOneTimePrekeys: MAX_ONE_TIME_PREKEYS,
   prekeyLowWater: 20,
+  kemPrekeyLowWater: 8,
   sweepIntervalMs: 10 * MINUTE,
   storeQuotaBytes: 8 * 1024 ** 3,
   senderQuotaBytes: 512 * 1024 ** 2,
@@ -160,12 +165,19 @@ const FRAME_COST: ReadonlyMap<number, number> = new Map([
   [FrameType.ping, 1],
   [FrameType.ack, 2], // a KV transaction, grouped with others
   [FrameType.send, 2], // a KV transaction (or a message held in memory), grouped with others
-  [FrameType.uploadPrekeys, 100], // decoding and three signature verifications (about 8 ms), three KV transactions
+  // Decoding (up to 600 points and 33 ML-KEM keys) and six signature verifications (the signed prekeys and
+  // the last-resort KEM prekey on every curve): twice a classical bundle's CPU (bench/prekey_cost.ts,
+  // about 9 ms); four KV transactions.
+  [FrameType.uploadPrekeys, 200],
   [FrameType.requestChat, 10], // reads and a KV transaction
   [FrameType.cancelRequest, 5],
   [FrameType.block, 5],
   [FrameType.unblock, 5],
   [FrameType.closeChat, 5],
+  [FrameType.sendExpiring, 2], // as Send
+  [FrameType.withdraw, 5], // reads and a KV transaction
+  [FrameType.setOptions, 10], // turning the inbox on reads up to 1,000 index entries
+  [FrameType.dismissRequest, 5],
 ]);
 
 /** What a KeyUpdate from the peer costs: two key derivations and a record back (about 100 µs here). */
@@ -181,7 +193,37 @@ const COSTLY: ReadonlySet<ClientFrame["type"]> = new Set([
   "block",
   "unblock",
   "close-chat",
+  "set-options",
+  "dismiss-request",
 ]);
+
+/** Pending requests announced (ChatAsked) when a connection turns its requests inbox on. */
+export const MAX_ASKED_LISTED = 100;
+
+/** Scheduled expiry sweeps run at most this often (ms): per-message expiry is that late at most. */
+const EXPIRY_GAP_MS = 1000;
+
+/**
+ * What the relay did, counted since it started, for the operator's log (server/oplog.ts): counts only,
+ * never an ID or an address.
+ */
+export interface RelayStats {
+  /** Connections served (after TLS). */
+  connections: number;
+  logins: number;
+  /** Logins that registered a new identity. */
+  registrations: number;
+  /** Messages accepted (answered Queued for the first time). */
+  queued: number;
+  /** Messages acknowledged by their recipient. */
+  delivered: number;
+  /** Messages their sender withdrew before delivery. */
+  withdrawn: number;
+  /** Messages deleted because they lapsed. */
+  expired: number;
+  /** Refusals by "what.reason": error.* (connection ended), send.* (Refused), request.* (a Result not ok). */
+  refused: Map<string, number>;
+}
 
 /** What {@link Relay} needs. */
 export interface RelayOptions {
@@ -215,19 +257,25 @@ class Refusal extends Error {
  */
 interface Held {
   sender: Session;
+  /** The recipient's connection, which was sent the message. */
+  recipient: Session;
   requestId: number;
   from: Uint8Array;
   to: Uint8Array;
   messageId: Uint8Array;
   body: Uint8Array;
   at: number;
+  /** The sender's lifetime for it (SendExpiring), if any. */
+  ttl: number | undefined;
   timer: ReturnType<typeof setTimeout>;
   /** Being written to the store (or written: see `done`). */
   persisting: boolean;
   /** The write to the store has finished (whatever its outcome). */
   done: boolean;
-  /** Acknowledged while being written: delete it once written. */
+  /** Acknowledged (or withdrawn) while being written: delete it once written. */
   ackedMeanwhile: boolean;
+  /** Settles when the write (and a deletion for ackedMeanwhile) is over; set by #persist. */
+  written: Promise<void> | null;
 }
 
 /** A delivered entry not yet acknowledged: stored (ref) or held in memory (held). */
@@ -258,6 +306,10 @@ class Session {
   inflightBytes = 0;
   pumping = false;
   pumpAgain = false;
+  /** The connection asked for ChatAsked (SetOptions with OPTION_REQUESTS_INBOX). */
+  inbox = false;
+  /** Entries withdrawn while a pump ran: the pump may have read them before, and must not send them. */
+  readonly skip = new Set<string>();
   #unpause: () => void = () => {};
 
   constructor(
@@ -314,10 +366,30 @@ export class Relay {
   readonly #costlyLimiter: KeyedLimiter;
   readonly #registrations: TokenBucket;
   readonly #sourceRegistrations: KeyedLimiter;
+  /** ChatAsked sent live per target (the burst and rate of chat requests). */
+  readonly #askedLimiter: KeyedLimiter;
+  /** Messages held in memory (see Held) by recipient hex ‖ message id hex, until stored or acknowledged. */
+  readonly #held = new Map<string, Held>();
   readonly #ticker: ReturnType<typeof setInterval>;
   #lastSweep: number;
   #sweeping = false;
   #closing = false;
+  /** The scheduled expiry sweep: its timer and when it fires (monotonic; Infinity: none). */
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiryFires = Infinity;
+  /** When the last scheduled expiry sweep started (monotonic). */
+  #lastExpirySweep = -Infinity;
+  /** Counts for the operator's log. */
+  readonly stats: RelayStats = {
+    connections: 0,
+    logins: 0,
+    registrations: 0,
+    queued: 0,
+    delivered: 0,
+    withdrawn: 0,
+    expired: 0,
+    refused: new Map(),
+  };
 
   constructor(options: RelayOptions) {
     if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
@@ -368,9 +440,15 @@ export class Relay {
       limits.registrationsPerSourcePerHour / 3600,
       this.#monotonic,
     );
+    this.#askedLimiter = new KeyedLimiter(
+      limits.chatRequestBurst,
+      limits.chatRequestsPerHour / 3600,
+      this.#monotonic,
+    );
     this.#lastSweep = this.#monotonic();
     const tick = Math.max(250, Math.min(30 * SECOND, limits.idleTimeoutMs / 4));
     this.#ticker = setInterval(() => this.#tick(), tick);
+    this.#track(this.#rearmExpiry());
   }
 
   /** Connections served now (logged in or not). */
@@ -409,6 +487,7 @@ export class Relay {
       session.link.send({ type: "shutdown" });
       return void await session.link.close();
     }
+    this.stats.connections++;
     this.#sessions.add(session);
     void session.ended.then(() => this.#ended(session));
     const timer = setTimeout(() => {
@@ -480,6 +559,7 @@ export class Relay {
     } else {
       this.#log(`internal error on a connection: ${error instanceof Error ? error.message : String(error)}`);
     }
+    this.#count(`error.${code}`);
     s.link.send({ type: "error", code, message });
     void s.link.close();
   }
@@ -506,6 +586,12 @@ export class Relay {
       case "ping":
         return this.#result(s, f.requestId, "ok", "");
       case "upload-prekeys": {
+        if (f.bundle.kemPrekey === null) {
+          // A classical (version 1) bundle comes from a client before PQXDH, with which no new chat can
+          // start: its user is told in one sentence, instead of chats that open and never work.
+          const why = "this relay needs post-quantum (PQXDH) prekeys, so your client must be updated";
+          return this.#result(s, f.requestId, "bad-prekeys", why);
+        }
         try {
           verifyBundle(f.bundle, user);
         } catch (e) {
@@ -514,7 +600,8 @@ export class Relay {
         }
         const counts = await this.#store.putPrekeys(user, f.bundle, this.#limits.maxOneTimePrekeys);
         const held = CURVES.map((c) => `${c}: ${counts[c]}`).join(", ");
-        return this.#result(s, f.requestId, "ok", `one-time prekeys held: ${held}`);
+        const kem = await this.#store.kemPrekeyCount(user);
+        return this.#result(s, f.requestId, "ok", `one-time prekeys held: ${held}, ML-KEM-1024: ${kem}`);
       }
       case "request-chat": {
         if (equalBytes(f.peerId, user)) {
@@ -523,9 +610,19 @@ export class Relay {
         if (!this.#requestLimiter.tryTake(s.key)) {
           return this.#result(s, f.requestId, "rate-limited", "too many chat requests; try again later");
         }
-        const counts = await this.#store.prekeyCounts(user);
-        if (CURVES.some((c) => counts[c] === null)) {
+        const [counts, kem] = await Promise.all([
+          this.#store.prekeyCounts(user),
+          this.#store.kemPrekeyCount(user),
+        ]);
+        // KEM prekeys too: every chat is PQXDH, whichever side initiates.
+        if (CURVES.some((c) => counts[c] === null) || kem === null) {
           return this.#result(s, f.requestId, "no-prekeys", "upload prekeys before asking for a chat");
+        }
+        // A request from a peer whose KEM prekeys the relay does not hold (made by a client from before
+        // PQXDH) is dropped, not matched: that client could not read the bundle its ChatOpened would carry.
+        // Once updated, it asks again. The answer is the same as for any pending request.
+        if (await this.#store.kemPrekeyCount(f.peerId) === null) {
+          await this.#store.cancelRequest(f.peerId, user);
         }
         const now = this.#now();
         const out = await this.#store.requestChat(
@@ -538,7 +635,9 @@ export class Relay {
         );
         switch (out.kind) {
           case "pending":
-            return this.#result(s, f.requestId, "ok", "request recorded");
+            this.#result(s, f.requestId, "ok", "request recorded");
+            if (out.announce) this.#announce(f.peerId, user, f.curve, out.expiresAt);
+            return;
           case "already-open":
             return this.#result(s, f.requestId, "ok", "the chat is already open");
           case "blocked":
@@ -575,14 +674,60 @@ export class Relay {
         return this.#result(s, f.requestId, "ok", "chat closed");
       }
       case "send":
+      case "send-expiring":
         return await this.#send(s, user, f);
       case "ack":
         return await this.#ack(s, user, f.ids);
+      case "withdraw":
+        return await this.#withdraw(s, user, f);
+      case "set-options":
+        return await this.#setOptions(s, user, f.requestId, f.options);
+      case "dismiss-request": {
+        const had = await this.#store.dismissRequest(user, f.peerId);
+        return this.#result(s, f.requestId, "ok", had ? "request dismissed" : "there was no such request");
+      }
     }
   }
 
   #result(s: Session, requestId: number, code: ResultCode, detail: string): void {
+    if (code !== "ok") this.#count(`request.${code}`);
     s.link.send({ type: "result", requestId, code, detail });
+  }
+
+  /** Counts a refusal for the operator's log. */
+  #count(reason: string): void {
+    this.stats.refused.set(reason, (this.stats.refused.get(reason) ?? 0) + 1);
+  }
+
+  // ---- the requests inbox -----------------------------------------------------------------------------
+  //
+  // Only a connection that asked for it (SetOptions) is told who asks to chat with its user, and the
+  // requester's side never changes: its Result, its Welcome and its frames are the same whether the target
+  // has the inbox on, is online, has dismissed the request or has blocked it (then it is never announced).
+
+  async #setOptions(s: Session, user: Uint8Array, requestId: number, options: number): Promise<void> {
+    if ((options & ~OPTION_REQUESTS_INBOX) !== 0) {
+      return this.#result(s, requestId, "bad-request", "unknown options; nothing was changed");
+    }
+    const inbox = (options & OPTION_REQUESTS_INBOX) !== 0;
+    const was = s.inbox;
+    s.inbox = inbox;
+    this.#result(s, requestId, "ok", inbox ? "requests inbox on" : "requests inbox off");
+    if (!inbox || was) return;
+    const asked = await this.#store.listAsked(user, this.#now(), MAX_ASKED_LISTED);
+    // Oldest first, so that the newest is the last a client shows.
+    for (const a of asked.reverse()) {
+      if (s.link.closed || !s.inbox) return;
+      s.link.send({ type: "chat-asked", peerId: a.peerId, curve: a.curve, expiresAt: a.expiresAt });
+    }
+  }
+
+  /** Tells `target`, if it is connected with its inbox on, that `from` asked (within its rate limit). */
+  #announce(target: Uint8Array, from: Uint8Array, curve: CurveName, expiresAt: number): void {
+    const key = bytesToHex(target);
+    const t = this.#online.get(key);
+    if (t === undefined || !t.inbox || t.link.closed || !this.#askedLimiter.tryTake(key)) return;
+    t.link.send({ type: "chat-asked", peerId: from, curve, expiresAt });
   }
 
   async #login(s: Session, f: Extract<ClientFrame, { type: "login" }>): Promise<void> {
@@ -603,9 +748,12 @@ export class Relay {
       throw new Refusal("rate-limited", "the relay is full; try again later");
     }
     s.budget.markLoggedIn();
-    if (await this.#store.register(f.id, identity, this.#now()) === "conflict") {
+    const registered = await this.#store.register(f.id, identity, this.#now());
+    if (registered === "conflict") {
       throw new Refusal("login-failed", "another identity is registered under this ID");
     }
+    this.stats.logins++;
+    if (registered === "registered") this.stats.registrations++;
     if (s.link.closed) return;
     const key = bytesToHex(f.id);
     const old = this.#online.get(key);
@@ -619,11 +767,12 @@ export class Relay {
 
     // At most what a Welcome can carry, so that no store content can make a login fail (the relay keeps
     // fewer: maxChatsAndRequests); a client learns of any others as they change.
-    const [chats, requests, queued, counts] = await Promise.all([
+    const [chats, requests, queued, counts, kem] = await Promise.all([
       this.#store.listChats(f.id, MAX_WELCOME_CHATS),
       this.#store.listRequests(f.id, this.#now(), MAX_WELCOME_REQUESTS),
       this.#store.queuedCount(f.id),
       this.#store.prekeyCounts(f.id),
+      this.#store.kemPrekeyCount(f.id),
     ]);
     s.link.send({
       type: "welcome",
@@ -638,6 +787,11 @@ export class Relay {
       if (n === null || n < this.#limits.prekeyLowWater) {
         s.link.send({ type: "prekeys-low", curve, remaining: n ?? 0 });
       }
+    }
+    // Only to users who have uploaded KEM prekeys: a client from before PQXDH would not know the frame (a
+    // new user uploads them anyway on the PrekeysLow above).
+    if (kem !== null && kem < this.#limits.kemPrekeyLowWater) {
+      s.link.send({ type: "kem-prekeys-low", remaining: kem });
     }
     for (const c of chats) {
       this.#online.get(bytesToHex(c.peerId))?.link.send({ type: "peer-online", peerId: f.id });
@@ -657,9 +811,16 @@ export class Relay {
     }
   }
 
-  async #send(s: Session, user: Uint8Array, f: Extract<ClientFrame, { type: "send" }>): Promise<void> {
-    const refuse = (reason: ResultCode) =>
-      void s.link.send({ type: "refused", requestId: f.requestId, messageId: f.messageId, reason });
+  async #send(
+    s: Session,
+    user: Uint8Array,
+    f: Extract<ClientFrame, { type: "send" | "send-expiring" }>,
+  ): Promise<void> {
+    const refuse = (reason: ResultCode) => {
+      this.#count(`send.${reason}`);
+      s.link.send({ type: "refused", requestId: f.requestId, messageId: f.messageId, reason });
+    };
+    const ttl = f.type === "send-expiring" ? Math.min(f.ttl, this.#limits.messageTtlMs) : undefined;
     if (equalBytes(f.to, user)) return refuse("bad-request");
     if (f.body.length > this.#limits.maxMessageBytes) return refuse("too-large");
     const now = this.#now();
@@ -677,40 +838,56 @@ export class Relay {
       if (this.#caughtUp(r) && !r.inflight.has(idKey)) {
         const held: Held = {
           sender: s,
+          recipient: r,
           requestId: f.requestId,
           from: user,
           to: f.to,
           messageId: f.messageId,
           body: f.body,
           at: now,
+          ttl,
           timer: setTimeout(() => this.#persist(r, idKey), this.#limits.holdMs),
           persisting: false,
           done: false,
           ackedMeanwhile: false,
+          written: null,
         };
+        this.#held.set(toKey + idKey, held);
         r.inflight.set(idKey, { ref: null, held, size: f.body.length });
         r.inflightBytes += f.body.length;
         r.link.send(frame);
         return;
       }
     }
-    const out = await this.#enqueue(user, f.to, f.messageId, f.body, now);
+    const out = await this.#enqueue(user, f.to, f.messageId, f.body, now, ttl);
     if (out.kind === "queued" || out.kind === "already-queued") {
       s.link.send({ type: "queued", requestId: f.requestId, messageId: f.messageId });
-      if (out.kind === "queued") this.#deliverNow(toKey, out.ref, frame);
+      if (out.kind === "queued") {
+        this.stats.queued++;
+        this.#armExpiry(out.ref.expiresAt);
+        this.#deliverNow(toKey, out.ref, frame);
+      }
     } else {
       refuse(out.kind);
     }
   }
 
-  #enqueue(from: Uint8Array, to: Uint8Array, messageId: Uint8Array, body: Uint8Array, now: number) {
-    return this.#store.enqueue(from, to, messageId, body, now, {
+  #enqueue(
+    from: Uint8Array,
+    to: Uint8Array,
+    messageId: Uint8Array,
+    body: Uint8Array,
+    now: number,
+    ttl: number | undefined,
+  ) {
+    const limits = {
       maxCount: this.#limits.maxQueuedMessages,
       maxBytes: this.#limits.maxQueuedMessageBytes,
       ttl: this.#limits.messageTtlMs,
       maxSenderBytes: this.#limits.senderQuotaBytes,
       maxStoreBytes: this.#limits.storeQuotaBytes,
-    });
+    };
+    return this.#store.enqueue(from, to, messageId, body, now, limits, ttl);
   }
 
   /** True if everything stored for `r` was sent, nothing is being read, and the window has room. */
@@ -733,14 +910,20 @@ export class Relay {
     const task: Promise<void> = (async () => {
       let out;
       try {
-        out = await this.#enqueue(held.from, held.to, held.messageId, held.body, held.at);
+        out = await this.#enqueue(held.from, held.to, held.messageId, held.body, held.at, held.ttl);
       } finally {
         held.done = true;
+        this.#forgetHeld(held);
       }
       const { sender, requestId, messageId } = held;
       if (out.kind === "queued" || out.kind === "already-queued") {
         sender.link.send({ type: "queued", requestId, messageId });
+        if (out.kind === "queued") {
+          this.stats.queued++;
+          this.#armExpiry(out.ref.expiresAt);
+        }
       } else {
+        this.#count(`send.${out.kind}`);
         sender.link.send({ type: "refused", requestId, messageId, reason: out.kind });
       }
       if (held.ackedMeanwhile) {
@@ -765,6 +948,7 @@ export class Relay {
     })().catch((e) => this.#log(`storing a held message failed: ${(e as Error).message}`))
       .finally(() => this.#tasks.delete(task));
     this.#tasks.add(task);
+    held.written = task;
   }
 
   async #ack(s: Session, user: Uint8Array, ids: Uint8Array[]): Promise<void> {
@@ -782,6 +966,7 @@ export class Relay {
       if (held !== null && held.persisting && !held.done) {
         // Being written right now: #persist deletes the stored copy, then the in-flight entry.
         held.ackedMeanwhile = true;
+        this.stats.delivered++;
         held.sender.link.send({ type: "delivered", peerId: user, messageId: id });
         continue;
       }
@@ -792,10 +977,13 @@ export class Relay {
       }
       s.inflight.delete(k);
       s.inflightBytes -= sent.size;
+      this.stats.delivered++;
       if (held.persisting) {
         held.sender.link.send({ type: "delivered", peerId: user, messageId: id }); // it was not stored
       } else {
         clearTimeout(held.timer);
+        this.#forgetHeld(held);
+        this.stats.queued++;
         held.sender.link.send({ type: "queued", requestId: held.requestId, messageId: id });
         held.sender.link.send({ type: "delivered", peerId: user, messageId: id });
       }
@@ -813,10 +1001,74 @@ export class Relay {
     }
     for (const a of acked) {
       if (a.from !== null) {
+        this.stats.delivered++;
         this.#online.get(bytesToHex(a.from))?.link.send({ type: "delivered", peerId: user, messageId: a.id });
       }
     }
     this.#wake(s.key);
+  }
+
+  /** Drops a held message from the index of held messages (it was stored, acknowledged or withdrawn). */
+  #forgetHeld(held: Held): void {
+    const key = bytesToHex(held.to) + bytesToHex(held.messageId);
+    if (this.#held.get(key) === held) this.#held.delete(key);
+  }
+
+  // ---- withdrawal -------------------------------------------------------------------------------------
+
+  /**
+   * The sender withdraws its own message: deleted from the recipient's queue if it is still there. The
+   * answer says whether the relay had already sent it to the recipient's connection ("sent": it may have
+   * arrived) or not ("withdrawn"), or that no such message of this sender is queued ("not-found").
+   */
+  async #withdraw(
+    s: Session,
+    user: Uint8Array,
+    f: Extract<ClientFrame, { type: "withdraw" }>,
+  ): Promise<void> {
+    const answer = (outcome: WithdrawOutcome) => {
+      if (outcome !== "not-found") this.stats.withdrawn++;
+      s.link.send({ type: "withdrawn", requestId: f.requestId, messageId: f.messageId, outcome });
+    };
+    const toKey = bytesToHex(f.to), idKey = bytesToHex(f.messageId);
+    const held = this.#held.get(toKey + idKey);
+    if (held !== undefined && equalBytes(held.from, user)) {
+      if (!held.persisting) {
+        // Sent to the recipient and never stored: it is forgotten; the Send still gets its answer.
+        clearTimeout(held.timer);
+        this.#forgetHeld(held);
+        const r = held.recipient, entry = r.inflight.get(idKey);
+        if (entry?.held === held) {
+          r.inflight.delete(idKey);
+          r.inflightBytes -= entry.size;
+          this.#wake(r.key);
+        }
+        this.stats.queued++;
+        held.sender.link.send({ type: "queued", requestId: held.requestId, messageId: f.messageId });
+        return answer("sent");
+      }
+      if (!held.done) {
+        // Being written: #persist deletes the stored copy once it is written, as for an ack meanwhile;
+        // the answer waits for that, so that a crash after it cannot bring the message back.
+        held.ackedMeanwhile = true;
+        await held.written;
+        return answer("sent");
+      }
+    }
+    const before = this.#online.get(toKey)?.inflight.get(idKey);
+    if (!await this.#store.withdraw(user, f.to, f.messageId)) return answer("not-found");
+    const r = this.#online.get(toKey);
+    const entry = r?.inflight.get(idKey);
+    if (r !== undefined && entry !== undefined && entry.held === null) {
+      // Sent and not yet acknowledged: its ack will find nothing to delete.
+      r.inflight.delete(idKey);
+      r.inflightBytes -= entry.size;
+      this.#wake(r.key);
+      return answer("sent");
+    }
+    // A pump running now may have read the entry before it was deleted.
+    if (r?.pumping) r.skip.add(idKey);
+    return answer(before !== undefined && before.held === null ? "sent" : "withdrawn");
   }
 
   // ---- delivery ---------------------------------------------------------------------------------------
@@ -835,6 +1087,7 @@ export class Relay {
       .catch((e) => this.#fail(s, e))
       .finally(() => {
         s.pumping = false;
+        s.skip.clear(); // the next pump reads afresh: what was withdrawn is gone from the store
         this.#tasks.delete(task);
         // A wake that came after the pump's last check (it only set pumpAgain) must not be lost.
         if (s.pumpAgain) this.#wake(key);
@@ -873,9 +1126,9 @@ export class Relay {
           if (s.link.closed) return;
           s.cursor = item.ref.seq;
           const k = bytesToHex(item.ref.id);
-          if (s.inflight.has(k)) continue;
+          if (s.inflight.has(k) || s.skip.has(k)) continue;
           const frame = await this.#frameFor(s, item);
-          if (frame === null) continue;
+          if (frame === null || s.skip.has(k)) continue;
           const size = item.kind === "message" ? item.body.length : 1024;
           s.inflight.set(k, { ref: item.ref, held: null, size });
           s.inflightBytes += size;
@@ -931,6 +1184,9 @@ export class Relay {
               remaining: fixed.remaining,
             });
           }
+          if (fixed.tookKem && fixed.kemRemaining < this.#limits.kemPrekeyLowWater) {
+            this.#online.get(peerKey)?.link.send({ type: "kem-prekeys-low", remaining: fixed.kemRemaining });
+          }
         }
         const bundle = decodeBundle(bytes);
         return { ...base, role: "initiator", identity: bundle.identity, bundle };
@@ -972,6 +1228,7 @@ export class Relay {
     this.#uploadLimiter.prune();
     this.#costlyLimiter.prune();
     this.#sourceRegistrations.prune();
+    this.#askedLimiter.prune();
     if (now - this.#lastSweep >= this.#limits.sweepIntervalMs && !this.#sweeping) {
       this.#lastSweep = now;
       const task: Promise<void> = this.sweep().then(() => {}, (e) => this.#log(`sweep failed: ${e.message}`))
@@ -990,13 +1247,67 @@ export class Relay {
     try {
       const now = this.#now();
       const lapsed = await this.#store.sweep(now);
+      this.stats.expired += lapsed.messages;
       const online = (id: Uint8Array) => this.#online.has(bytesToHex(id));
       const expired = await this.#store.expireIdentities(now, this.#limits.identityTtlMs, online);
       for (const peer of expired.peers) this.#wake(bytesToHex(peer));
       return { ...lapsed, identities: expired.identities };
     } finally {
       this.#sweeping = false;
+      this.#track(this.#rearmExpiry());
     }
+  }
+
+  // A message that lapses sooner than the next periodic sweep (SendExpiring) gets a sweep of its own at
+  // its time (at most one every EXPIRY_GAP_MS), so it leaves the store within about a second of lapsing.
+  // readQueue never hands out a lapsed message meanwhile.
+
+  /** Schedules an expiry sweep at `at` (wall time) if that is sooner than the one planned and the next
+   * periodic sweep. */
+  #armExpiry(at: number): void {
+    if (this.#closing) return;
+    const wait = at - this.#now();
+    if (wait > this.#limits.sweepIntervalMs) return; // the periodic sweep comes first and re-arms
+    // Compared on the monotonic clock, so that a jump of the wall clock cannot leave a late timer in place.
+    const mono = this.#monotonic();
+    const delay = Math.max(wait + 1, EXPIRY_GAP_MS - (mono - this.#lastExpirySweep), 0);
+    if (mono + delay >= this.#expiryFires) return;
+    clearTimeout(this.#expiryTimer);
+    this.#expiryFires = mono + delay;
+    this.#expiryTimer = setTimeout(() => this.#expireDue(), delay);
+  }
+
+  /** Plans the next expiry sweep from the store's earliest expiry. */
+  async #rearmExpiry(): Promise<void> {
+    if (this.#closing) return;
+    const next = await this.#store.nextExpiry();
+    if (next !== null) this.#armExpiry(next);
+  }
+
+  /** The scheduled expiry sweep: lapsed messages and requests only (identities wait for the periodic one). */
+  #expireDue(): void {
+    this.#expiryTimer = undefined;
+    this.#expiryFires = Infinity;
+    if (this.#closing || this.#sweeping) return; // a sweep is running: it re-arms when it ends
+    this.#sweeping = true;
+    this.#lastExpirySweep = this.#monotonic();
+    this.#track((async () => {
+      try {
+        this.stats.expired += (await this.#store.sweep(this.#now())).messages;
+      } finally {
+        this.#sweeping = false;
+      }
+      await this.#rearmExpiry();
+    })());
+  }
+
+  /** Runs background work that shutdown waits for; a failure is logged. */
+  #track(work: Promise<void>): void {
+    const task: Promise<void> = work.catch((e) =>
+      this.#log(`background work failed: ${(e as Error).message}`)
+    )
+      .finally(() => this.#tasks.delete(task));
+    this.#tasks.add(task);
   }
 
   /**
@@ -1006,6 +1317,7 @@ export class Relay {
   async shutdown(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#ticker);
+    clearTimeout(this.#expiryTimer);
     const closing: Promise<void>[] = [];
     for (const s of this.#sessions) {
       s.link.send({ type: "shutdown" });

@@ -9,6 +9,7 @@
 //   ["prekeys", id, curve]              PrekeyRecord: the signed prekey and the unused one-time prekeys
 //   ["kemprekeys", id]                  KemPrekeyRecord: the last-resort and unused one-time KEM prekeys
 //   ["request", from, to]               RequestRecord: a pending chat request
+//   ["asked", to, from]                 AskedRecord: the same request, found by its target (requests inbox)
 //   ["block", blocker, blocked]         true
 //   ["chat", user, peer]                ChatRecord: one side of an open chat (both sides always exist)
 //   ["queue", user]                     QueueMeta: next sequence number, entries and bytes queued
@@ -20,7 +21,8 @@
 //   ["idle", day, id]                   true: finds the users last seen on `day` (for expiry)
 //   ["sent", id]                        KvU64: bytes of messages `id` has queued, over all recipients
 //   ["meta", "usage"]                   KvU64: bytes the store holds, as counted (see "Quotas" below)
-//   ["meta", "format"]                  2 once the counters above exist (an older store is counted once)
+//   ["meta", "format"]                  3 once the counters and the asked index exist (an older store is
+//                                       counted and indexed once)
 //
 // Quotas: the store keeps a running count of what it holds (exact for message bodies, a fixed cost per
 // record otherwise: the *_COST constants below) and of what each sender has queued; both are updated in
@@ -39,6 +41,7 @@ import { Reader, Writer } from "../protocol/codec.ts";
 import { decodeIdentityPublic, ID_BYTES } from "../protocol/identity.ts";
 import {
   encodeBundle,
+  KEM_PREKEY_ENTRY_BYTES,
   type KemPrekey,
   MAX_ONE_TIME_KEM_PREKEYS,
   type OneTimePrekey,
@@ -64,7 +67,9 @@ const CACHE_ENTRIES = 100_000;
 /** What each record counts for in the store's usage, besides message bodies (docs/store.md, "Quotas"). */
 export const ENTRY_COST = 256, EVENT_COST = 2048 + ENTRY_COST, IDENTITY_COST = 1024, RECORD_COST = 128;
 const PREKEY_COST = 512;
-const USAGE_KEY = ["meta", "usage"], FORMAT_KEY = ["meta", "format"], FORMAT = 2;
+const USAGE_KEY = ["meta", "usage"], FORMAT_KEY = ["meta", "format"], FORMAT = 3;
+/** The format that had the counters but not yet the asked index. */
+const FORMAT_COUNTED = 2;
 const DAY = 86_400_000;
 /** Lapsed entries read from the expiry index at a time by the sweep (it goes on until none is left). */
 const SWEEP_PAGE = 1000;
@@ -97,6 +102,16 @@ function kemPrekeyCost(r: KemPrekeyRecord): number {
 interface RequestRecord {
   curve: number;
   expiresAt: number;
+}
+
+/** A pending request seen from its target: written and deleted with the request record. */
+interface AskedRecord {
+  curve: number;
+  /** When it was made or last repeated. */
+  at: number;
+  expiresAt: number;
+  /** The target dismissed it: it is not announced again (its sender is not told). */
+  dismissed: boolean;
 }
 
 interface ChatRecord {
@@ -180,6 +195,15 @@ export interface StoredChat {
   role: "initiator" | "responder";
 }
 
+/** A pending request for a user, as its requests inbox shows it. */
+export interface AskedRequest {
+  peerId: Uint8Array;
+  curve: CurveName;
+  /** When it was made or last repeated. */
+  at: number;
+  expiresAt: number;
+}
+
 /** A user's pending outgoing request. */
 export interface StoredRequest {
   peerId: Uint8Array;
@@ -225,7 +249,8 @@ export interface AckedItem {
 
 /** What a chat request did. */
 export type RequestOutcome =
-  | { kind: "pending"; expiresAt: number }
+  /** Stored; `announce` if the target may be told (it has not blocked the requester nor dismissed this). */
+  | { kind: "pending"; expiresAt: number; announce: boolean }
   /** Both sides have asked: the chat is open and both queues hold a chat-opened event. */
   | { kind: "opened"; curve: CurveName }
   | { kind: "already-open" }
@@ -259,6 +284,8 @@ interface EnqueueOp {
   body: Uint8Array;
   now: number;
   limits: QueueLimits;
+  /** The sender's own lifetime for the message (ms), if shorter than limits.ttl. */
+  ttl?: number;
 }
 
 interface AckOp {
@@ -482,24 +509,39 @@ export class RelayStore {
     return out;
   }
 
+  /** One-time KEM prekeys held, or null for a user whose relay holds no KEM prekey (no version 2 upload). */
+  async kemPrekeyCount(id: Uint8Array): Promise<number | null> {
+    checkId(id, "id");
+    const v = (await this.#kv.get<KemPrekeyRecord>(["kemprekeys", id])).value;
+    return v === null ? null : v.oneTime.length / KEM_PREKEY_ENTRY_BYTES;
+  }
+
   /**
    * Fixes the bundle of a queued chat-opened event for the initiator `user`: the peer's identity, its
    * signed prekeys on every curve and, when `allowOneTime` and one is left, one one-time prekey on the
-   * chat's curve, which is deleted in the same transaction. Later calls return the same bundle. Returns
-   * null if the event is gone; `tookOneTime` and `remaining` (the peer's one-time prekeys left on that
-   * curve) tell the relay whether to warn the peer.
+   * chat's curve, which is deleted in the same transaction (likewise one one-time KEM prekey). Later calls
+   * return the same bundle. Returns null if the event is gone; `tookOneTime` and `remaining` (the peer's
+   * one-time prekeys left on that curve), `tookKem` and `kemRemaining` (one-time KEM prekeys left) tell
+   * the relay whether to warn the peer.
    */
   async fixBundle(
     user: Uint8Array,
     seq: number,
     allowOneTime: boolean,
-  ): Promise<{ bundle: Uint8Array; tookOneTime: boolean; remaining: number } | null> {
+  ): Promise<
+    | { bundle: Uint8Array; tookOneTime: boolean; remaining: number; tookKem: boolean; kemRemaining: number }
+    | null
+  > {
     checkId(user, "user");
     return await this.#atomically(async () => {
       const entry = await this.#kv.get<InboxRecord>(["inbox", user, seq]);
       const rec = entry.value;
       if (rec === null || rec.kind !== KIND_OPENED) return { result: null };
-      if (rec.bundle) return { result: { bundle: rec.bundle, tookOneTime: false, remaining: -1 } };
+      if (rec.bundle) {
+        return {
+          result: { bundle: rec.bundle, tookOneTime: false, remaining: -1, tookKem: false, kemRemaining: -1 },
+        };
+      }
       const peer = rec.peer;
       const curve = curveFromId(rec.curve!)!;
       const [identity, kemEntry, ...records] = await this.#kv.getMany<
@@ -553,7 +595,10 @@ export class RelayStore {
         usage.total -= chatRecord.value.opks.length - opks.length;
       }
       const remaining = take ? available.length - 1 : available.length;
-      return { result: { bundle, tookOneTime: take, remaining }, op, usage };
+      const tookKem = Boolean(kemTaken?.prekey);
+      const kemLeft = tookKem ? kemTaken!.rest : kem?.oneTime;
+      const kemRemaining = (kemLeft?.length ?? 0) / KEM_PREKEY_ENTRY_BYTES;
+      return { result: { bundle, tookOneTime: take, remaining, tookKem, kemRemaining }, op, usage };
     });
   }
 
@@ -577,18 +622,19 @@ export class RelayStore {
     checkId(from, "from");
     checkId(to, "to");
     return await this.#atomically<RequestOutcome>(async () => {
-      const [chat, mine, theirs, iBlocked, theyBlocked] = await this.#kv.getMany<
-        [ChatRecord, RequestRecord, RequestRecord, boolean, boolean]
+      const [chat, mine, theirs, iBlocked, theyBlocked, asked] = await this.#kv.getMany<
+        [ChatRecord, RequestRecord, RequestRecord, boolean, boolean, AskedRecord]
       >([
         ["chat", from, to],
         ["request", from, to],
         ["request", to, from],
         ["block", from, to],
         ["block", to, from],
+        ["asked", to, from],
       ]);
       if (chat.value !== null) return { result: { kind: "already-open" } };
       if (iBlocked.value !== null) return { result: { kind: "blocked" } };
-      const op = this.#kv.atomic().check(chat, mine, theirs, iBlocked, theyBlocked);
+      const op = this.#kv.atomic().check(chat, mine, theirs, iBlocked, theyBlocked, asked);
       const live = theirs.value !== null && theirs.value.expiresAt > now;
       // Opening a chat adds one to the requester's chats and requests unless it turns its own request
       // into the chat: the limit holds on the side that completes a request too (else a user asked by
@@ -629,7 +675,14 @@ export class RelayStore {
       const expiresAt = now + ttl;
       op.set(["request", from, to], { curve: curveId(curve), expiresAt } satisfies RequestRecord);
       op.set(["expires", expiresAt, "request", from, to], true);
-      return { result: { kind: "pending", expiresAt }, op, usage };
+      // A repeat keeps the target's dismissal (a live request only: one that lapsed is a new one).
+      const dismissed = mine.value !== null && asked.value !== null && asked.value.dismissed;
+      op.set(
+        ["asked", to, from],
+        { curve: curveId(curve), at: now, expiresAt, dismissed } satisfies AskedRecord,
+      );
+      const announce = theyBlocked.value === null && !dismissed;
+      return { result: { kind: "pending", expiresAt, announce }, op, usage };
     });
   }
 
@@ -672,6 +725,44 @@ export class RelayStore {
       });
     }
     return out;
+  }
+
+  /**
+   * The pending requests for `user` its requests inbox shows: live at `now`, not dismissed, not from an ID
+   * `user` has blocked. At most `scan` index entries are read, and of those the `limit` made (or repeated)
+   * last are returned, newest first.
+   */
+  async listAsked(user: Uint8Array, now: number, limit: number, scan = 1000): Promise<AskedRequest[]> {
+    checkId(user, "user");
+    const live: AskedRequest[] = [];
+    for await (const e of this.#kv.list<AskedRecord>({ prefix: ["asked", user] }, { limit: scan })) {
+      if (e.value.expiresAt <= now || e.value.dismissed) continue;
+      live.push({
+        peerId: e.key[2] as Uint8Array,
+        curve: curveFromId(e.value.curve)!,
+        at: e.value.at,
+        expiresAt: e.value.expiresAt,
+      });
+    }
+    live.sort((a, b) => b.at - a.at);
+    const newest = live.slice(0, limit);
+    const blocks = await this.#getMany<boolean>(newest.map((a) => ["block", user, a.peerId]));
+    return newest.filter((_, i) => blocks[i].value === null);
+  }
+
+  /** `user` dismisses `peer`'s pending request: it is not announced again. False if there is none. */
+  async dismissRequest(user: Uint8Array, peer: Uint8Array): Promise<boolean> {
+    checkId(user, "user");
+    checkId(peer, "peer");
+    return await this.#atomically(async () => {
+      const asked = await this.#kv.get<AskedRecord>(["asked", user, peer]);
+      if (asked.value === null) return { result: false };
+      if (asked.value.dismissed) return { result: true };
+      return {
+        result: true,
+        op: this.#kv.atomic().check(asked).set(asked.key, { ...asked.value, dismissed: true }),
+      };
+    });
   }
 
   /** `user`'s open chats, at most `limit` of them. */
@@ -780,7 +871,8 @@ export class RelayStore {
   /**
    * Queues a message from `from` to `to` if they have an open chat and `to`'s queue has room; the commit
    * is durable when this resolves with "queued". A message id already queued for `to` by the same sender
-   * gives "already-queued" (a retry: nothing changes), by another sender "duplicate".
+   * gives "already-queued" (a retry: nothing changes), by another sender "duplicate". It lapses `ttl` ms
+   * after `now` if given and shorter than limits.ttl.
    */
   async enqueue(
     from: Uint8Array,
@@ -789,12 +881,14 @@ export class RelayStore {
     body: Uint8Array,
     now: number,
     limits: QueueLimits,
+    ttl?: number,
   ): Promise<EnqueueOutcome> {
     checkId(from, "from");
     checkId(to, "to");
     checkMessageId(messageId);
     checkBytes(body, "body");
-    const op: EnqueueOp = { kind: "enqueue", from, to, messageId, body, now, limits };
+    if (ttl !== undefined && !(ttl > 0)) throw new RangeError("ttl must be positive");
+    const op: EnqueueOp = { kind: "enqueue", from, to, messageId, body, now, limits, ttl };
     const cached = () =>
       this.#chats.has(pairKey(from, to)) && this.#metas.has(bytesToHex(to)) &&
       (limits.maxSenderBytes === undefined || this.#sent.has(bytesToHex(from)));
@@ -972,6 +1066,46 @@ export class RelayStore {
         done: (versionstamp) => remember(this.#metas, bytesToHex(user), { meta: q, versionstamp }),
       };
     });
+  }
+
+  /**
+   * Deletes the message `messageId` that `from` queued for `to`, with everything that refers to it, in one
+   * transaction. False if no such message of that sender is queued (never was, acknowledged, lapsed, or
+   * another sender's: the caller cannot tell which).
+   */
+  async withdraw(from: Uint8Array, to: Uint8Array, messageId: Uint8Array): Promise<boolean> {
+    checkId(from, "from");
+    checkId(to, "to");
+    checkMessageId(messageId);
+    const key = bytesToHex(to);
+    return await this.#serial(key, () =>
+      this.#atomically(async () => {
+        const [meta, known] = await this.#kv.getMany<[QueueMeta, MsgIdRecord]>([
+          ["queue", to],
+          ["msgid", to, messageId],
+        ]);
+        const sender = known.value?.from ?? null;
+        if (meta.value === null || sender === null || !equalBytes(sender, from)) return { result: false };
+        const entry = await this.#kv.get<InboxRecord>(["inbox", to, known.value!.seq]);
+        if (entry.value === null) return { result: false };
+        const op = this.#kv.atomic().check(meta, known, entry);
+        const q = { ...meta.value };
+        const usage = new Usage();
+        deleteEntry(op, to, toRef(entry as Deno.KvEntry<InboxRecord>), q, usage);
+        op.set(["queue", to], q);
+        return {
+          result: true,
+          op,
+          usage,
+          done: (versionstamp) => remember(this.#metas, key, { meta: q, versionstamp }),
+        };
+      }));
+  }
+
+  /** The earliest time anything in the store lapses (a message or a request), or null if nothing does. */
+  async nextExpiry(): Promise<number | null> {
+    for await (const e of this.#kv.list({ prefix: ["expires"] }, { limit: 1 })) return e.key[1] as number;
+    return null;
   }
 
   /** Queues a fast operation for the next group commit. */
@@ -1153,7 +1287,8 @@ export class RelayStore {
           if (req.value === null || req.value.expiresAt !== at) return { result: 0, op };
           const usage = new Usage();
           usage.total -= RECORD_COST;
-          return { result: 1, op: op.delete(req.key), usage };
+          deleteRequest(op, from, to, req.value);
+          return { result: 1, op, usage };
         });
       }
       for (const { user, due } of inboxes.values()) {
@@ -1393,6 +1528,11 @@ export class RelayStore {
       this.#usage = fromU64(usage.value);
       return;
     }
+    if (format.value === FORMAT_COUNTED) {
+      this.#usage = fromU64(usage.value);
+      await this.#indexAsked();
+      return;
+    }
     let total = 0;
     const senders = new Map<string, { id: Uint8Array; bytes: number }>();
     const today = Math.floor(now / DAY);
@@ -1430,10 +1570,30 @@ export class RelayStore {
       batch.set(["sent", id], new Deno.KvU64(BigInt(bytes)));
       if (++mutations >= 500) await flush();
     }
-    batch.set(USAGE_KEY, new Deno.KvU64(BigInt(total))).set(FORMAT_KEY, FORMAT);
+    batch.set(USAGE_KEY, new Deno.KvU64(BigInt(total))).set(FORMAT_KEY, FORMAT_COUNTED);
     mutations += 2;
     await flush();
     this.#usage = total;
+    await this.#indexAsked();
+  }
+
+  /**
+   * Writes the asked index of every pending request (a store from before it), then the format. Its time
+   * of asking is unknown: 0, so those come last in an inbox.
+   */
+  async #indexAsked(): Promise<void> {
+    let batch = this.#kv.atomic(), mutations = 0;
+    for await (const e of this.#kv.list<RequestRecord>({ prefix: ["request"] })) {
+      const [, from, to] = e.key as [string, Uint8Array, Uint8Array];
+      const { curve, expiresAt } = e.value;
+      batch.set(["asked", to, from], { curve, at: 0, expiresAt, dismissed: false } satisfies AskedRecord);
+      if (++mutations >= 500) {
+        await commitOrThrow(batch);
+        batch = this.#kv.atomic();
+        mutations = 0;
+      }
+    }
+    await commitOrThrow(batch.set(FORMAT_KEY, FORMAT));
   }
 
   /** Adds to `op` an event queued for `user` (reads and checks the queue's meta record). */
@@ -1518,6 +1678,7 @@ export class RelayStore {
 
 function deleteRequest(op: Deno.AtomicOperation, from: Uint8Array, to: Uint8Array, r: RequestRecord): void {
   op.delete(["request", from, to]).delete(["expires", r.expiresAt, "request", from, to]);
+  op.delete(["asked", to, from]);
 }
 
 /** Adds to `op` a new message entry, with its body parts, id index and expiry; advances `q` and `usage`. */
@@ -1525,7 +1686,7 @@ function addMessage(op: Deno.AtomicOperation, m: EnqueueOp, q: QueueMeta, usage:
   const { from, to, messageId, body, now } = m;
   const seq = q.next;
   const parts = Math.ceil(body.length / BODY_PART);
-  const expiresAt = now + m.limits.ttl;
+  const expiresAt = now + Math.min(m.ttl ?? m.limits.ttl, m.limits.ttl);
   const record: InboxRecord = {
     kind: KIND_MESSAGE,
     id: messageId,

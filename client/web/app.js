@@ -506,7 +506,7 @@ async function copy(text, done) {
     await navigator.clipboard.writeText(text);
     toast(done);
   } catch {
-    toast("The browser did not allow copying; select the ID and copy it yourself.", true);
+    toast("The browser did not allow copying; select the text and copy it yourself.", true);
   }
 }
 
@@ -1417,7 +1417,8 @@ $("new-chat-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const peer = $("peer-id").value.trim();
   if (peer === "") {
-    return ($("new-chat-error").textContent = "Paste the ID of the person you want to talk to.");
+    return ($("new-chat-error").textContent =
+      "Paste the invitation or the ID of the person you want to talk to.");
   }
   try {
     const data = await request("chat", { peer, nickname: $("peer-nick").value });
@@ -1478,12 +1479,21 @@ function showSafety(chat, data) {
   const digits = $("safety-digits");
   digits.replaceChildren(...data.number.split(" ").map((g) => el("span", "", g)));
   digits.dataset.number = data.number;
-  const { size, bits } = data.qr;
+  $("safety-qr").replaceChildren(qrSvg(data.qr, "The safety number as a QR code"));
+  $("verify-state").textContent = chat.verified
+    ? "You marked this chat as verified."
+    : "If the numbers match, mark the chat as verified: you will be warned if that ever stops being true.";
+  $("verify-mark").textContent = chat.verified ? "Remove the verified mark" : "Mark as verified";
+  $("verify-dialog").showModal();
+}
+
+/** A QR code ({ size, bits }: its modules, row by row, "1" dark) as an SVG with a light quiet zone. */
+function qrSvg({ size, bits }, label) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `-4 -4 ${size + 8} ${size + 8}`);
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "The safety number as a QR code");
+  svg.setAttribute("aria-label", label);
   svg.setAttribute("shape-rendering", "crispEdges");
   const bg = document.createElementNS(ns, "rect");
   for (const [k, v] of [["x", -4], ["y", -4], ["width", size + 8], ["height", size + 8], ["fill", "#fff"]]) {
@@ -1497,13 +1507,25 @@ function showSafety(chat, data) {
   path.setAttribute("d", d);
   path.setAttribute("fill", "#000");
   svg.append(bg, path);
-  $("safety-qr").replaceChildren(svg);
-  $("verify-state").textContent = chat.verified
-    ? "You marked this chat as verified."
-    : "If the numbers match, mark the chat as verified: you will be warned if that ever stops being true.";
-  $("verify-mark").textContent = chat.verified ? "Remove the verified mark" : "Mark as verified";
-  $("verify-dialog").showModal();
+  return svg;
 }
+
+$("invite").addEventListener("click", async () => {
+  try {
+    const data = await request("invite");
+    $("invitation").textContent = data.invitation;
+    $("invite-note").textContent = data.note ?? "";
+    $("invite-note").hidden = !data.note;
+    $("invite-qr").replaceChildren(qrSvg(data.qr, "Your invitation as a QR code"));
+    $("invite-dialog").showModal();
+  } catch (e) {
+    toast(e.message, true);
+  }
+});
+$("copy-invitation").addEventListener(
+  "click",
+  () => copy($("invitation").textContent, "Copied your invitation."),
+);
 
 function renderMenu(chat) {
   const show = {

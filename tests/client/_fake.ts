@@ -10,7 +10,7 @@ import { generateIdentity } from "../../protocol/identity.ts";
 import { decodeContents, encodeContents, type KeystoreContents } from "../../protocol/keystore.ts";
 import { PrekeyStore } from "../../protocol/prekeys.ts";
 import type { CurveName } from "../../protocol/suite.ts";
-import type { ServerFrame } from "../../protocol/wire.ts";
+import type { ResultCode, ServerFrame } from "../../protocol/wire.ts";
 import { ChatClient, type ChatClientOptions, type Link, type Store } from "../../client/chats.ts";
 import type { Reply, Request } from "../../client/connection.ts";
 import type { ClientEvent } from "../../client/events.ts";
@@ -19,11 +19,15 @@ import type { Clock } from "../../client/backoff.ts";
 
 export const PIN = "P".repeat(42) + "A";
 
-/** Fresh keystore contents: a new identity with `oneTime` one-time prekeys per curve. */
+/**
+ * Fresh keystore contents: a new identity with `oneTime` one-time prekeys per curve and one one-time KEM
+ * prekey (a client makes 32; one keeps these tests quick, and a login with none would make them).
+ */
 export function newContents(oneTime = 3): KeystoreContents {
   const identity = generateIdentity();
   const prekeys = PrekeyStore.create(identity, Date.now());
   for (const c of ["P-256", "P-384", "P-521"] as const) prekeys.addOneTimePrekeys(c, oneTime);
+  prekeys.addOneTimeKemPrekeys(identity, 1, Date.now());
   return {
     identity,
     prekeys,
@@ -78,11 +82,6 @@ export class FakeStore implements Store {
     this.#held ??= [];
   }
 
-  /** How many writes are held now. */
-  get heldWrites(): number {
-    return this.#held?.length ?? 0;
-  }
-
   /** Finishes the held writes and stops holding. */
   release(): void {
     const held = this.#held ?? [];
@@ -122,6 +121,7 @@ export class User {
     return new ChatClient({
       // A disk with room to spare (the real check needs --allow-sys=statfs, which the test task lacks).
       freeBytes: () => Promise.resolve(2 ** 40),
+      relay: { host: "relay.test", port: 6174 },
       ...options,
       store: this.store,
       files: this.files,
@@ -188,6 +188,8 @@ export class FakeRelay {
   /** "a>b": a blocked b. */
   readonly #blocks = new Set<string>();
   readonly #open = new Set<string>();
+  /** When set, every Send is refused with this reason (nothing is queued). */
+  refuseSends: ResultCode | null = null;
   readonly #queues = new Map<User, Item[]>();
   readonly #sentTo = new Map<User, Set<string>>();
   #work: Promise<unknown> = Promise.resolve();
@@ -303,6 +305,15 @@ export class FakeRelay {
 
   /** A frame from a client. */
   take(user: User, frame: Parameters<Link["send"]>[0]): void {
+    if (frame.type === "send" && this.refuseSends) {
+      this.#tell(user, {
+        type: "refused",
+        requestId: 0,
+        messageId: frame.messageId,
+        reason: this.refuseSends,
+      });
+      return;
+    }
     if (frame.type === "send") {
       const to = this.#user(frame.to)!;
       this.#enqueue(to, {

@@ -1,6 +1,6 @@
 // The connection manager against a relay running in this process: TLS, the pin check (first use, then
-// matched; a wrong --pin is fatal), login, reconnecting with backoff (on an injected clock, so no real
-// waiting) when the relay goes away and comes back, and stopping for good when another client takes
+// matched; a wrong --pin is fatal), login, reconnecting quickly then with backoff (on an injected clock, so
+// no real waiting) when the relay goes away and comes back, and stopping for good when another client takes
 // over the identity.
 
 import assert from "node:assert/strict";
@@ -15,9 +15,41 @@ import type { ConnectionState } from "../../client/events.ts";
 import { generateIdentity, type Identity } from "../../protocol/identity.ts";
 import { startApp } from "../../server/app.ts";
 
-Deno.test("backoff: doubles from 0.5 s to 30 s with jitter, and resets", () => {
-  const low = new Backoff({ random: () => 0 });
-  assert.deepEqual(Array.from({ length: 9 }, () => low.next()), [
+Deno.test("backoff: every 0.5–1 s for the first 30 s of an outage, then doubling to 30 s; reset starts again", () => {
+  let now = 0;
+  const at = (ms: number) => (now = ms);
+  const low = new Backoff({ random: () => 0, now: () => now });
+  // While the relay has been away less than 30 s: the fast step, whatever the number of attempts.
+  const fast: number[] = [];
+  for (let t = 0; t < 30_000; t += 500) {
+    at(t);
+    fast.push(low.next());
+  }
+  assert.ok(fast.every((d) => d === 500), JSON.stringify(fast));
+  // Then it backs off: 2 s doubling to the 30 s cap (half of each step with random() = 0).
+  at(30_000);
+  assert.deepEqual(Array.from({ length: 7 }, () => low.next()), [
+    1000,
+    2000,
+    4000,
+    8000,
+    15000,
+    15000,
+    15000,
+  ]);
+  low.reset();
+  assert.equal(low.attempts, 0);
+  at(999_000);
+  assert.equal(low.next(), 500, "fast again after a connection that worked");
+  // Jitter: each delay in [step/2, step).
+  const high = new Backoff({ random: () => 0.999999, now: () => now });
+  assert.equal(high.next(), 1000);
+  at(2_000_000);
+  for (let i = 0; i < 20; i++) high.next();
+  assert.equal(high.next(), 30000);
+  // fastFor: 0 is the schedule from before (0.5 s doubling to 30 s), kept for measuring against it.
+  const before = new Backoff({ initial: 500, fastFor: 0, random: () => 0, now: () => now });
+  assert.deepEqual(Array.from({ length: 9 }, () => before.next()), [
     250,
     500,
     1000,
@@ -28,14 +60,8 @@ Deno.test("backoff: doubles from 0.5 s to 30 s with jitter, and resets", () => {
     15000,
     15000,
   ]);
-  const high = new Backoff({ random: () => 0.999999 });
-  assert.deepEqual([high.next(), high.next(), high.next()], [500, 1000, 2000]);
-  for (let i = 0; i < 20; i++) high.next();
-  assert.equal(high.next(), 30000);
-  high.reset();
-  assert.equal(high.attempts, 0);
-  assert.equal(high.next(), 500);
   assert.throws(() => new Backoff({ initial: 0 }), RangeError);
+  assert.throws(() => new Backoff({ fastFor: -1 }), RangeError);
 });
 
 /** A clock whose sleeps are recorded and last 5 ms of real time. */
@@ -142,7 +168,7 @@ Deno.test("connection: first use, login, reconnect with backoff after the relay 
     await w.until(() => w.states.filter((s) => s.state === "offline").length >= 3);
     const offline = w.states.filter((s) => s.state === "offline");
     assert.ok(offline.every((s) => s.reason && s.retryInSeconds !== undefined), JSON.stringify(offline));
-    assert.deepEqual(clock.sleeps.slice(0, 3), [250, 500, 1000]);
+    assert.deepEqual(clock.sleeps.slice(0, 3), [500, 500, 500], "fast while the relay has just gone");
 
     relay = await startApp({ host: "127.0.0.1", port, dataDir: dir, log: () => {} });
     await w.online(2);

@@ -1,5 +1,6 @@
 // Trust on first use and --pin: the first pin for a host:port is stored, later ones must match, a
-// mismatch is refused with one sentence naming both pins and what to do, and --pin is exact and unstored.
+// mismatch is refused with one sentence naming both pins and what to do; --pin is exact and stored (it
+// replaces a stored pin); an invitation's pin is exact, stored on first use, and never replaces one.
 
 import assert from "node:assert/strict";
 import { checkPin, KNOWN_SERVERS_FILE, PinMismatchError } from "../../client/pins.ts";
@@ -78,12 +79,9 @@ Deno.test("pins: a different pin is refused with one sentence naming both pins a
   });
 });
 
-Deno.test("pins: --pin must match exactly, is not stored, and overrides the store", async () => {
+Deno.test("pins: --pin must match exactly, is stored as a first use would be, and overrides the store", async () => {
   await withDataDir(async (dataDir) => {
     const pin = randomPin(), wrong = randomPin();
-    const ok = await checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin, expected: pin });
-    assert.equal(ok.trusted, "pinned");
-    await assert.rejects(Deno.stat(`${dataDir}/${KNOWN_SERVERS_FILE}`), Deno.errors.NotFound);
     await assert.rejects(checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin, expected: wrong }), (e) => {
       assert.ok(e instanceof PinMismatchError);
       assert.ok(e.message.includes(pin) && e.message.includes(wrong), e.message);
@@ -91,13 +89,31 @@ Deno.test("pins: --pin must match exactly, is not stored, and overrides the stor
       assert.ok(!e.message.includes("\n"));
       return true;
     });
-    await assert.rejects(Deno.stat(`${dataDir}/${KNOWN_SERVERS_FILE}`), Deno.errors.NotFound);
-    // A stored TOFU pin does not outvote an explicit --pin.
-    await checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin: wrong });
+    await assert.rejects(
+      Deno.stat(`${dataDir}/${KNOWN_SERVERS_FILE}`),
+      Deno.errors.NotFound,
+      "nothing stored",
+    );
+    const ok = await checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin, expected: pin });
+    assert.equal(ok.trusted, "pinned");
+    assert.deepEqual(await stored(dataDir), { "127.0.0.1:6174": pin });
+    // Later connections without --pin match it.
+    assert.equal((await checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin })).trusted, "matched");
+    // A stored pin does not outvote an explicit --pin: the new one replaces it (a relay's changed key).
+    await checkPin({ dataDir, host: "127.0.0.1", port: 6175, pin: wrong });
     assert.equal(
-      (await checkPin({ dataDir, host: "127.0.0.1", port: 6174, pin, expected: pin })).trusted,
+      (await checkPin({ dataDir, host: "127.0.0.1", port: 6175, pin, expected: pin })).trusted,
       "pinned",
     );
+    assert.deepEqual(await stored(dataDir), { "127.0.0.1:6174": pin, "127.0.0.1:6175": pin });
+    // The same with the pins kept in the keystore.
+    const kept = new Map<string, string>();
+    const store = {
+      get: (s: string) => kept.get(s),
+      set: (s: string, p: string) => Promise.resolve(void kept.set(s, p)),
+    };
+    await checkPin({ dataDir, host: "h", port: 1, pin, expected: pin, store });
+    assert.deepEqual([...kept], [["h:1", pin]]);
     // Malformed pins.
     await assert.rejects(
       checkPin({ dataDir, host: "h", port: 1, pin, expected: pin.slice(1) }),
@@ -133,5 +149,38 @@ Deno.test("pins: a damaged store is an error naming the file", async () => {
           e instanceof Error && e.message.startsWith(`${file} is damaged`) && /remove it/.test(e.message),
       );
     }
+  });
+});
+
+Deno.test("pins: an invitation's pin must match, is stored on first use, and never replaces a stored pin", async () => {
+  await withDataDir(async (dataDir) => {
+    const pin = randomPin(), other = randomPin();
+    const invitation = {
+      dataDir,
+      host: "relay.example",
+      port: 6174,
+      expected: pin,
+      expectedFrom: "invitation" as const,
+    };
+    await assert.rejects(checkPin({ ...invitation, pin: other }), (e) => {
+      assert.ok(e instanceof PinMismatchError);
+      assert.match(e.message, /not the pin .* in the invitation/);
+      return true;
+    });
+    await assert.rejects(Deno.stat(`${dataDir}/${KNOWN_SERVERS_FILE}`), Deno.errors.NotFound);
+    assert.equal((await checkPin({ ...invitation, pin })).trusted, "pinned");
+    assert.deepEqual(await stored(dataDir), { "relay.example:6174": pin });
+    assert.equal((await checkPin({ ...invitation, pin })).trusted, "matched");
+    assert.equal((await checkPin({ dataDir, host: "relay.example", port: 6174, pin })).trusted, "matched");
+    // A relay whose stored pin differs from the invitation's: refused, whatever the invitation says.
+    await checkPin({ dataDir, host: "relay.example", port: 1, pin: other });
+    await assert.rejects(checkPin({ ...invitation, port: 1, pin }), (e) => {
+      assert.ok(e instanceof PinMismatchError);
+      assert.equal(e.expected, other);
+      assert.match(e.message, /as the invitation says, but .* records pin/);
+      assert.match(e.message, new RegExp(`with --pin ${pin.replace(/-/g, "\\-")}\\.$`));
+      return true;
+    });
+    assert.equal((await stored(dataDir))["relay.example:1"], other, "unchanged");
   });
 });

@@ -54,7 +54,7 @@ Deno.test({
     const event = async <K extends ClientEvent["event"]>(kind: K) =>
       await bob.waitFor((e) => e.event === kind, kind, 30_000) as Extract<ClientEvent, { event: K }>;
     try {
-      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})\./, "the ID after start");
+      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7}-[0-9a-z])\./, "the ID after start");
       await screen(/│ P-521 │ online/, "the status line");
       const b = await event("ready");
       await type(`/chat ${b.id} bob\r`);
@@ -138,7 +138,7 @@ Deno.test({
         30_000,
       ) as Extract<ClientEvent, { event: K }>;
     try {
-      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7})\./, "the ID after start");
+      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7}-[0-9a-z])\./, "the ID after start");
       assert.ok(raw.includes("\x1b[?2004h"), "bracketed paste was turned on");
       const b = await event("ready");
       await type(`/chat ${b.id} bob\r`);

@@ -16,14 +16,23 @@ import { initiate, respond } from "../../protocol/x3dh.ts";
 import { classicalStore, initiateClassical, respondClassical } from "./_classical.ts";
 import { seededRandom, T0 } from "./_helpers.ts";
 
+/** One party's identity in a case: the ID in hex, written without and with its check character. */
+interface Person {
+  id: string;
+  id_text: string;
+  id_text_checked: string;
+  identity_public: string;
+  identity_secret: string;
+}
+
 export interface KatCase {
   name: string;
   curve: CurveName;
   cipher: BodyCipher;
   seed: string;
   now: number;
-  alice: { id: string; id_text: string; identity_public: string; identity_secret: string };
-  bob: { id: string; id_text: string; identity_public: string; identity_secret: string };
+  alice: Person;
+  bob: Person;
   signed_prekey: { id: number; created_at: number; secret: string; public: string; signature: string };
   one_time_prekey: { id: number; secret: string; public: string } | null;
   bundle: string;
@@ -124,7 +133,8 @@ export function runKatCase(spec: (typeof KAT_CASES)[number]): KatCase {
 
 const person = (p: ReturnType<typeof generateIdentity>) => ({
   id: bytesToHex(p.id),
-  id_text: formatId(p.id),
+  id_text: formatId(p.id, { check: false }),
+  id_text_checked: formatId(p.id),
   identity_public: bytesToHex(encodeIdentityPublic(p.publicKeys)),
   identity_secret: bytesToHex(encodeIdentity(p)),
 });

@@ -38,6 +38,29 @@ for (const [i, spec] of PQ_KAT_CASES.entries()) {
 
 // ---- an independent reading of docs/protocol.md ---------------------------------------------------
 
+/**
+ * §2's written form: the 160 bits as 32 Crockford base32 digits in groups of four, and the check digit
+ * c = Σ dᵢ·α^(32−i) (i = 0…31) in GF(2⁵) with x⁵ + x² + 1, α = x, as a ninth group.
+ */
+function writtenId(id: Uint8Array): { plain: string; checked: string } {
+  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+  const bits = [...id].map((b) => b.toString(2).padStart(8, "0")).join("");
+  const digits = Array.from({ length: 32 }, (_, i) => parseInt(bits.slice(5 * i, 5 * i + 5), 2));
+  const mul = (a: number, b: number): number => {
+    let r = 0;
+    for (; b > 0; b >>= 1, a = a & 16 ? ((a << 1) ^ 0b100101) : a << 1) if (b & 1) r ^= a;
+    return r;
+  };
+  let c = 0;
+  for (let i = 0; i < 32; i++) {
+    let power = 1;
+    for (let j = 0; j < 32 - i; j++) power = mul(power, 2);
+    c ^= mul(digits[i], power);
+  }
+  const plain = digits.map((d) => alphabet[d]).join("").match(/.{4}/g)!.join("-");
+  return { plain, checked: `${plain}-${alphabet[c]}` };
+}
+
 const CURVE: Record<string, { c: Curve; id: number }> = {
   "P-256": { c: p256, id: 1 },
   "P-384": { c: p384, id: 2 },
@@ -80,6 +103,11 @@ Deno.test("KAT: every value follows from docs/protocol.md, rebuilt with crypto/ 
     // §2: IDs, and the secret identity encoding (version, then sign ‖ dh secret per curve).
     for (const [pub, id] of [[aPub, idA], [bPub, idB]]) {
       assert.equal(bytesToHex(sha512(concatBytes(utf8("sotto id v1"), pub)).slice(0, 20)), bytesToHex(id));
+    }
+    for (const person of [k.alice, k.bob]) {
+      const written = writtenId(h(person.id));
+      assert.equal(person.id_text, written.plain);
+      assert.equal(person.id_text_checked, written.checked);
     }
     const secretOffset = 1 + { "P-256": 0, "P-384": 64, "P-521": 160 }[k.curve]!;
     const L = c.byteLength;

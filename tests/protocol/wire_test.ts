@@ -97,6 +97,7 @@ const serverFrames: ServerFrame[] = [
   { type: "peer-online", peerId: id() },
   { type: "peer-offline", peerId: id() },
   { type: "prekeys-low", curve: "P-521", remaining: 3 },
+  { type: "kem-prekeys-low", remaining: 7 },
   { type: "replaced" },
   { type: "shutdown" },
   { type: "error", code: "too-large", message: "frame: too large" },
@@ -127,6 +128,10 @@ Deno.test("wire: the layouts are as documented (spot checks)", () => {
   assert.deepEqual(
     encodeFrameBody({ type: "prekeys-low", curve: "P-256", remaining: 0x0102 }),
     Uint8Array.of(0x4c, 0x01, 0x01, 0x02),
+  );
+  assert.deepEqual(
+    encodeFrameBody({ type: "kem-prekeys-low", remaining: 0x0102 }),
+    Uint8Array.of(0x58, 0x01, 0x02),
   );
   assert.deepEqual(
     encodeFrameBody({ type: "result", requestId: 1, code: "no-chat", detail: "x" }),
@@ -164,7 +169,7 @@ Deno.test("wire: the decoders refuse trailing bytes, truncation, unknown types a
     }
     refuses(decodeClientFrame, body, "unsupported", `${f.type} as a client frame`);
   }
-  for (const t of [0x00, 0x0b, 0x3f, 0x40, 0x50, 0xff]) {
+  for (const t of [0x00, 0x2f, 0x3f, 0x40, 0x7f, 0xff]) {
     refuses(decodeClientFrame, Uint8Array.of(t), "unsupported", `type ${t}`);
     refuses(decodeServerFrame, Uint8Array.of(t), "unsupported", `type ${t}`);
   }

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { bytesToHex, type RandomSource, systemRandom } from "../../crypto/bytes.ts";
-import { generateIdentity, type Identity } from "../../protocol/identity.ts";
+import { formatId, generateIdentity, type Identity } from "../../protocol/identity.ts";
 import { type PrekeyBundle, PrekeyStore } from "../../protocol/prekeys.ts";
 import { CURVES } from "../../protocol/suite.ts";
 import { TlsConnection } from "../../protocol/tls13/connection.ts";
@@ -21,6 +21,7 @@ import {
   WIRE_VERSION,
 } from "../../protocol/wire.ts";
 import { type App, type AppLimits, startApp } from "../../server/app.ts";
+import { type LogFormat, OperatorLog } from "../../server/oplog.ts";
 
 /** How long a test waits for a frame before failing (generous: the CI machine may be loaded). */
 export const WAIT_MS = 20_000;
@@ -32,9 +33,12 @@ export interface TestRelay {
   port: number;
   /** Moves the relay's wall clock forward. */
   advance(ms: number): void;
-  /** Lines the relay logged. */
+  /** Failures the relay logged. */
   logs: string[];
-  close(): Promise<void>;
+  /** The operator log's lines (server/oplog.ts): start, counts, shutdown. */
+  lines: string[];
+  /** Shuts the relay down (`reason` goes to the operator log). */
+  close(reason?: string): Promise<void>;
 }
 
 /**
@@ -44,7 +48,11 @@ export interface TestRelay {
  * (tests/server/admission_test.ts and work_test.ts run with the production admission: DEFAULT_ADMISSION).
  */
 export const TEST_LIMITS: Partial<AppLimits> = {
+  // Generous deadlines: 200 clients in the relay's own process on a loaded host can take longer than the
+  // production 10 s to finish their handshakes and logins (tests of the deadlines set their own).
   helloTimeoutMs: 30_000,
+  handshakeTimeoutMs: 60_000,
+  loginTimeoutMs: 60_000,
   perSourceConnections: 100_000,
   perSourceUnauthenticated: 10_000,
   perSourceRate: 100_000,
@@ -61,12 +69,17 @@ export const TEST_LIMITS: Partial<AppLimits> = {
  */
 export async function startRelay(
   limits: Partial<AppLimits> = {},
-  options: { dir?: string; onFrame?: (frame: ClientFrame) => void } = {},
+  options: {
+    dir?: string;
+    onFrame?: (frame: ClientFrame) => void;
+    logFormat?: LogFormat;
+    statsIntervalMs?: number;
+  } = {},
 ): Promise<TestRelay> {
   const dir = options.dir;
   const folder = dir ?? await Deno.makeTempDir({ prefix: "sotto-relay-" });
   let offset = 0;
-  const logs: string[] = [];
+  const logs: string[] = [], lines: string[] = [];
   const app = await startApp({
     host: "127.0.0.1",
     port: 0,
@@ -75,6 +88,8 @@ export async function startRelay(
     now: () => Date.now() + offset,
     log: (m) => logs.push(m),
     onFrame: options.onFrame,
+    operatorLog: new OperatorLog({ write: (line) => lines.push(line), format: options.logFormat }),
+    statsIntervalMs: options.statsIntervalMs,
   });
   return {
     app,
@@ -82,11 +97,31 @@ export async function startRelay(
     port: app.addr.port,
     advance: (ms) => void (offset += ms),
     logs,
-    async close() {
-      await app.close();
+    lines,
+    async close(reason?: string) {
+      await app.close(reason);
       if (dir === undefined) await Deno.remove(folder, { recursive: true });
     },
   };
+}
+
+/**
+ * Asserts that no operator log line holds an ID (raw hex or formatted), a message id, an address or a
+ * port other than the relay's own: every field is a count, a word or a time.
+ */
+export function assertNoIdsOrAddresses(lines: readonly string[], ids: readonly Uint8Array[] = []): void {
+  for (const line of lines) {
+    assert.doesNotMatch(line, /[0-9a-f]{16,}/i, `a hex string in: ${line}`);
+    assert.doesNotMatch(line, /\b(?:\d{1,3}\.){3}\d{1,3}\b/, `an IPv4 address in: ${line}`);
+    assert.doesNotMatch(line, /::|localhost/i, `an address in: ${line}`);
+    for (const id of ids) {
+      assert.ok(!line.includes(bytesToHex(id)), `an ID in: ${line}`);
+      assert.ok(
+        !line.includes(formatId(id)) && !line.includes(formatId(id).slice(0, 9)),
+        `an ID in: ${line}`,
+      );
+    }
+  }
 }
 
 /** A user: an identity and its prekeys (a signed prekey on every curve and `oneTime` one-time ones each). */

@@ -9,7 +9,7 @@ import { TlsClient } from "../../protocol/tls13/client.ts";
 import { peerMissing } from "../_peers.ts";
 import { startHostile } from "./_attack.ts";
 import { Admission, DEFAULT_ADMISSION, sourceKey } from "../../server/admission.ts";
-import { makeUser, startRelay, TestClient } from "./_helpers.ts";
+import { assertNoIdsOrAddresses, makeUser, startRelay, TestClient } from "./_helpers.ts";
 
 /** Logs in a fresh user, pings, closes; false if any step fails within `ms`. */
 async function logsIn(port: number, ms: number): Promise<boolean> {
@@ -55,6 +55,9 @@ Deno.test({
       await relay.close();
       assert.ok(stats.established > 0, "the attacker connected");
     }
+    // The operator's log counts what was refused, and names no address.
+    assertNoIdsOrAddresses(relay.lines);
+    assert.match(relay.lines.join("\n"), /refused\.(admission|tls)\.\w+=\d+/);
   },
 });
 
@@ -87,6 +90,7 @@ Deno.test({
       stats = await attack.stop();
       await relay.close();
     }
+    assertNoIdsOrAddresses(relay.lines);
     const seconds = (performance.now() - started) / 1000;
     const { perSourceBurst, perSourceRate } = DEFAULT_ADMISSION;
     const allowed = perSourceBurst + perSourceRate * seconds;

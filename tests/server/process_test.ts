@@ -74,7 +74,7 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
-Deno.test("server.ts: -h, bad flags, one line when ready, SIGTERM, -refreshkeys", async () => {
+Deno.test("server.ts: -h, bad flags, one line when ready, the log (-q, text, JSON), SIGTERM, -refreshkeys", async () => {
   const help = await run(["server.ts", "-h"]);
   assert.equal(help.code, 0);
   assert.match(
@@ -88,25 +88,40 @@ Deno.test("server.ts: -h, bad flags, one line when ready, SIGTERM, -refreshkeys"
   assert.equal(badFlag.code, 2);
   assert.doesNotMatch(badFlag.stderr, /\n\s+at /, "no stack trace");
 
+  const badFormat = await run(["server.ts", "--log-format", "xml"]);
+  assert.equal(badFormat.code, 2);
+  assert.match(badFormat.stderr, /--log-format must be text or json/);
+
   const dir = await Deno.makeTempDir({ prefix: "sotto-cli-" });
   try {
-    const first = await spawnServer(dir);
+    // -q: nothing but the ready line.
+    const first = await spawnServer(dir, ["-q"]);
     first.child.kill("SIGTERM");
     assert.equal((await first.child.status).code, 0);
     assert.equal(await first.rest, "");
     assert.equal(await first.stderr, "");
+    // By default the operator's log on standard error: start, and that it shuts down and why.
     const again = await spawnServer(dir);
     assert.equal(again.pin, first.pin, "the pin survives a restart");
     again.child.kill("SIGINT");
     assert.equal((await again.child.status).code, 0);
-    await again.rest;
-    await again.stderr;
-    const fresh = await spawnServer(dir, ["-refreshkeys"]);
+    assert.equal(await again.rest, "");
+    const log = (await again.stderr).trimEnd().split("\n");
+    assert.equal(log.length, 3, log.join("\n"));
+    assert.match(log[0], /^\S+Z start store=\d+$/);
+    assert.match(log[1], /^\S+Z stopping reason=SIGINT$/);
+    assert.match(log[2], /^\S+Z stopped$/);
+    const fresh = await spawnServer(dir, ["-refreshkeys", "--log-format", "json"]);
     assert.notEqual(fresh.pin, first.pin);
     fresh.child.kill("SIGTERM");
     assert.equal((await fresh.child.status).code, 0);
     await fresh.rest;
-    await fresh.stderr;
+    const events = (await fresh.stderr).trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => [e.event, e.reason]), [
+      ["start", undefined],
+      ["stopping", "SIGTERM"],
+      ["stopped", undefined],
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -199,6 +214,65 @@ Deno.test("durability: a relay killed with kill -9 during traffic loses nothing 
     await server.stderr;
   } finally {
     for (const c of clients) await c.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("durability: a withdrawal and a dismissal the relay answered survive kill -9", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sotto-kill-" });
+  const alice = makeUser(1), bob = makeUser(1), carol = makeUser(1);
+  const clients: TestClient[] = [];
+  try {
+    let server = await spawnServer(dir, ["-q"]);
+    const login = async (u: typeof alice) => {
+      const { client } = await TestClient.login(server.port, u);
+      clients.push(client);
+      await client.upload(u);
+      return client;
+    };
+    const ca = await login(alice), cb = await login(bob), cc = await login(carol);
+    const ask = (c: TestClient, peer: typeof alice) =>
+      c.request({ type: "request-chat", requestId: 0, peerId: peer.identity.id, curve: "P-256" });
+    await ask(ca, bob);
+    await ask(cb, alice);
+    await cb.send({ type: "ack", ids: [(await cb.next("chat-opened")).eventId] });
+    await ca.send({ type: "ack", ids: [(await ca.next("chat-opened")).eventId] });
+    await cb.close();
+    const [m1, m2] = [systemRandom(16), systemRandom(16)];
+    assert.equal((await ca.sendMessage(bob.identity.id, Uint8Array.of(1), m1)).type, "queued");
+    assert.equal((await ca.sendMessage(bob.identity.id, Uint8Array.of(2), m2)).type, "queued");
+    await ca.send({ type: "withdraw", requestId: 5, to: bob.identity.id, messageId: m1 });
+    assert.equal((await ca.next("withdrawn")).outcome, "withdrawn");
+    await ask(cc, bob);
+    const cb2 = await login(bob);
+    assert.equal((await cb2.request({ type: "set-options", requestId: 0, options: 1 })).code, "ok");
+    assert.deepEqual((await cb2.next("chat-asked")).peerId, carol.identity.id);
+    const dismissed = await cb2.request({ type: "dismiss-request", requestId: 0, peerId: carol.identity.id });
+    assert.equal(dismissed.code, "ok");
+    await cb2.close(); // the message waits, unacknowledged
+    server.child.kill("SIGKILL");
+    assert.equal((await server.child.status).signal, "SIGKILL");
+    await server.rest;
+    await server.stderr;
+    for (const c of clients) await c.close();
+    clients.length = 0;
+
+    server = await spawnServer(dir, ["-q"]);
+    const { client: cb3, welcome } = await TestClient.login(server.port, bob);
+    clients.push(cb3);
+    assert.equal(welcome.queued, 1);
+    assert.deepEqual((await cb3.next("deliver")).messageId, m2, "the withdrawn message stays gone");
+    assert.equal((await cb3.request({ type: "set-options", requestId: 0, options: 1 })).code, "ok");
+    assert.equal((await cb3.request({ type: "ping", requestId: 0 })).code, "ok");
+    assert.ok(!cb3.has("chat-asked"), "the dismissal stays");
+    for (const c of clients) await c.close();
+    clients.length = 0;
+    server.child.kill("SIGTERM");
+    assert.equal((await server.child.status).code, 0);
+    await server.rest;
+    await server.stderr;
+  } finally {
+    for (const c of clients) await c.close().catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -263,7 +263,13 @@ Deno.test("storage: an identity without a login for N days expires with its prek
   const relay = await startRelay({ identityTtlMs: 10 * DAY });
   try {
     const alice = makeUser(3), bob = makeUser(3);
-    const { ca, cb } = await openChat(relay.port, alice, bob);
+    const { ca, cb: first } = await openChat(relay.port, alice, bob);
+    await first.close();
+    await ca.next("peer-offline");
+    // Bob's next login is told he has no one-time KEM prekeys: the relay holds his KEM prekeys.
+    const { client: cb } = await TestClient.login(relay.port, bob);
+    assert.equal((await cb.next("kem-prekeys-low")).remaining, 0);
+    await ca.next("peer-online");
     await cb.close();
     await ca.next("peer-offline");
     assert.equal((await ca.sendMessage(bob.identity.id, new Uint8Array(100))).type, "queued");
@@ -280,6 +286,10 @@ Deno.test("storage: an identity without a login for N days expires with its prek
     const { client, welcome } = await TestClient.login(relay.port, bob);
     assert.deepEqual([welcome.chats.length, welcome.queued], [0, 0]);
     assert.equal((await client.next("prekeys-low")).remaining, 0, "his prekeys are gone");
+    // His KEM prekeys too: KemPrekeysLow goes only to users whose KEM prekeys the relay holds (it would
+    // follow the Welcome, before the answer to this Ping).
+    assert.equal((await client.request({ type: "ping", requestId: 0 })).code, "ok");
+    assert.ok(!client.has("kem-prekeys-low"), "his KEM prekeys are gone");
     await client.close();
     // Alice, online all along, did not expire; after she leaves for 11 days, she does.
     await ca.close();

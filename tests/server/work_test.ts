@@ -10,7 +10,7 @@ import { decodeServerFrame, encodeFrame, FrameSplitter } from "../../protocol/wi
 import { peerMissing } from "../_peers.ts";
 import { RawTls, sleep, startHostile, within } from "./_attack.ts";
 import { DEFAULT_ADMISSION } from "../../server/admission.ts";
-import { bundleOf, makeUser, startRelay, TestClient } from "./_helpers.ts";
+import { assertNoIdsOrAddresses, bundleOf, makeUser, startRelay, TestClient } from "./_helpers.ts";
 
 /** A logged-in good client on 127.0.0.1 pings `n` times; resolves when all were answered. */
 async function goodClientPings(port: number, n: number): Promise<void> {
@@ -55,6 +55,7 @@ Deno.test({
       await proxy.stop();
       await relay.close();
     }
+    assertNoIdsOrAddresses(relay.lines);
   },
 });
 
@@ -97,8 +98,8 @@ Deno.test({
   fn: async () => {
     const relay = await startRelay(DEFAULT_ADMISSION);
     const proxy = await startHostile("proxy", { target: `127.0.0.1:${relay.port}` });
+    const spammer = makeUser(200);
     try {
-      const spammer = makeUser(200);
       const { client } = await TestClient.login(proxy.ready.port as number, spammer);
       const upload = encodeFrame({ type: "upload-prekeys", requestId: 7, bundle: bundleOf(spammer) });
       const codes = new Map<string, number>();
@@ -119,5 +120,7 @@ Deno.test({
       await proxy.stop();
       await relay.close();
     }
+    assertNoIdsOrAddresses(relay.lines, [spammer.identity.id]);
+    assert.match(relay.lines.join("\n"), /refused\.request\.rate-limited=\d+/);
   },
 });

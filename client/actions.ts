@@ -467,7 +467,7 @@ function conversation(
       }
       // A text that never left is only taken back; one that may be at the relay is withdrawn there (so a
       // peer who has not fetched it never gets it) and the peer is told to delete it.
-      const unsent = line.messageId.length > 0 && client.withdrawText(chat, line.messageId);
+      const unsent = line.messageId.length > 0 && client.withdrawText(chat, line);
       if (!unsent) client.outbox.add(chat, { type: "delete", id: line.textId }, 0);
       if (line.status === "pending" && unsent) line.status = "failed";
       tombstone(chat, line);

@@ -352,12 +352,13 @@ export class ChatClient {
         // were sent with a ttl (SendExpiring), so the relay drops them too; withdrawing covers the clocks'
         // difference and a text that went before the chat had its timer.
         const atRelay = h.status === "pending" || h.status === "queued";
-        if (h.kind === "out" && h.messageId.length > 0 && atRelay) this.#withdraw(chat.peerId, h.messageId);
+        if (h.kind === "out" && h.messageId.length > 0 && atRelay) this.#withdraw(chat, h.messageId, h.seq);
       }
       this.#emit({ event: "expired", ...chatRef(chat), lines: gone.map((h) => h.seq) });
     }
     for (const e of [...this.contents.outbox]) {
-      if (e.expiresAt > 0 && e.expiresAt <= now) this.#withdraw(e.peerId, e.messageId);
+      const chat = this.chat(e.peerId);
+      if (chat && e.expiresAt > 0 && e.expiresAt <= now) this.#withdraw(chat, e.messageId);
     }
     if (removed) this.save();
     if (next < Infinity) this.expiring(next);
@@ -368,10 +369,15 @@ export class ChatClient {
    * it never left this client it is dropped here; else the relay is asked to withdraw it from the peer's
    * queue with a Withdraw frame, now or at the next connection (client/outbox.ts withdraw; an older relay
    * cannot, and the delete payload or the peer's own timer is then all there is). True if it never left.
+   * A `withdrawn` event says what became of it (a withdrawal left for the next connection says "pending"
+   * and no more).
    */
-  #withdraw(peerId: Uint8Array, messageId: Uint8Array): boolean {
+  #withdraw(chat: ChatRecord, messageId: Uint8Array, line?: number): boolean {
     const unsent = this.outbox.unsent(messageId);
-    this.outbox.withdraw(peerId, messageId).catch(() => {});
+    this.outbox.withdraw(chat.peerId, messageId).then(
+      (outcome) => this.#emit({ event: "withdrawn", ...chatRef(chat), outcome, ...(line ? { line } : {}) }),
+      () => {},
+    );
     return unsent;
   }
 
@@ -396,8 +402,8 @@ export class ChatClient {
   }
 
   /** Takes back one of our texts (delete for everyone); true if it never left this client. */
-  withdrawText(chat: ChatRecord, messageId: Uint8Array): boolean {
-    return this.#withdraw(chat.peerId, messageId);
+  withdrawText(chat: ChatRecord, line: HistoryEntry): boolean {
+    return this.#withdraw(chat, line.messageId, line.seq);
   }
 
   /** The link to the relay, or null while offline. */

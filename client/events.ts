@@ -87,6 +87,17 @@ export type ClientEvent =
   | ({ event: "reaction"; line: number; by: "you" | "peer"; emoji: string; target: EventRef } & ChatNames)
   | ({ event: "edited"; line: number; id: number; mine: boolean; text: string; edits: number } & ChatNames)
   | ({ event: "deleted"; line: number; id: number; mine: boolean } & ChatNames)
+  /**
+   * What became of taking a message of ours back at the relay (a delete for everyone, a disappearing one
+   * that lapsed before the peer confirmed it), as client/outbox.ts WithdrawResult: `withdrawn` (the peer
+   * never gets it), `sent` (it had gone to the peer's client), `not-found`, `unsent` (it never left this
+   * client), `pending` (asked at the next connection), `unsupported` (an older relay). `line`: the text.
+   */
+  | ({
+    event: "withdrawn";
+    outcome: "withdrawn" | "sent" | "not-found" | "unsent" | "pending" | "unsupported";
+    line?: number;
+  } & ChatNames)
   /** Disappearing messages whose time ran out: these lines are gone. */
   | ({ event: "expired"; lines: number[] } & ChatNames)
   /** The chat's disappearing-messages timer (seconds; 0: off) and who set it. */
@@ -289,6 +300,14 @@ export function eventToText(e: ClientEvent): string | null {
       return `* ${e.mine ? "you" : shortName(e)} edited #${e.line}: ${lines(e.text)}`;
     case "deleted":
       return `* ${e.mine ? "you" : shortName(e)} deleted #${e.line} for everyone`;
+    case "withdrawn": {
+      const what = e.line ? `#${e.line}` : "a message";
+      if (e.outcome === "withdrawn") {
+        return `* ${what} was withdrawn from the relay: ${shortName(e)} never got it`;
+      }
+      if (e.outcome === "unsupported") return `* the relay is too old to withdraw ${what}`;
+      return null;
+    }
     case "expired":
       return `* ${
         e.lines.length === 1 ? "a disappearing message" : `${e.lines.length} disappearing messages`

@@ -396,6 +396,11 @@ function onEvent(e) {
       return toast(`A message to ${chatLabel(e.chat)} was refused: ${visible(e.reason)}.`, true);
     case "peer-closed":
       return toast(`${chatLabel(e.chat)} closed the chat.`);
+    case "withdrawn":
+      // A message of ours taken back at the relay (a delete for everyone, a lapsed one): said when it
+      // made a difference the page cannot show otherwise.
+      if (e.outcome === "withdrawn") toast(`Withdrawn from the relay: ${chatLabel(e.chat)} never got it.`);
+      return;
     case "error":
       return toast(visible(e.message), true);
     case "info":

@@ -44,6 +44,14 @@ const oneOf = (values: readonly string[], doc: string): Field => ({ type: { oneO
 
 const CHAT = str("the peer's ID (formatted, with its check character)");
 const NICK = opt(str("your nickname for the peer, when you gave one"));
+const PEER_NICK = opt(str("the name the peer announced (`/nick`), when they did"));
+/** The fields that name a chat in most events. */
+const names = <T extends Record<string, Field>>(fields: T) => ({
+  chat: CHAT,
+  nick: NICK,
+  peerNick: PEER_NICK,
+  ...fields,
+});
 const DIRECTION = oneOf(["send", "receive"], "`send`: you offer it; `receive`: it is offered to you");
 const FILE = str("the file's id (hex); `/accept` and `/decline` take it or its first characters");
 const FILE_NAME = str("the file's name (as the sender gave it; saved under a sanitised one)");
@@ -51,11 +59,22 @@ const SIZE = int("its size in bytes");
 const GROUP = str("the group's ID (hex)");
 const GROUP_NAME = str("the group's name");
 const MEMBER = str("the member's ID");
-const BY = str("the ID of the member who did it");
+const BY_MEMBER = str("the ID of the member who did it");
 const IDS = (doc: string): Field => ({ type: { arrayOf: "string" }, doc });
+const LINE = int("the line's number in this chat (stable; `/reply`, `/react`, `/edit`, `/delete` take it)");
+const TEXT_LINE = opt(int("the text's line, when it is still here"));
+const REF: Field = { type: { object: "EventRef" }, doc: "the text it answers" };
+const BY = oneOf(["you", "peer"], "who did it");
 
 /** Shared object types, by name. */
 export const OBJECTS: Readonly<Record<string, Record<string, Field>>> = {
+  EventRef: {
+    mine: bool("the text is yours"),
+    id: int("its sender's number for it"),
+    line: opt(int("its line here, if it is still here")),
+    quote: opt(str("its first characters, if it is still here")),
+  },
+  Reaction: { by: BY, emoji: str("the emoji") },
   member: {
     id: str("the member's ID"),
     nick: opt(str("your nickname for them (their chat's), when you gave one")),
@@ -64,6 +83,22 @@ export const OBJECTS: Readonly<Record<string, Record<string, Field>>> = {
     creator: bool("the group's creator"),
     you: bool("this is you"),
   },
+};
+
+/** A line of history, as `history` and `found` give it. */
+const LINE_FIELDS = {
+  line: LINE,
+  from: oneOf(["you", "peer", "system"], "who wrote it (`system`: a note of the client's)"),
+  text: str("its text (the latest version)"),
+  time: time("when it was sent or received"),
+  status: opt(
+    oneOf(["none", "pending", "queued", "delivered", "failed", "read"], "yours: how far it got"),
+  ),
+  edits: opt(int("how many earlier versions it has")),
+  deleted: opt(bool("deleted for everyone (its text is gone)")),
+  reply: opt(REF),
+  reactions: opt({ type: { arrayOf: { object: "Reaction" } }, doc: "yours and the peer's" }),
+  expires: opt(time("when it disappears")),
 };
 
 /** Every event of the JSON stream. */
@@ -90,19 +125,14 @@ export const EVENTS: EventSchema = {
       reason: opt(str("when offline: why, in one sentence")),
     },
   },
-  "chat-requested": {
-    doc: "you asked for a chat; it opens when the peer asks too",
-    fields: { chat: CHAT, nick: NICK },
-  },
+  "chat-requested": { doc: "you asked for a chat; it opens when the peer asks too", fields: names({}) },
   "chat-open": {
     doc: "a chat opened (both sides asked)",
-    fields: {
-      chat: CHAT,
-      nick: NICK,
+    fields: names({
       role: oneOf(["initiator", "responder"], "`initiator`: your request came first and you start PQXDH"),
       curve: str("the chat's curve"),
       pq: bool("post-quantum: PQXDH, then ML-KEM in every ratchet step (every new chat is)"),
-    },
+    }),
   },
   "chat-asked": {
     doc: "someone asked to chat with you (only with `/requests on`): `/chat` accepts, `/ignore`, `/block`",
@@ -121,91 +151,195 @@ export const EVENTS: EventSchema = {
   },
   message: {
     doc: "a text from a peer",
-    fields: {
-      chat: CHAT,
-      nick: NICK,
+    fields: names({
       id: int("the sender's number for this text"),
+      line: LINE,
       text: str("the text (exactly as sent; may hold several lines)"),
       time: time("when it was received"),
-    },
+      reply: opt(REF),
+      ttl: opt(int("a disappearing message: seconds it lives from now")),
+    }),
+  },
+  sent: {
+    doc: "a text of yours was added to the chat",
+    fields: names({
+      id: int("your number for the text"),
+      line: LINE,
+      text: str("the text"),
+      reply: opt(REF),
+      ttl: opt(int("a disappearing message: seconds it lives")),
+    }),
   },
   queued: {
     doc: "your text is on its way",
-    fields: {
-      chat: CHAT,
+    fields: names({
       id: int("your number for the text"),
       at: oneOf(["client", "relay"], "`client`: it waits here to be sent; `relay`: the relay stored it"),
-    },
+      line: TEXT_LINE,
+    }),
   },
   delivered: {
     doc: "your peer's client confirmed your text (end to end)",
-    fields: { chat: CHAT, id: int("your number for the text") },
+    fields: names({ id: int("your number for the text"), line: TEXT_LINE }),
+  },
+  read: {
+    doc: "your peer's client showed your text (read receipts: both sides turned them on)",
+    fields: names({ id: int("your number for the text"), line: TEXT_LINE }),
   },
   refused: {
     doc: "the relay refused your text",
-    fields: { chat: CHAT, id: int("your number for the text"), reason: str("why, in one sentence") },
+    fields: names({
+      id: int("your number for the text"),
+      reason: str("why, in one sentence"),
+      line: TEXT_LINE,
+    }),
+  },
+  reaction: {
+    doc: "a reaction to a line, by you or the peer",
+    fields: names({
+      line: LINE,
+      by: BY,
+      emoji: str("the emoji; empty: the reaction was taken back"),
+      target: { type: { object: "EventRef" }, doc: "the text reacted to" },
+    }),
+  },
+  edited: {
+    doc: "a text was edited",
+    fields: names({
+      line: LINE,
+      id: int("its sender's number for it"),
+      mine: bool("the text is yours"),
+      text: str("its new text"),
+      edits: int("how many times it has been edited"),
+    }),
+  },
+  deleted: {
+    doc: "a text was deleted for everyone",
+    fields: names({ line: LINE, id: int("its sender's number for it"), mine: bool("the text is yours") }),
+  },
+  withdrawn: {
+    doc: "what became of taking your text back at the relay (a delete for everyone, or a lapsed one)",
+    fields: names({
+      outcome: oneOf(
+        ["withdrawn", "sent", "not-found", "unsent", "pending", "unsupported"],
+        "`withdrawn`: the peer never gets it; `sent`: it had reached their client; `not-found`; " +
+          "`unsent`: it never left; `pending`: asked at the next connection; `unsupported`: an older relay",
+      ),
+      line: TEXT_LINE,
+    }),
+  },
+  expired: {
+    doc: "disappearing messages whose time ran out: these lines are gone",
+    fields: names({ lines: { type: { arrayOf: "integer" }, doc: "their line numbers" } }),
+  },
+  timer: {
+    doc: "the chat's disappearing-messages timer",
+    fields: names({ seconds: int("how long a message lives; 0: off"), by: BY }),
+  },
+  typing: {
+    doc: "the peer started or stopped typing (both opted in)",
+    fields: names({ typing: bool("typing now") }),
+  },
+  unread: {
+    doc: "the first unread line of the chat just opened (or asked for with `/unread`)",
+    fields: names({ line: LINE, count: int("how many are unread") }),
+  },
+  history: { doc: "a line of the history, replayed (`/history`, `/unread`)", fields: names(LINE_FIELDS) },
+  found: {
+    doc: "a line `/search` found",
+    fields: names({ query: str("what was searched for"), ...LINE_FIELDS }),
+  },
+  verified: {
+    doc: "the chat was marked verified, or not",
+    fields: names({ verified: bool("verified now") }),
+  },
+  "identity-changed": {
+    doc: "sending to the chat is held until you compare the safety number",
+    fields: names({
+      reason: oneOf(
+        ["keys", "name-moved"],
+        "`keys`: their identity keys differ from the verified ones; `name-moved`: a verified chat's name " +
+          "was given to another ID",
+      ),
+      other: opt(str("`name-moved`: the other chat's ID")),
+    }),
+  },
+  muted: {
+    doc: "the chat's notifications were turned off or on",
+    fields: names({ muted: bool("muted now") }),
+  },
+  cleared: {
+    doc: "the screen was cleared, or the chat's history deleted",
+    fields: names({
+      scope: oneOf(["screen", "history"], "what was cleared"),
+      lines: opt(int("`history`: how many lines were deleted")),
+    }),
+  },
+  forgotten: { doc: "a closed chat was forgotten: its history and keys are gone", fields: names({}) },
+  exported: {
+    doc: "a chat was exported to a text file",
+    fields: names({ path: str("the file written"), lines: int("how many lines it holds") }),
+  },
+  setting: {
+    doc: "a setting's value (`/set`)",
+    fields: { name: str("the setting"), value: str("its value, as `/set` takes it") },
   },
   "file-offer": {
     doc: "a file offer waits for an answer (`receive`: yours, `/accept`; `send`: your peer's)",
-    fields: { chat: CHAT, nick: NICK, direction: DIRECTION, file: FILE, name: FILE_NAME, size: SIZE },
+    fields: names({ direction: DIRECTION, file: FILE, name: FILE_NAME, size: SIZE }),
   },
   "file-accepted": {
     doc: "an offer was accepted; the transfer starts",
-    fields: { chat: CHAT, direction: DIRECTION, file: FILE, name: FILE_NAME, size: SIZE },
+    fields: names({ direction: DIRECTION, file: FILE, name: FILE_NAME, size: SIZE }),
   },
   "file-declined": {
     doc: "an offer was declined",
-    fields: {
-      chat: CHAT,
+    fields: names({
       direction: DIRECTION,
       file: FILE,
       name: FILE_NAME,
       reason: opt(str("why, when it was declined automatically")),
-    },
+    }),
   },
   "file-progress": {
     doc: "bytes of a transfer have gone through",
-    fields: {
-      chat: CHAT,
+    fields: names({
       direction: DIRECTION,
       file: FILE,
       name: FILE_NAME,
       bytes: int("bytes so far"),
       size: SIZE,
-    },
+    }),
   },
   "file-sent": {
     doc: "your peer has the whole file",
-    fields: { chat: CHAT, file: FILE, name: FILE_NAME, size: SIZE },
+    fields: names({ file: FILE, name: FILE_NAME, size: SIZE }),
   },
   "file-received": {
     doc: "a file arrived whole and checked; it was saved, never opened",
-    fields: { chat: CHAT, file: FILE, name: FILE_NAME, path: str("where it was saved"), size: SIZE },
+    fields: names({ file: FILE, name: FILE_NAME, path: str("where it was saved"), size: SIZE }),
   },
   "file-failed": {
     doc: "a transfer ended without the file (cancelled by either side, damaged, stalled, the chat closed)",
-    fields: {
-      chat: CHAT,
-      direction: DIRECTION,
-      file: FILE,
-      name: FILE_NAME,
-      reason: str("why, in one sentence"),
-    },
+    fields: names({ direction: DIRECTION, file: FILE, name: FILE_NAME, reason: str("why, in one sentence") }),
   },
-  presence: { doc: "a peer came online or went offline", fields: { chat: CHAT, online: bool("online now") } },
-  "peer-closed": { doc: "the peer closed the chat", fields: { chat: CHAT, nick: NICK } },
+  presence: { doc: "a peer came online or went offline", fields: names({ online: bool("online now") }) },
+  "peer-closed": { doc: "the peer closed the chat", fields: names({}) },
   nickname: {
     doc: "the peer said what to call them",
-    fields: { chat: CHAT, name: str("the name they gave") },
+    fields: names({
+      name: str("the name they gave"),
+      warning: opt(str("why the name deserves a second look (it imitates another chat's, say)")),
+    }),
   },
-  switched: { doc: "another chat is the active one", fields: { chat: CHAT, nick: NICK } },
+  switched: { doc: "another chat is the active one", fields: names({}) },
   "safety-number": {
     doc: "a chat's safety number (`/verify`): compare it with your peer's",
-    fields: {
-      chat: CHAT,
+    fields: names({
       number: str("12 groups of 5 digits"),
       pq: bool("false for a classical session made before PQXDH"),
-    },
+      verified: opt(bool("the chat is marked verified")),
+    }),
   },
   info: { doc: "command output", fields: { text: str("the text (may hold several lines)") } },
   invitation: {
@@ -219,7 +353,12 @@ export const EVENTS: EventSchema = {
   web: { doc: "the web UI is served (`--web`)", fields: { url: str("its address, with its token") } },
   error: {
     doc: "something went wrong, in one sentence",
-    fields: { message: str("the sentence"), chat: opt(str("the chat it concerns, when one")) },
+    fields: {
+      message: str("the sentence"),
+      chat: opt(str("the chat it concerns, when one")),
+      nick: NICK,
+      peerNick: PEER_NICK,
+    },
   },
   "group-created": {
     doc: "you made a group (`/group new`); it is the active conversation",
@@ -254,7 +393,7 @@ export const EVENTS: EventSchema = {
   },
   "group-member-added": {
     doc: "someone was added to a group",
-    fields: { group: GROUP, name: GROUP_NAME, member: MEMBER, nick: NICK, by: BY },
+    fields: { group: GROUP, name: GROUP_NAME, member: MEMBER, nick: NICK, by: BY_MEMBER },
   },
   "group-member-removed": {
     doc: "someone left or was removed from a group",
@@ -263,7 +402,7 @@ export const EVENTS: EventSchema = {
       name: GROUP_NAME,
       member: MEMBER,
       nick: NICK,
-      by: BY,
+      by: BY_MEMBER,
       left: bool("true: they left; false: they were removed"),
     },
   },
@@ -273,7 +412,7 @@ export const EVENTS: EventSchema = {
   },
   "group-removed": {
     doc: "you were removed from a group: nothing more of it reaches you",
-    fields: { group: GROUP, name: GROUP_NAME, by: BY },
+    fields: { group: GROUP, name: GROUP_NAME, by: BY_MEMBER },
   },
   "group-left": { doc: "you left a group (`/group leave`)", fields: { group: GROUP, name: GROUP_NAME } },
   "group-message": {
@@ -302,7 +441,7 @@ export const EVENTS: EventSchema = {
   },
   "group-renamed": {
     doc: "a group was renamed (`/group name`)",
-    fields: { group: GROUP, name: str("its new name"), by: BY },
+    fields: { group: GROUP, name: str("its new name"), by: BY_MEMBER },
   },
   "group-nickname": {
     doc: "a member said what to call them in a group",

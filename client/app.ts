@@ -16,6 +16,8 @@ import { CONNECT_TIMEOUT_MS, Connector, FatalConnectionError } from "./connectio
 import { EXIT_ERROR, EXIT_OK } from "./exit.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
 import { FileError, IncomingFiles } from "./files.ts";
+import { HistoryFileError, HistoryStore } from "./historystore.ts";
+import { getSetting } from "./settings.ts";
 import { keyLogFromEnv } from "../io/keylog.ts";
 import { KeystoreFile, KeystoreFileError, type PassphraseSource } from "./keystore.ts";
 import { PassphraseError, PromptCancelled } from "./passphrase.ts";
@@ -66,6 +68,7 @@ const PLAIN_ERRORS = [
   FileError,
   GroupError,
   GroupDiskError,
+  HistoryFileError,
 ];
 
 /** One sentence for any error: the message of ours, a generic sentence for the unexpected. */
@@ -89,6 +92,8 @@ export interface AppHandle {
   line(text: string): Promise<boolean>;
   /** Asks the client to stop (exit code 0; in line mode once what was typed has gone, see `lingerOnQuit`). */
   quit(): void;
+  /** Reports a mistake of the input's as an error event (a sentence). */
+  error(message: string): void;
 }
 
 /**
@@ -116,6 +121,7 @@ export class App implements AppHandle {
   /** Resolves with the exit code once the client must stop (after /quit, or a fatal error). */
   readonly done: Promise<number>;
   readonly #store: KeystoreFile;
+  readonly #history: HistoryStore;
   readonly #files: IncomingFiles;
   readonly #connector: Connector;
   readonly #emit: (e: ClientEvent) => void;
@@ -128,16 +134,31 @@ export class App implements AppHandle {
   #pin = "";
   #stopped: Promise<void> | null = null;
 
-  private constructor(options: AppOptions, store: KeystoreFile, emit: (e: ClientEvent) => void) {
+  private constructor(
+    options: AppOptions,
+    store: KeystoreFile,
+    history: HistoryStore,
+    emit: (e: ClientEvent) => void,
+  ) {
     this.options = options;
     this.#store = store;
+    this.#history = history;
     this.#emit = emit;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     const clock = options.clock ?? systemClock;
     this.#files = new IncomingFiles(store.dataDir);
-    // Received chunks are made durable before the keystore that records them (and then the ack).
-    store.beforeWrite = () => this.#files.sync();
+    // Received chunks and the history's changes are made durable before the keystore that records
+    // them (and then the ack): what is acknowledged is on disk.
+    store.beforeWrite = async () => {
+      await this.#files.sync();
+      const c = store.contents;
+      await history.flush(c.chats, {
+        lines: getSetting(c, "history-lines"),
+        days: getSetting(c, "history-days"),
+      }, clock.now());
+    };
     this.client = new ChatClient({
+      history,
       store,
       files: this.#files,
       autoAccept: options.acceptFiles,
@@ -223,7 +244,23 @@ export class App implements AppHandle {
       oneTimeKemPrekeys: ONE_TIME_KEM_PREKEYS,
       onNewIdentity: (id) => onNewIdentity(formatId(id)),
     });
-    const app = new App(options, store, emit);
+    let history: HistoryStore;
+    try {
+      const opened = await HistoryStore.open({
+        dataDir: options.dataDir,
+        secret: store.historySecret(),
+        chats: store.contents.chats,
+      });
+      history = opened.store;
+      for (const message of opened.problems) emit({ event: "error", message });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    const app = new App(options, store, history, emit);
+    // A keystore of version 2 held history lines: they are in their file after this write, and the
+    // keystore no longer has them.
+    app.client.save();
     app.#connector.start();
     return app;
   }
@@ -231,6 +268,11 @@ export class App implements AppHandle {
   /** How the connection stands, and the relay's pin once known. */
   get status(): { connection: ConnectionState; pin: string } {
     return { connection: this.#state, pin: this.#pin };
+  }
+
+  /** Reports a mistake of the input's as an error event. */
+  error(message: string): void {
+    this.#emit({ event: "error", message });
   }
 
   /** Handles one typed line; errors become error events. Resolves true if the line was /quit. */
@@ -293,6 +335,7 @@ export class App implements AppHandle {
       await this.client.shutdown();
       this.#files.closeAll();
       await this.#store.close();
+      await this.#history.close();
     })();
     return this.#stopped;
   }

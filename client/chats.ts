@@ -6,8 +6,10 @@
 // client/receive.ts; what commands do is client/actions.ts. One operation runs at a time (`run`).
 
 import { bytesToHex, equalBytes, type RandomSource, systemRandom } from "../crypto/bytes.ts";
+import { sha256 } from "../crypto/sha2.ts";
 import { ProtocolError } from "../protocol/codec.ts";
-import { checkId, formatId, type Identity, idMatches } from "../protocol/identity.ts";
+import { checkId, encodeIdentityPublic, formatId, type Identity, idMatches } from "../protocol/identity.ts";
+import type { HistoryEntry } from "../protocol/history.ts";
 import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
@@ -20,9 +22,10 @@ import type { Reply, Request } from "./connection.ts";
 import type { ClientEvent } from "./events.ts";
 import { DEFAULT_FILES_QUOTA, type IncomingFiles } from "./files.ts";
 import { isPostQuantum, readFailure, startFailure } from "./handshake.ts";
-import { addSystemLine, chatName, chatRef } from "./history.ts";
+import { addSystemLine, changed, chatName, chatRef, dropLines } from "./history.ts";
 import { Outbox, type Sender, type WithdrawResult } from "./outbox.ts";
-import { type Offer, Receiver } from "./receive.ts";
+import { advance, type Offer, Receiver } from "./receive.ts";
+import { getSetting } from "./settings.ts";
 import { Transfers } from "./transfers.ts";
 import { isGroupChatPayload } from "../protocol/group_payload.ts";
 import { groupsFor } from "./group_commands.ts";
@@ -38,6 +41,11 @@ export const ONE_TIME_KEM_PREKEYS = MAX_ONE_TIME_KEM_PREKEYS;
 const RETRYABLE: readonly ResultCode[] = ["over-quota", "rate-limited", "internal"];
 /** Answers to RequestChat that leave no request at the relay (asking again would not help). */
 const FINAL_REFUSALS: readonly ResultCode[] = ["not-allowed", "limit", "bad-request"];
+
+/** Milliseconds between two typing indicators sent while the user keeps typing. */
+export const TYPING_EVERY_MS = 5_000;
+/** Milliseconds without a key after which "stopped typing" is sent. */
+export const TYPING_IDLE_MS = 6_000;
 
 /** What the chats need of a connection (client/connection.ts RelayLink). */
 export interface Link extends Sender {
@@ -91,6 +99,13 @@ export interface ChatClientOptions {
   random?: RandomSource;
   /** Where the groups are kept (client/groupdisk.ts); in memory when absent. */
   groupDisk?: GroupDisk;
+  /** The history files (client/historystore.ts); absent in tests that keep history in memory only. */
+  history?: { forget(chat: ChatRecord): Promise<void> };
+}
+
+/** SHA-256 of a peer's public identity: what a verified mark records. */
+export function identityFingerprint(chat: ChatRecord): Uint8Array | null {
+  return chat.peerIdentity ? sha256(encodeIdentityPublic(chat.peerIdentity)) : null;
 }
 
 /** The chats of one identity, driven by relay frames (here) and commands (client/actions.ts). */
@@ -114,6 +129,12 @@ export class ChatClient {
   readonly #receipts = new Map<string, number[]>();
   #receiptTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #afterUpload: (() => void)[] = [];
+  /** The first unread line of the chats opened with unread messages, by peer (hex), this session. */
+  readonly #markers = new Map<string, { line: number; count: number }>();
+  /** Typing indicators: when one was last sent, and the timer that sends "stopped", by peer (hex). */
+  readonly #typing = new Map<string, { sentAt: number; idle: ReturnType<typeof setTimeout> }>();
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextExpiry = Infinity;
   #inbox: boolean;
   /** Who asked to chat with us and is waiting for an answer (requests inbox), by hex ID. */
   readonly #asked = new Map<string, Asked>();
@@ -137,7 +158,10 @@ export class ChatClient {
         return bytesToHex(this.outbox.add(chat, payload, 0).messageId);
       },
       emit: options.emit,
-      label: (peerId) => formatId(peerId),
+      label: (peerId) => {
+        const chat = this.chat(peerId);
+        return chat ? chatRef(chat) : { chat: formatId(peerId) };
+      },
       note: (peerId, text) => {
         const chat = this.chat(peerId);
         if (chat) addSystemLine(chat, text, this.#now());
@@ -158,6 +182,12 @@ export class ChatClient {
       autoAccept: options.autoAccept ?? 0,
       filesQuota: options.filesQuota ?? DEFAULT_FILES_QUOTA,
       freeBytes: options.freeBytes,
+      selfId: this.contents.identity.id,
+      optIn: () => ({
+        readReceipts: getSetting(this.contents, "read-receipts"),
+        typing: getSetting(this.contents, "typing"),
+      }),
+      expires: (at) => this.expiring(at),
     });
     this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
     ({ groups: this.groups, files: this.groupFiles } = groupsFor(
@@ -165,6 +195,23 @@ export class ChatClient {
       options.groupDisk ?? new MemoryGroupDisk(),
     ));
     this.#inbox = options.requestsInbox ?? false;
+    this.#reconcile();
+    this.sweep();
+  }
+
+  /**
+   * After a crash between the history's write and the keystore's, a line of ours may say "pending" for
+   * a message the keystore's queue never got: it was not sent, and says so.
+   */
+  #reconcile(): void {
+    for (const chat of this.contents.chats) {
+      for (const line of chat.history) {
+        if (line.kind !== "out" || line.status !== "pending" || line.messageId.length === 0) continue;
+        if (this.outbox.find(line.messageId)) continue;
+        line.status = "failed";
+        changed(chat, line);
+      }
+    }
   }
 
   /** Our identity. */
@@ -203,14 +250,178 @@ export class ChatClient {
     });
   }
 
-  /** Makes a chat the active one (its unread count goes to zero). */
+  /**
+   * Makes a chat the active one: its unread messages are read now (their read receipts go if the user
+   * opted in) and its first unread line is remembered for this session (`unreadMarker`).
+   */
   setActive(chat: ChatRecord): void {
+    if (!this.#active || !equalBytes(this.#active, chat.peerId)) {
+      this.#markers.delete(this.#active ? bytesToHex(this.#active) : "");
+    }
     this.#active = chat.peerId;
     this.groups.unfocus();
-    if (chat.unread > 0) {
+    const first = chat.history.find((h) => h.kind === "in" && h.status === "none" && h.textId > 0);
+    if (first) {
+      const count = chat.history.filter((h) => h.kind === "in" && h.status === "none" && h.textId > 0).length;
+      this.#markers.set(bytesToHex(chat.peerId), { line: first.seq, count });
+    }
+    const read = this.markRead(chat);
+    if (chat.unread > 0 || read) {
       chat.unread = 0;
       this.save();
     }
+  }
+
+  /** The first unread line of a chat when it was opened (this session), or null. */
+  unreadMarker(chat: ChatRecord): { line: number; count: number } | null {
+    return this.#markers.get(bytesToHex(chat.peerId)) ?? null;
+  }
+
+  /** Forgets a chat's unread marker (the user answered, or has seen it). */
+  clearMarker(chat: ChatRecord): void {
+    this.#markers.delete(bytesToHex(chat.peerId));
+  }
+
+  /**
+   * Marks the chat's unread texts read; their read receipts go if the user opted in (never for texts
+   * read before opting in). True if any was unread.
+   */
+  markRead(chat: ChatRecord): boolean {
+    const ids: number[] = [];
+    for (const h of chat.history) {
+      if (h.kind !== "in" || h.status !== "none" || h.textId === 0) continue;
+      h.status = "read";
+      changed(chat, h);
+      if (!h.deleted) ids.push(h.textId);
+    }
+    if (ids.length === 0) return false;
+    if (getSetting(this.contents, "read-receipts") && chat.state === "open" && chat.session) {
+      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+        if (this.outbox.full) break;
+        this.outbox.add(chat, { type: "receipt", kind: "read", ids: ids.slice(i, i + MAX_RECEIPT_IDS) }, 0);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The user is typing in a chat: if they opted in and the peer is online, "typing" goes at most every
+   * TYPING_EVERY_MS, and "stopped" after TYPING_IDLE_MS without a key (or nothing, once they send).
+   */
+  typing(chat: ChatRecord): void {
+    if (!getSetting(this.contents, "typing") || chat.state !== "open" || !chat.session) return;
+    if (!this.isOnline(chat) || this.outbox.full) return;
+    const key = bytesToHex(chat.peerId), now = this.#now(), t = this.#typing.get(key);
+    if (t) clearTimeout(t.idle);
+    const idle = setTimeout(() => {
+      this.#typing.delete(key);
+      this.run(() => {
+        if (chat.state === "open" && chat.session && !this.outbox.full) {
+          this.outbox.add(chat, { type: "typing", typing: false }, 0);
+        }
+      }).catch(() => {});
+    }, TYPING_IDLE_MS);
+    if (t && now - t.sentAt < TYPING_EVERY_MS) {
+      t.idle = idle;
+      return;
+    }
+    this.#typing.set(key, { sentAt: now, idle });
+    this.outbox.add(chat, { type: "typing", typing: true }, 0);
+  }
+
+  /** The user sent something: no "stopped typing" follows (the text tells the peer). */
+  stoppedTyping(chat: ChatRecord): void {
+    const key = bytesToHex(chat.peerId), t = this.#typing.get(key);
+    if (!t) return;
+    clearTimeout(t.idle);
+    this.#typing.delete(key);
+  }
+
+  // ---- disappearing messages ---------------------------------------------------------------------------
+
+  /** A line disappears at `at` (0: never): the sweep runs then (or sooner, for another). */
+  expiring(at: number): void {
+    if (at <= 0 || at >= this.#nextExpiry) return;
+    this.#nextExpiry = at;
+    clearTimeout(this.#expiryTimer);
+    // setTimeout holds at most 2^31 − 1 ms; a longer wait is cut and the sweep schedules the rest.
+    const wait = Math.min(Math.max(0, at - this.#now()), 2 ** 31 - 1);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#nextExpiry = Infinity;
+      this.run(() => this.sweep()).catch(() => {});
+    }, wait);
+  }
+
+  /**
+   * Removes the lines whose time ran out (from the screen and the history file) and the queued messages
+   * that lapsed before they could leave; schedules the next sweep. Runs at start too.
+   */
+  sweep(): void {
+    const now = this.#now();
+    let next = Infinity, removed = false;
+    for (const chat of this.contents.chats) {
+      const gone = dropLines(chat, (h) => h.expiresAt > 0 && h.expiresAt <= now);
+      for (const h of chat.history) if (h.expiresAt > 0) next = Math.min(next, h.expiresAt);
+      if (gone.length === 0) continue;
+      removed = true;
+      for (const h of gone) {
+        // A text the peer's client confirmed has left the relay's queue: nothing to withdraw. The others
+        // were sent with a ttl (SendExpiring), so the relay drops them too; withdrawing covers the clocks'
+        // difference and a text that went before the chat had its timer.
+        const atRelay = h.status === "pending" || h.status === "queued";
+        if (h.kind === "out" && h.messageId.length > 0 && atRelay) this.#withdraw(chat, h.messageId, h.seq);
+      }
+      this.#emit({ event: "expired", ...chatRef(chat), lines: gone.map((h) => h.seq) });
+    }
+    for (const e of [...this.contents.outbox]) {
+      const chat = this.chat(e.peerId);
+      if (chat && e.expiresAt > 0 && e.expiresAt <= now) this.#withdraw(chat, e.messageId);
+    }
+    if (removed) this.save();
+    if (next < Infinity) this.expiring(next);
+  }
+
+  /**
+   * Takes a message of ours to `peerId` back (deleted for everyone, or a disappearing one that lapsed): if
+   * it never left this client it is dropped here; else the relay is asked to withdraw it from the peer's
+   * queue with a Withdraw frame, now or at the next connection (client/outbox.ts withdraw; an older relay
+   * cannot, and the delete payload or the peer's own timer is then all there is). True if it never left.
+   * A `withdrawn` event says what became of it (a withdrawal left for the next connection says "pending"
+   * and no more).
+   */
+  #withdraw(chat: ChatRecord, messageId: Uint8Array, line?: number): boolean {
+    const unsent = this.outbox.unsent(messageId);
+    this.outbox.withdraw(chat.peerId, messageId).then(
+      (outcome) => this.#emit({ event: "withdrawn", ...chatRef(chat), outcome, ...(line ? { line } : {}) }),
+      () => {},
+    );
+    return unsent;
+  }
+
+  /**
+   * Forgets a closed chat: its record (the peer's keys, our names, settings) leaves the keystore, which
+   * is written, and then its history file is deleted (a crash in between leaves a file nobody names,
+   * which the next start removes).
+   */
+  async forget(chat: ChatRecord): Promise<void> {
+    await this.run(() => {
+      const at = this.contents.chats.indexOf(chat);
+      if (at < 0) return;
+      this.contents.chats.splice(at, 1);
+      chat.history = [];
+      this.#markers.delete(bytesToHex(chat.peerId));
+      if (this.#active && equalBytes(this.#active, chat.peerId)) {
+        this.#active = this.contents.chats.find((c) => c.state !== "closed")?.peerId ?? null;
+      }
+    });
+    await this.save();
+    await this.options.history?.forget(chat);
+  }
+
+  /** Takes back one of our texts (delete for everyone); true if it never left this client. */
+  withdrawText(chat: ChatRecord, line: HistoryEntry): boolean {
+    return this.#withdraw(chat, line.messageId, line.seq);
   }
 
   /** The link to the relay, or null while offline. */
@@ -285,6 +496,13 @@ export class ChatClient {
       updatedAt: this.#now(),
       history: [],
       incoming: [],
+      verified: null,
+      warning: "none",
+      muted: false,
+      timer: 0,
+      timerEpoch: 0,
+      timerBy: "nobody",
+      nextSeq: 1,
     };
   }
 
@@ -296,8 +514,12 @@ export class ChatClient {
     this.#online.delete(bytesToHex(chat.peerId));
     for (const e of this.outbox.takeAll(chat.peerId)) {
       const line = chat.history.find((h) => h.kind === "out" && h.textId === e.textId && e.textId > 0);
-      if (line && line.status !== "delivered") line.status = "failed";
+      if (line && (line.status === "pending" || line.status === "queued")) {
+        line.status = "failed";
+        changed(chat, line);
+      }
     }
+    this.stoppedTyping(chat);
     this.transfers.cancelChat(chat.peerId, "the chat was closed");
     this.#receiver.dropAll(chat).catch(() => {});
   }
@@ -512,8 +734,11 @@ export class ChatClient {
       case "queued": {
         const entry = this.outbox.take(f.messageId);
         if (!entry) return;
-        const chat = this.#mark(entry.peerId, entry.textId, "queued");
-        if (chat) this.#emit({ event: "queued", chat: formatId(chat.peerId), id: entry.textId, at: "relay" });
+        const marked = this.#mark(entry.peerId, entry.textId, "queued");
+        if (marked) {
+          const [chat, line] = marked;
+          this.#emit({ event: "queued", ...chatRef(chat), id: entry.textId, at: "relay", line: line.seq });
+        }
         this.transfers.queued(bytesToHex(f.messageId));
         this.save();
         return;
@@ -522,9 +747,12 @@ export class ChatClient {
         if (RETRYABLE.includes(f.reason)) return this.outbox.retryLater(f.messageId);
         const entry = this.outbox.take(f.messageId);
         if (!entry) return;
-        const chat = this.#mark(entry.peerId, entry.textId, "failed");
+        const marked = this.#mark(entry.peerId, entry.textId, "failed");
         const reason = refusalReason(f.reason);
-        if (chat) this.#emit({ event: "refused", chat: formatId(chat.peerId), id: entry.textId, reason });
+        if (marked) {
+          const [chat, line] = marked;
+          this.#emit({ event: "refused", ...chatRef(chat), id: entry.textId, reason, line: line.seq });
+        }
         this.transfers.refused(bytesToHex(f.messageId), reason);
         this.save();
         return;
@@ -560,7 +788,7 @@ export class ChatClient {
         const online = f.type === "peer-online";
         if (online) this.#online.add(bytesToHex(f.peerId));
         else this.#online.delete(bytesToHex(f.peerId));
-        this.#emit({ event: "presence", chat: formatId(chat.peerId), online });
+        this.#emit({ event: "presence", ...chatRef(chat), online });
         return;
       }
       case "prekeys-low":
@@ -580,13 +808,37 @@ export class ChatClient {
     }
   }
 
-  /** Sets the delivery status of our text `textId` to a peer; the chat if it is a text, else undefined. */
-  #mark(peerId: Uint8Array, textId: number, status: "queued" | "failed"): ChatRecord | undefined {
+  /** Sets the delivery status of our text `textId` to a peer; the chat and line if it is a text. */
+  #mark(
+    peerId: Uint8Array,
+    textId: number,
+    status: "queued" | "failed",
+  ): [ChatRecord, HistoryEntry] | undefined {
     const chat = this.chat(peerId);
-    const line = chat?.history.find((h) => h.kind === "out" && h.textId === textId);
+    const line = chat?.history.findLast((h) => h.kind === "out" && h.textId === textId);
     if (!chat || textId === 0 || !line) return undefined;
-    if (line.status !== "delivered") line.status = status;
-    return chat;
+    if (status === "failed" ? line.status === "pending" || line.status === "queued" : advance(line, status)) {
+      line.status = status;
+      changed(chat, line);
+    }
+    return [chat, line];
+  }
+
+  /**
+   * Checks a chat's identity against its verified mark: keys that differ from the ones the user
+   * verified hold sending until the user looks (the loud warning of docs/client.md, "Verification").
+   */
+  #checkIdentity(chat: ChatRecord): void {
+    const fingerprint = identityFingerprint(chat);
+    if (!chat.verified || !fingerprint || equalBytes(fingerprint, chat.verified)) return;
+    if (chat.warning === "identity-changed") return;
+    chat.warning = "identity-changed";
+    addSystemLine(
+      chat,
+      "WARNING: these identity keys differ from the ones you verified; sending is held until you look (/verify)",
+      this.#now(),
+    );
+    this.#emit({ event: "identity-changed", ...chatRef(chat), reason: "keys" });
   }
 
   /**
@@ -617,6 +869,7 @@ export class ChatClient {
     chat.role = f.role;
     chat.curve = f.curve;
     chat.peerIdentity = f.identity;
+    this.#checkIdentity(chat);
     if (f.online) this.#online.add(bytesToHex(f.peerId));
     if (f.role === "initiator") {
       try {
@@ -628,7 +881,7 @@ export class ChatClient {
         });
       } catch (e) {
         chat.session = null;
-        this.#emit({ event: "error", chat: formatId(f.peerId), message: startFailure(e, chatName(chat)) });
+        this.#emit({ event: "error", ...chatRef(chat), message: startFailure(e, chatName(chat)) });
         return null;
       }
       // The responder can answer only once it has our first message: send one now if nothing waits.
@@ -661,14 +914,26 @@ export class ChatClient {
       payload = decodePayload(plain);
     } catch (e) {
       if (!(e instanceof ProtocolError && e.code === "duplicate")) {
-        const message = readFailure(e, chatName(chat), f.body);
-        this.#emit({ event: "error", chat: formatId(chat.peerId), message });
+        const message = e instanceof ProtocolError && e.code === "unsupported" && /^payload:/.test(e.message)
+          ? `${chatName(chat)} sent something this client does not know (${
+            (e as Error).message
+          }); it was skipped.`
+          : readFailure(e, chatName(chat), f.body);
+        this.#emit({ event: "error", ...chatRef(chat), message });
       }
       return this.outbox.ack(f.messageId);
     }
     const now = this.#now();
+    const before = chat.history.at(-1);
     await this.#receiver.handle(chat, payload, f.queuedAt > 0 && f.queuedAt <= now ? f.queuedAt : now);
-    if (payload.type === "text" && payload.id !== 0) this.#receipt(chat, payload.id);
+    if (payload.type === "text" && payload.id !== 0 && chat.history.at(-1) !== before) {
+      this.#receipt(chat, payload.id);
+      // On screen now: read (its receipt goes after the delivery receipt, if the user opted in).
+      if (this.#active && equalBytes(this.#active, chat.peerId)) {
+        this.#sendReceipts();
+        this.markRead(chat);
+      }
+    }
     this.outbox.ack(f.messageId);
   }
 
@@ -725,12 +990,18 @@ export class ChatClient {
     chat.session?.destroy();
     chat.session = r.session;
     chat.peerIdentity = r.peerIdentity;
+    this.#checkIdentity(chat);
     this.outbox.encryptWaiting(chat);
     return r.plaintext;
   }
 
   /** Stops the transfers (their peers are told) and waits for the last keystore write. */
   async shutdown(): Promise<void> {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    this.#nextExpiry = -Infinity; // no sweep is scheduled any more
+    for (const t of this.#typing.values()) clearTimeout(t.idle);
+    this.#typing.clear();
     this.outbox.stop();
     this.groupFiles.stop();
     await this.transfers.stop();

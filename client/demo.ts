@@ -2,12 +2,13 @@
 // clients in line mode (alice and bob), all with their data in one temporary folder (a hidden folder in
 // the project, so the demo needs no access beyond it): they create identities, bob uses alice's
 // invitation (/invite) to reach her and she asks for him back, they connect over post-quantum hybrid TLS,
-// chat both ways (PQXDH, then ML-KEM in every ratchet step), compare safety numbers, send a file, and bob
-// goes offline and gets what alice sent meanwhile when he returns; then a group of three
-// (client/demo_group.ts). Prints a short transcript, exits 0, and leaves nothing running or written outside
-// the temporary folder, which it removes. The crypto self-check that used to be the demo is
-// `deno task selfcheck`. `deno task demo --web` starts the two clients with their web UIs instead, opens
-// a chat between them, prints the two addresses and waits for Ctrl-C.
+// chat both ways (PQXDH, then ML-KEM in every ratchet step) with a quoted reply, a reaction and an edit,
+// compare safety numbers, send a disappearing message (it vanishes from both sides 30 s later, from the
+// history on disk too), send a file, and bob goes offline and gets what alice sent meanwhile when he
+// returns; then a group of three (client/demo_group.ts). Prints a short transcript, exits 0, and leaves
+// nothing running or written outside the temporary folder, which it removes. The crypto self-check that
+// used to be the demo is `deno task selfcheck`. `deno task demo --web` starts the two clients with their web
+// UIs instead, opens a chat between them, prints the two addresses and waits for Ctrl-C.
 
 import { fileURLToPath } from "node:url";
 import { ClientProcess, RelayProcess } from "./driver.ts";
@@ -85,11 +86,19 @@ async function run(root: string): Promise<void> {
     say("bob", `received from ${got.nick}: ${got.text}`);
     await next(alice, "delivered", (e) => e.id === 1);
     say("alice", "✓✓ delivered");
-    const reply = "Hello Alice, loud and clear.";
+    const reply = `/reply ${got.line} Hello Alice, loud and clear.`;
     say("bob", `> ${reply}`);
     await bob.send(reply);
     const back = await next(alice, "message");
-    say("alice", `received from ${back.nick}: ${back.text}`);
+    say("alice", `received from ${back.nick}: ${back.text}  (a reply to "${back.reply?.quote}")`);
+    say("alice", `> /react ${back.line} 👍`);
+    await alice.send(`/react ${back.line} 👍`);
+    const reaction = await next(bob, "reaction");
+    say("bob", `sees ${reaction.nick} react ${reaction.emoji} to his line #${reaction.line}`);
+    say("alice", "> /edit Hi Bob! This travels end to end: the relay sees only ciphertext, even of edits.");
+    await alice.send("/edit Hi Bob! This travels end to end: the relay sees only ciphertext, even of edits.");
+    const edited = await next(bob, "edited");
+    say("bob", `sees line #${edited.line} edited: ${edited.text}`);
 
     await alice.send("/verify");
     await bob.send("/verify");
@@ -98,6 +107,23 @@ async function run(root: string): Promise<void> {
     if (sa.number !== sb.number) throw new Error("the safety numbers differ");
     if (!sa.pq || !sb.pq) throw new Error("the session is not post-quantum");
     say("both", "the session is post-quantum; identity keys and safety numbers stay classical (NIST curves)");
+    await alice.send("/verify ok");
+    await bob.send("/verify ok");
+    await next(alice, "verified");
+    say("both", "> /verify ok   (each marks the chat verified: a change would hold sending, loudly)");
+
+    say("alice", "> /timer 30s");
+    await alice.send("/timer 30s");
+    const timer = await next(bob, "timer");
+    say("bob", `sees ${timer.nick} set disappearing messages to ${timer.seconds} s`);
+    const secret = "This one disappears 30 seconds after it arrives.";
+    say("alice", `> ${secret}`);
+    await alice.send(secret);
+    const vanishing = await next(bob, "message", (e) => e.text === secret);
+    say("bob", `received: ${vanishing.text}  (it lives ${vanishing.ttl} s)`);
+    await alice.send("/timer off");
+    await next(bob, "timer", (e) => e.seconds === 0);
+    say("alice", "> /timer off   (what follows stays)");
 
     const notes = `${root}/notes.txt`;
     const content = Array.from({ length: 3000 }, (_, i) => `line ${i}: sotto sends files in 32 KiB chunks\n`)
@@ -139,8 +165,16 @@ async function run(root: string): Promise<void> {
       const m = await next(bob, "message", (e) => e.text === text);
       say("bob", `received from ${m.nick}: ${m.text}`);
     }
-    await next(alice, "delivered", (e) => e.id === 3);
+    await next(alice, "delivered", (e) => e.id === 4);
     say("alice", "✓✓ both delivered");
+
+    // The disappearing message: gone from bob's screen and history (he restarted meanwhile) and alice's.
+    await next(bob, "expired");
+    await next(alice, "expired");
+    say("both", "the disappearing message lapsed: gone from both screens and both history files");
+    await bob.send("/search disappears");
+    const none = await next(bob, "info", (e) => e.text.includes("disappears"));
+    say("bob", `> /search disappears   → ${none.text}`);
 
     await groupDemo({ say, next, alice, bob, aliceId: a.id, start });
 

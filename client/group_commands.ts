@@ -113,6 +113,26 @@ export async function groupAware(client: ChatClient, cmd: Command): Promise<bool
       throw new GroupError(
         "Safety numbers are per person: compare them in your 1:1 chat with each member (/group members lists them).",
       );
+    // The 1:1 conversation features groups do not have (docs/client.md, "What it does not do"): with a group
+    // active they would act on the last active chat, which is not on screen, so they are refused.
+    case "reply":
+    case "react":
+    case "edit":
+    case "delete":
+    case "timer":
+    case "history":
+    case "unread":
+    case "clear":
+    case "export":
+    case "mute":
+    case "unmute":
+      if (!g) return false;
+      throw new GroupError(
+        `Groups do not have /${cmd.name} yet; /switch NICK returns to a chat.`,
+      );
+    case "search":
+      if (!g || cmd.all) return false;
+      throw new GroupError("Search covers chats, not groups: /search -a TEXT searches every chat.");
     case "list":
       await client.run(() => listGroups(client));
       return false; // the chats list themselves too

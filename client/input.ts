@@ -1,6 +1,12 @@
 // Keyboard input for the terminal UI: a decoder from the raw bytes a terminal sends in raw mode to keys
-// (UTF-8 text, control keys, and the common ANSI/VT escape sequences), and a line editor with cursor
-// movement, word and line deletion, and history. Pure: bytes in, state out.
+// (UTF-8 text, control keys, the common ANSI/VT escape sequences, bracketed paste and focus reports), and
+// a line editor with cursor movement, word and line deletion, new lines, and history. Pure: bytes in,
+// state out.
+//
+// A new line inside a message: Alt+Enter, which every terminal sends as ESC CR (ESC LF on some). Shift+
+// Enter sends a plain CR in most terminals, the same as Enter, so it cannot be told apart there; the
+// terminals that report it (xterm with modifyOtherKeys: CSI 27;2;13~; kitty, foot, WezTerm and others
+// with the CSI u protocol: CSI 13;2u) are understood, as are Ctrl+Enter and Alt+Enter in those forms.
 
 /** A key that is not text. */
 export type KeyName =
@@ -25,10 +31,25 @@ export type KeyName =
   | "redraw"
   | "interrupt"
   | "eof"
-  | "escape";
+  | "escape"
+  | "newline"
+  | "jump-unread"
+  | "focus-in"
+  | "focus-out";
 
-/** A decoded key. */
-export type Key = { type: "text"; text: string } | { type: KeyName };
+/** A decoded key: typed text, pasted text (bracketed paste), or a key. */
+export type Key =
+  | { type: "text"; text: string }
+  | { type: "paste"; text: string; truncated: boolean }
+  | { type: KeyName };
+
+// Controls dropped from a paste: C0 but the line feed, and DEL.
+// deno-lint-ignore no-control-regex
+const PASTE_CONTROLS = /[\x00-\x09\x0b-\x1f\x7f]/g;
+
+/** Most bytes of one paste kept (the rest is dropped and the paste marked truncated). */
+export const MAX_PASTE_BYTES = 1 << 20;
+const PASTE_END = [0x1b, 0x5b, 0x32, 0x30, 0x31, 0x7e]; // ESC [ 2 0 1 ~
 
 const CONTROL_KEYS: Record<number, KeyName> = {
   0x01: "home",
@@ -70,6 +91,16 @@ const SEQUENCES: Record<string, KeyName> = {
   "1;5D": "word-left",
   "1;3C": "word-right",
   "1;3D": "word-left",
+  // Shift, Alt or Ctrl with Enter, where the terminal reports them (modifyOtherKeys, CSI u).
+  "27;2;13~": "newline",
+  "27;3;13~": "newline",
+  "27;5;13~": "newline",
+  "13;2u": "newline",
+  "13;3u": "newline",
+  "13;5u": "newline",
+  // Focus reports (CSI ? 1004 h).
+  "I": "focus-in",
+  "O": "focus-out",
 };
 
 /**
@@ -79,12 +110,22 @@ const SEQUENCES: Record<string, KeyName> = {
 export class KeyDecoder {
   #pending: number[] = [];
   readonly #utf8 = new TextDecoder("utf-8", { fatal: false });
+  /** A paste under way (its bytes so far), or null. */
+  #paste: number[] | null = null;
+  #pasteTruncated = false;
 
   /** The keys completed by these bytes. */
   feed(bytes: Uint8Array): Key[] {
-    const data = [...this.#pending, ...bytes];
-    this.#pending = [];
     const keys: Key[] = [];
+    let data: number[];
+    if (this.#paste !== null) {
+      const rest = this.#pasteMore(bytes, keys);
+      if (rest === null) return keys;
+      data = rest;
+    } else {
+      data = [...this.#pending, ...bytes];
+    }
+    this.#pending = [];
     let text: number[] = [];
     const flushText = () => {
       if (text.length > 0) keys.push({ type: "text", text: this.#utf8.decode(Uint8Array.from(text)) });
@@ -100,7 +141,18 @@ export class KeyDecoder {
           this.#pending = data.slice(i);
           break;
         }
-        const key = decodeSequence(data.slice(i, end));
+        const seq = data.slice(i, end);
+        if (String.fromCharCode(...seq) === "\x1b[200~") {
+          // Bracketed paste: everything up to ESC [ 201 ~ is text, whatever it contains.
+          this.#paste = [];
+          this.#pasteTruncated = false;
+          const rest = this.#pasteMore(Uint8Array.from(data.slice(end)), keys);
+          if (rest === null) return keys;
+          data = rest;
+          i = 0;
+          continue;
+        }
+        const key = decodeSequence(seq);
         if (key) keys.push({ type: key });
         i = end;
       } else if (b < 0x20 || b === 0x7f) {
@@ -122,6 +174,41 @@ export class KeyDecoder {
     }
     flushText();
     return keys;
+  }
+
+  /** Adds bytes to the paste under way; the bytes after its end (it ended), or null (it goes on). */
+  #pasteMore(bytes: Uint8Array, keys: Key[]): number[] | null {
+    const paste = this.#paste!;
+    const from = Math.max(0, paste.length - PASTE_END.length + 1);
+    for (const b of bytes) paste.push(b);
+    let end = -1;
+    for (let j = from; j + PASTE_END.length <= paste.length; j++) {
+      if (PASTE_END.every((c, k) => paste[j + k] === c)) {
+        end = j;
+        break;
+      }
+    }
+    if (end < 0) {
+      // Keep at most the limit (and enough to see the end marker).
+      if (paste.length > MAX_PASTE_BYTES + PASTE_END.length) {
+        paste.splice(MAX_PASTE_BYTES, paste.length - MAX_PASTE_BYTES - PASTE_END.length);
+        this.#pasteTruncated = true;
+      }
+      return null;
+    }
+    const rest = paste.slice(end + PASTE_END.length);
+    let body = paste.slice(0, end);
+    if (body.length > MAX_PASTE_BYTES) {
+      body = body.slice(0, MAX_PASTE_BYTES);
+      this.#pasteTruncated = true;
+    }
+    keys.push({
+      type: "paste",
+      text: this.#utf8.decode(Uint8Array.from(body)),
+      truncated: this.#pasteTruncated,
+    });
+    this.#paste = null;
+    return rest;
   }
 
   /** A lone Escape left pending (no more bytes came): report it. */
@@ -150,8 +237,10 @@ function sequenceEnd(data: number[], i: number): number {
 function decodeSequence(seq: number[]): KeyName | null {
   const body = String.fromCharCode(...seq.slice(2));
   if (seq[1] === 0x5b || seq[1] === 0x4f) return SEQUENCES[body] ?? null;
+  if (seq[1] === 0x0d || seq[1] === 0x0a) return "newline"; // Alt-Enter
   if (seq[1] === 0x62) return "word-left"; // Alt-b
   if (seq[1] === 0x66) return "word-right"; // Alt-f
+  if (seq[1] === 0x75) return "jump-unread"; // Alt-u
   if (seq[1] === 0x7f) return "kill-word"; // Alt-Backspace
   return null;
 }
@@ -198,6 +287,17 @@ export class LineEditor {
         this.#cursor += add.length;
         break;
       }
+      case "paste": {
+        // Line breaks are kept (one message of many lines); other controls go, tabs become spaces.
+        const clean = key.text.replace(/\r\n?/g, "\n").replace(/\t/g, "    ").replace(PASTE_CONTROLS, "");
+        const add = [...clean];
+        c.splice(this.#cursor, 0, ...add);
+        this.#cursor += add.length;
+        break;
+      }
+      case "newline":
+        c.splice(this.#cursor++, 0, "\n");
+        break;
       case "enter": {
         const line = this.text;
         if (line.trim() !== "" && this.#history[this.#history.length - 1] !== line) {

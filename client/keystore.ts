@@ -114,6 +114,7 @@ export class KeystoreFile {
         chats: [],
         outbox: [],
         blocked: [],
+        settings: new Map(),
       };
       const store = new KeystoreFile(dataDir, contents, key, lock);
       await store.save();
@@ -124,6 +125,11 @@ export class KeystoreFile {
       lock.close();
       throw e;
     }
+  }
+
+  /** The secret the history files are keyed from (a copy: the history store wipes it). */
+  historySecret(): Uint8Array {
+    return this.#key.historySecret();
   }
 
   /**

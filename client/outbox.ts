@@ -39,12 +39,6 @@ export interface Sender {
 }
 
 /**
- * An outbox entry with, optionally, when its message lapses (ms since the epoch): a disappearing message.
- * Entries restored from the keystore carry it if the keystore does (protocol/keystore.ts OutboxEntry).
- */
-export type ExpiringEntry = OutboxEntry & { expiresAt?: number };
-
-/**
  * What became of a withdrawal: the relay's answer ("withdrawn", "sent", "not-found"); "unsent" (it had
  * not left this client: dropped here, nothing reached the relay); "pending" (not connected: it is asked
  * at the next connection); "unsupported" (the relay is older than Withdraw).
@@ -101,14 +95,16 @@ export class Outbox {
 
   /**
    * Queues a payload for a chat: encrypted now if the chat has a session, else kept as plaintext until
-   * {@link encryptWaiting}. It leaves once the keystore holding it is written.
+   * {@link encryptWaiting}. It leaves once the keystore holding it is written. `expiresAt` (ms since the
+   * epoch; 0 or absent: never) is when the message it carries disappears: the relay is given what is left
+   * of it (SendExpiring), and a lapsed entry is not sent.
    */
   add(
     chat: ChatRecord,
     payload: Payload,
     textId: number,
     options: { expiresAt?: number } = {},
-  ): ExpiringEntry {
+  ): OutboxEntry {
     return this.addBytes(chat, encodePayload(payload), textId, options);
   }
 
@@ -118,23 +114,36 @@ export class Outbox {
     bytes: Uint8Array,
     textId: number,
     options: { expiresAt?: number } = {},
-  ): ExpiringEntry {
-    const entry: ExpiringEntry = {
+  ): OutboxEntry {
+    const expiresAt = options.expiresAt ?? 0;
+    if (!Number.isFinite(expiresAt) || expiresAt < 0) throw new RangeError("expiresAt must be a time in ms");
+    const entry: OutboxEntry = {
       messageId: this.#o.random(16),
       peerId: chat.peerId,
       kind: chat.session ? "message" : "payload",
       bytes: chat.session ? chat.session.encrypt(bytes) : bytes,
       textId,
       createdAt: this.#o.clock.now(),
+      expiresAt,
     };
-    if (options.expiresAt !== undefined) {
-      if (!Number.isFinite(options.expiresAt)) throw new RangeError("expiresAt must be a time in ms");
-      entry.expiresAt = options.expiresAt;
-    }
     this.#fresh.add(entry);
     this.#queue.push(entry);
     this.#afterSave([entry]);
     return entry;
+  }
+
+  /**
+   * True if the entry with this message id is queued and has never left this client (added by this
+   * process and not yet handed to a link, or still plaintext): withdrawing it is then only local.
+   */
+  unsent(messageId: Uint8Array): boolean {
+    const entry = this.find(messageId);
+    return entry !== undefined && (this.#fresh.has(entry) || entry.kind === "payload");
+  }
+
+  /** The queued entry with this message id, if it is still here. */
+  find(messageId: Uint8Array): OutboxEntry | undefined {
+    return this.#queue.find((e) => equalBytes(e.messageId, messageId));
   }
 
   /** True when the queue has no room for more texts (a little is kept for file ends and nicknames). */
@@ -167,12 +176,12 @@ export class Outbox {
     }, () => {});
   }
 
-  #send(entry: ExpiringEntry): void {
+  #send(entry: OutboxEntry): void {
     const sender = this.#sender, id = bytesToHex(entry.messageId);
     if (!sender || entry.kind !== "message" || this.#unsaved.has(entry) || this.#inflight.has(id)) return;
     if (!this.#queue.includes(entry)) return;
     const frame = { type: "send", to: entry.peerId, messageId: entry.messageId, body: entry.bytes } as const;
-    if (entry.expiresAt === undefined) {
+    if (entry.expiresAt === 0) {
       this.#inflight.add(id);
       this.#fresh.delete(entry);
       return sender.send(frame);

@@ -1,16 +1,20 @@
-// What a decrypted payload from a peer does: a text joins the chat's history (and its unread count), a
-// nickname is remembered as theirs (shown with a "~", never in place of ours), a receipt marks our texts
-// ✓✓, and files go through an answer: an offer waits for the user (/accept or /decline, or --accept-files
+// What a decrypted payload from a peer does: a text joins the chat's history (and its unread count, with
+// its quoted reply and its disappearing timer), a nickname is remembered as theirs (shown with a "~",
+// never in place of ours), a receipt marks our texts ✓✓ (or read), reactions, edits and deletes change
+// the line they name (only the peer's own texts can be edited or deleted, edits within EDIT_WINDOW_MS
+// and MAX_EDITS), a timer change is applied by the rule both sides share, typing is shown if the user
+// opted in, and files go through an answer: an offer waits for the user (/accept or /decline, or --accept-files
 // within its limit) and nothing of it touches the disk until it is accepted; then chunks are written in
 // order and the file end checks and saves it (client/files.ts). The sender streams only after our
 // acceptance (docs/protocol.md §8). Nothing a peer sends is ever interpreted beyond its payload type: no
 // text is a command.
 
 import { bytesToHex, equalBytes } from "../crypto/bytes.ts";
+import { type DeliveryStatus, type HistoryEntry, MAX_EDITS, newEntry } from "../protocol/history.ts";
 import type { ChatRecord, IncomingFile } from "../protocol/keystore.ts";
-import type { Payload } from "../protocol/payload.ts";
+import type { MessageRef, Payload } from "../protocol/payload.ts";
 import type { Clock } from "./backoff.ts";
-import type { ClientEvent } from "./events.ts";
+import { type ClientEvent, timerText } from "./events.ts";
 import {
   CHAT_QUOTA_BYTES,
   FileError,
@@ -22,10 +26,62 @@ import {
   MAX_FILE_BYTES,
   mib,
 } from "./files.ts";
-import { addLine, addSystemLine, chatName, chatRef } from "./history.ts";
+import { addLine, addSystemLine, changed, chatName, chatRef, findText, journalOf } from "./history.ts";
+
+/** The chat's file is rewritten at the next write, without what was removed. */
+function journalCompact(chat: ChatRecord): void {
+  journalOf(chat).compact = true;
+}
 
 /** File transfers one chat runs at once in each direction (offers waiting for an answer included). */
 export const MAX_INCOMING_FILES = 4;
+/** A text can be edited for this long after it was sent (and a peer's edit is taken this long after). */
+export const EDIT_WINDOW_MS = 24 * 3600_000;
+/** What a peer's edit may be late by (its time is the relay's, the text's was the relay's too). */
+const EDIT_SLACK_MS = 5 * 60_000;
+/** A typing indicator older than this when it arrives (it waited at the relay) is ignored. */
+export const TYPING_STALE_MS = 10_000;
+/** How many recent lines are checked for a text received twice (after a crash before the keystore write). */
+const DUPLICATE_WINDOW = 256;
+
+/** Where a delivery status stands: a receipt never takes a line back (read stays read). */
+const RANK: Record<DeliveryStatus, number> = {
+  none: 0,
+  failed: 0,
+  pending: 1,
+  queued: 2,
+  delivered: 3,
+  read: 4,
+};
+
+/** Moves an outgoing line on to `status` unless it is there or further; true if it moved. */
+export function advance(line: HistoryEntry, status: DeliveryStatus): boolean {
+  if (RANK[line.status] >= RANK[status] && line.status !== "failed") return false;
+  if (line.status === "failed" && status === "queued") return false;
+  line.status = status;
+  return true;
+}
+
+/** A reference from the peer's point of view, in ours: their "sender" is them, their "recipient" us. */
+export function refFromPeer(ref: MessageRef): { mine: boolean; id: number } {
+  return { mine: ref.author === "recipient", id: ref.id };
+}
+
+/**
+ * Which timer change wins: the higher epoch, and of two with the same epoch, the one made by the side
+ * whose ID is lower (compared byte by byte): both sides reach the same answer whatever the order.
+ */
+export function timerWins(
+  incoming: { epoch: number; by: Uint8Array },
+  current: { epoch: number; by: Uint8Array | null },
+): boolean {
+  if (incoming.epoch !== current.epoch) return incoming.epoch > current.epoch;
+  if (current.by === null) return true;
+  for (let i = 0; i < incoming.by.length; i++) {
+    if (incoming.by[i] !== current.by[i]) return incoming.by[i] < current.by[i];
+  }
+  return false;
+}
 
 /** What the receiver needs. */
 export interface ReceiverOptions {
@@ -49,12 +105,37 @@ export interface ReceiverOptions {
   incoming(): IncomingFile[];
   /** Bytes free on the data folder's file system (client/files.ts freeBytes; replaced in tests). */
   freeBytes?(dir: string): Promise<number>;
+  /** Our own ID (the timer's tie-break). */
+  selfId?: Uint8Array;
+  /** The user's opt-ins: read receipts and typing are shown only to those who send them. */
+  optIn?(): { readReceipts: boolean; typing: boolean };
+  /** A line will disappear at `at` (ms): the chats schedule the sweep. */
+  expires?(at: number): void;
 }
 
 /** A file offered to us that waits for an answer, with its chat. */
 export interface Offer {
   chat: ChatRecord;
   file: IncomingFile;
+}
+
+/** Makes a line a tombstone: its text, earlier versions and reactions are gone (and leave the file). */
+export function tombstone(chat: ChatRecord, line: HistoryEntry): void {
+  line.deleted = true;
+  line.text = "";
+  line.versions = [];
+  line.myReaction = "";
+  line.peerReaction = "";
+  changed(chat, line);
+  journalCompact(chat);
+}
+
+/** The first characters of a line, for a quoted reply. */
+export function quote(line: HistoryEntry, max = 60): string {
+  if (line.deleted) return "(deleted)";
+  const flat = line.text.replace(/\s+/g, " ").trim();
+  const chars = [...flat];
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : flat;
 }
 
 /** The hex id by which events and /accept name a file. */
@@ -77,22 +158,74 @@ export class Receiver {
     const o = this.#o, ref = chatRef(chat), now = o.clock.now();
     switch (p.type) {
       case "text":
-        if (p.id === 0 && p.text === "") return; // the initiator's opening message
-        addLine(chat, {
-          kind: "in",
-          status: "none",
-          textId: p.id,
-          messageId: new Uint8Array(0),
-          time,
+        return this.#text(chat, p, time);
+      case "reaction": {
+        const target = refFromPeer(p.target);
+        const line = findText(chat, target.mine, target.id);
+        if (!line || line.deleted || line.peerReaction === p.emoji) return;
+        line.peerReaction = p.emoji;
+        changed(chat, line);
+        o.emit({ event: "reaction", ...ref, line: line.seq, by: "peer", emoji: p.emoji, target });
+        return;
+      }
+      case "edit": {
+        const line = findText(chat, false, p.id);
+        if (!line || line.deleted || line.text === p.text) return;
+        if (line.versions.length >= MAX_EDITS || time - line.time > EDIT_WINDOW_MS + EDIT_SLACK_MS) {
+          // Only a modified client sends these: the line stays as it is, and the user is told once.
+          addSystemLine(
+            chat,
+            `${chatName(chat)} tried to change line ${line.seq} after the limit; it was not changed`,
+            now,
+          );
+          return;
+        }
+        line.versions.push({ text: line.text, time });
+        line.text = p.text;
+        changed(chat, line);
+        o.emit({
+          event: "edited",
+          ...ref,
+          line: line.seq,
+          id: p.id,
+          mine: false,
           text: p.text,
+          edits: line.versions.length,
         });
-        if (!o.isActive(chat)) chat.unread++;
-        o.emit({ event: "message", ...ref, id: p.id, text: p.text, time: new Date(time).toISOString() });
+        return;
+      }
+      case "delete": {
+        const line = findText(chat, false, p.id);
+        if (!line || line.deleted) return;
+        tombstone(chat, line);
+        o.emit({ event: "deleted", ...ref, line: line.seq, id: p.id, mine: false });
+        return;
+      }
+      case "timer": {
+        const by = o.selfId && chat.timerBy === "us"
+          ? o.selfId
+          : chat.timerBy === "peer"
+          ? chat.peerId
+          : null;
+        if (!timerWins({ epoch: p.epoch, by: chat.peerId }, { epoch: chat.timerEpoch, by })) {
+          addSystemLine(chat, `${chatName(chat)}'s change of the timer crossed yours; yours stands`, now);
+          return;
+        }
+        chat.timer = p.seconds;
+        chat.timerEpoch = p.epoch;
+        chat.timerBy = "peer";
+        addSystemLine(chat, `${chatName(chat)} set disappearing messages to ${timerText(p.seconds)}`, now);
+        o.emit({ event: "timer", ...ref, seconds: p.seconds, by: "peer" });
+        return;
+      }
+      case "typing":
+        if (!o.optIn?.().typing || now - time > TYPING_STALE_MS) return;
+        o.emit({ event: "typing", ...ref, typing: p.typing });
         return;
       case "nickname":
         chat.peerNickname = p.name;
         addSystemLine(chat, `they call themselves "${p.name}"`, now);
-        o.emit({ event: "nickname", chat: ref.chat, name: p.name });
+        o.emit({ event: "nickname", ...chatRef(chat), name: p.name });
         return;
       case "file-offer":
         return await this.#offer(chat, p);
@@ -115,7 +248,7 @@ export class Receiver {
           addSystemLine(chat, `received "${record.name}", saved as ${full} (not opened)`, now);
           o.emit({
             event: "file-received",
-            chat: ref.chat,
+            ...ref,
             file: fileKey(record.fileId),
             name: record.name,
             path: full,
@@ -141,16 +274,58 @@ export class Receiver {
         addSystemLine(chat, "they closed the chat", now);
         o.emit({ event: "peer-closed", ...ref });
         return;
-      case "receipt":
-        if (p.kind !== "delivered") return; // read receipts are not sent; they would say more than needed
+      case "receipt": {
+        // Read marks are shown only to those who send them (docs/client.md, "Receipts").
+        if (p.kind === "read" && !o.optIn?.().readReceipts) return;
         for (const id of p.ids) {
-          const line = chat.history.find((h) => h.kind === "out" && h.textId === id && id > 0);
-          if (!line || line.status === "delivered") continue;
-          line.status = "delivered";
-          o.emit({ event: "delivered", chat: ref.chat, id });
+          const line = findText(chat, true, id);
+          if (!line || line.deleted || !advance(line, p.kind)) continue;
+          changed(chat, line);
+          o.emit({ event: p.kind, ...ref, id, line: line.seq });
         }
         return;
+      }
     }
+  }
+
+  /** A text from the peer (`time`: when the relay queued it). */
+  #text(chat: ChatRecord, p: Extract<Payload, { type: "text" }>, time: number): void {
+    const o = this.#o, now = o.clock.now();
+    if (p.id === 0 && p.text === "") return; // the initiator's opening message
+    const recent = chat.history.slice(-DUPLICATE_WINDOW);
+    // Stored before, and the keystore (its ratchet) not written when the client stopped: not again.
+    if (p.id > 0 && recent.some((h) => h.kind === "in" && h.textId === p.id && h.time === time)) return;
+    const ttl = p.ttl ?? 0;
+    // A disappearing message that lapsed while the relay held it is gone already for its sender.
+    if (ttl > 0 && time + ttl * 1000 <= now) return;
+    const reply = p.reply ? refFromPeer(p.reply) : null;
+    const line = addLine(
+      chat,
+      newEntry({
+        kind: "in",
+        textId: p.id,
+        time,
+        text: p.text,
+        ttl,
+        expiresAt: ttl > 0 ? now + ttl * 1000 : 0,
+        reply,
+      }),
+    );
+    if (line.expiresAt > 0) o.expires?.(line.expiresAt);
+    if (!o.isActive(chat)) chat.unread++;
+    const quoted = reply ? findText(chat, reply.mine, reply.id) : undefined;
+    o.emit({
+      event: "message",
+      ...chatRef(chat),
+      id: p.id,
+      line: line.seq,
+      text: p.text,
+      time: new Date(time).toISOString(),
+      ...(reply
+        ? { reply: { ...reply, ...(quoted ? { line: quoted.seq, quote: quote(quoted) } : {}) } }
+        : {}),
+      ...(ttl > 0 ? { ttl } : {}),
+    });
   }
 
   #find(chat: ChatRecord, fileId: Uint8Array): IncomingFile | undefined {
@@ -226,7 +401,7 @@ export class Receiver {
     const ref = chatRef(chat), file = fileKey(record.fileId);
     o.emit({
       event: "file-accepted",
-      chat: ref.chat,
+      ...ref,
       direction: "receive",
       file,
       name: record.name,
@@ -234,7 +409,7 @@ export class Receiver {
     });
     o.emit({
       event: "file-progress",
-      chat: ref.chat,
+      ...ref,
       direction: "receive",
       file,
       name: record.name,
@@ -256,7 +431,7 @@ export class Receiver {
     addSystemLine(chat, `declined "${record.name}"${reason ? `: ${reason}` : ""}`, o.clock.now());
     o.emit({
       event: "file-declined",
-      chat: chatRef(chat).chat,
+      ...chatRef(chat),
       direction: "receive",
       file: fileKey(record.fileId),
       name: record.name,
@@ -309,7 +484,7 @@ export class Receiver {
       this.#reported.set(key, record.received);
       this.#o.emit({
         event: "file-progress",
-        chat: chatRef(chat).chat,
+        ...chatRef(chat),
         direction: "receive",
         file: key,
         name: record.name,
@@ -336,7 +511,7 @@ export class Receiver {
     addSystemLine(chat, message, this.#o.clock.now());
     this.#o.emit({
       event: "file-failed",
-      chat: chatRef(chat).chat,
+      ...chatRef(chat),
       direction: "receive",
       file: fileKey(record.fileId),
       name: record.name,

@@ -25,11 +25,23 @@ export interface ChatItem {
 /** A line of the active chat. */
 export interface ChatLine {
   time: number;
-  who: "you" | "peer" | "system";
+  /** "marker": the unread line ("── 3 unread ──"), drawn across the pane. */
+  who: "you" | "peer" | "system" | "marker";
   name: string;
   text: string;
-  /** Delivery mark of our lines: "" none, "…" waiting here, "✓" at the relay, "✓✓" delivered, "✗" refused. */
+  /**
+   * Delivery mark of our lines: "" none, "…" waiting here, "✓" at the relay, "✓✓" delivered, "✓✓ read"
+   * read, "✗" refused.
+   */
   mark: string;
+  /** The line's number, shown after the time (the commands take it). */
+  seq?: number;
+  /** The message it answers: "bob: first words…", drawn above it. */
+  quote?: string;
+  /** What follows the text: "(edited)", reactions, when it disappears. */
+  extra?: string;
+  /** Deleted for everyone: drawn as a tombstone. */
+  deleted?: boolean;
 }
 
 /** Everything one frame shows. */
@@ -47,6 +59,8 @@ export interface ScreenModel {
   notice: { text: string; error: boolean } | null;
   progress: { name: string; bytes: number; size: number; direction: "send" | "receive" } | null;
   input: { chars: readonly string[]; cursor: number };
+  /** The active chat's name before the input ("bob ✓"), kept even on narrow terminals; none: "> ". */
+  prompt?: string;
 }
 
 const ESC = "\x1b[";
@@ -55,6 +69,7 @@ const INVERSE = `${ESC}7m`;
 const BOLD = `${ESC}1m`;
 const DIM = `${ESC}2m`;
 const RED = `${ESC}31m`;
+const ITALIC = `${ESC}3m`;
 
 // C0/C1 controls, DEL, line/paragraph separators.
 // deno-lint-ignore no-control-regex
@@ -136,17 +151,83 @@ export function progressBar(p: NonNullable<ScreenModel["progress"]>, width: numb
   return `${head} [${"#".repeat(filled)}${".".repeat(barWidth - filled)}] ${pct} ${amount}`;
 }
 
-/** The rows of the message pane for a chat, oldest first, each at most `width` columns. */
-export function chatRows(lines: readonly ChatLine[], width: number): { text: string; style: string }[] {
-  const rows: { text: string; style: string }[] = [];
-  for (const line of lines) {
-    const who = line.who === "you" ? "you" : line.who === "system" ? "*" : clean(line.name);
-    const mark = line.mark ? ` ${line.mark}` : "";
-    const body = `${hhmm(line.time)} ${who}: ${clean(line.text)}${mark}`;
-    const style = line.who === "system" ? DIM : line.who === "peer" ? BOLD : "";
-    for (const row of wrap(body, width)) rows.push({ text: row, style });
-  }
+/** The pane's width for a terminal `width` columns wide (the chat list takes the rest). */
+export function paneWidth(width: number): number {
+  const w = Math.max(20, width);
+  const listWidth = w >= 60 ? Math.min(26, Math.floor(w / 4)) : 0;
+  return w - (listWidth > 0 ? listWidth + 1 : 0);
+}
+
+/**
+ * The rows of the message pane for a chat, oldest first, each at most `width` columns, and for each
+ * row the index of the line it belongs to. A multi-line text continues under its first row, indented;
+ * a reply's quote is a dim row above it.
+ */
+export function chatRows(
+  lines: readonly ChatLine[],
+  width: number,
+): { text: string; style: string; line: number }[] {
+  const rows: { text: string; style: string; line: number }[] = [];
+  lines.forEach((line, index) => lineRows(rows, line, index, width));
   return rows;
+}
+
+/**
+ * The last `need` rows of the pane (fewer if the chat is shorter), drawn from the newest line back, so a
+ * frame costs what is on screen, not the whole history.
+ */
+export function tailRows(
+  lines: readonly ChatLine[],
+  width: number,
+  need: number,
+): { text: string; style: string; line: number }[] {
+  const parts: { text: string; style: string; line: number }[][] = [];
+  let count = 0;
+  for (let i = lines.length - 1; i >= 0 && count < need; i--) {
+    const rows: { text: string; style: string; line: number }[] = [];
+    lineRows(rows, lines[i], i, width);
+    parts.push(rows);
+    count += rows.length;
+  }
+  return parts.reverse().flat();
+}
+
+function lineRows(
+  rows: { text: string; style: string; line: number }[],
+  line: ChatLine,
+  index: number,
+  width: number,
+): void {
+  {
+    if (line.who === "marker") {
+      const label = ` ${clean(line.text)} `;
+      const side = Math.max(1, Math.floor((width - textWidth(label)) / 2));
+      rows.push({
+        text: truncate("─".repeat(side) + label + "─".repeat(side), width),
+        style: RED,
+        line: index,
+      });
+      return;
+    }
+    const who = line.who === "you" ? "you" : line.who === "system" ? "*" : clean(line.name);
+    const number = line.seq !== undefined && line.who !== "system" ? `#${line.seq} ` : "";
+    const head = `${hhmm(line.time)} ${number}`;
+    const indent = " ".repeat(6);
+    const style = line.who === "system" ? DIM : line.who === "peer" ? BOLD : "";
+    if (line.quote !== undefined) {
+      for (const row of wrap(`${indent}↪ ${clean(line.quote)}`, width)) {
+        rows.push({ text: row, style: DIM, line: index });
+      }
+    }
+    const parts = line.deleted ? ["(deleted)"] : line.text.split(/\r\n?|\n/);
+    const tail = `${line.extra ? ` ${clean(line.extra)}` : ""}${line.mark ? ` ${line.mark}` : ""}`;
+    parts.forEach((part, i) => {
+      const text = (i === 0 ? `${head}${who}: ` : indent) + clean(part) +
+        (i === parts.length - 1 ? tail : "");
+      const rowStyle = line.deleted ? DIM + ITALIC : style;
+      for (const row of wrap(text, width)) rows.push({ text: row, style: rowStyle, line: index });
+    });
+  }
 }
 
 /** The ANSI bytes that draw a whole frame (hiding the cursor while drawing, then placing it). */
@@ -168,9 +249,9 @@ export function render(m: ScreenModel): string {
 
   // Panes.
   const bodyRows = height - 3;
-  const listWidth = width >= 60 ? Math.min(26, Math.floor(width / 4)) : 0;
-  const paneWidth = width - (listWidth > 0 ? listWidth + 1 : 0);
-  const rows = chatRows(m.lines, paneWidth);
+  const pane = paneWidth(width);
+  const listWidth = pane === width ? 0 : width - pane - 1;
+  const rows = tailRows(m.lines, pane, bodyRows + Math.max(0, m.scroll));
   const maxScroll = Math.max(0, rows.length - bodyRows);
   const scroll = Math.min(Math.max(0, m.scroll), maxScroll);
   const visible = rows.slice(Math.max(0, rows.length - bodyRows - scroll), rows.length - scroll);
@@ -195,7 +276,7 @@ export function render(m: ScreenModel): string {
       out.push(`${DIM}│${RESET}`);
     }
     const row = visible[r];
-    out.push(row ? `${row.style}${pad(row.text, paneWidth)}${RESET}` : " ".repeat(paneWidth));
+    out.push(row ? `${row.style}${pad(row.text, pane)}${RESET}` : " ".repeat(pane));
   }
 
   // Notice or progress line.
@@ -205,21 +286,27 @@ export function render(m: ScreenModel): string {
   else if (scroll > 0) out.push(DIM + pad(`-- ${scroll} lines back; Page Down returns --`, width) + RESET);
   else out.push(DIM + pad("/help for commands · Tab switches chats · Ctrl-C quits", width) + RESET);
 
-  // Input line, scrolled so the cursor stays visible.
-  const prompt = "> ";
-  const room = width - prompt.length - 1;
-  const chars = m.input.chars.map((ch) => clean(ch));
-  let start = 0;
-  const widthBetween = (a: number, b: number) => textWidth(chars.slice(a, b).join(""));
-  while (widthBetween(start, m.input.cursor) > room) start++;
-  const shown = truncate(chars.slice(start).join(""), room);
-  const cursorColumn = prompt.length + widthBetween(start, m.input.cursor) + 1;
-  out.push(at(height), `${BOLD}${prompt}${RESET}`, pad(shown, width - prompt.length));
+  // Input line, scrolled so the cursor stays visible, after the active chat's name (at most a third of
+  // the width, so it shows even on a narrow terminal). Line breaks in the input show as "↵".
+  const name = m.prompt ? clean(m.prompt) : "";
+  const prompt = name ? `${truncate(name, Math.max(4, Math.floor(width / 3) - 2))}> ` : "> ";
+  const promptWidth = textWidth(prompt);
+  const room = width - promptWidth - 1;
+  const chars = m.input.chars.map((ch) => (ch === "\n" ? "↵" : clean(ch)));
+  // From the cursor back, as far as fits (a long paste costs the width of the screen, not its length).
+  let start = m.input.cursor, before = 0;
+  while (start > 0 && before + textWidth(chars[start - 1]) <= room) before += textWidth(chars[--start]);
+  const shown = truncate(chars.slice(start, start + room + 1).join(""), room);
+  const cursorColumn = promptWidth + before + 1;
+  out.push(at(height), `${BOLD}${prompt}${RESET}`, pad(shown, width - promptWidth));
   out.push(`${ESC}${height};${cursorColumn}H`, `${ESC}?25h`);
   return out.join("");
 }
 
-/** Switches to the alternate screen (the user's scrollback is kept) and clears it. */
-export const ENTER_SCREEN = `${ESC}?1049h${ESC}H${ESC}2J`;
-/** Leaves the alternate screen and shows the cursor again. */
-export const LEAVE_SCREEN = `${ESC}0m${ESC}?25h${ESC}?1049l`;
+/**
+ * Switches to the alternate screen (the user's scrollback is kept) and clears it, with bracketed paste
+ * (a paste arrives as one piece, never as typed Enters) and focus reports (for notifications) on.
+ */
+export const ENTER_SCREEN = `${ESC}?1049h${ESC}H${ESC}2J${ESC}?2004h${ESC}?1004h`;
+/** Turns them off, leaves the alternate screen and shows the cursor again. */
+export const LEAVE_SCREEN = `${ESC}0m${ESC}?1004l${ESC}?2004l${ESC}?25h${ESC}?1049l`;

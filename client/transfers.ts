@@ -7,7 +7,7 @@
 
 import { bytesToHex, equalBytes, type RandomSource } from "../crypto/bytes.ts";
 import { FILE_ID_BYTES, type Payload } from "../protocol/payload.ts";
-import type { ClientEvent } from "./events.ts";
+import type { ChatNames, ClientEvent } from "./events.ts";
 import { FileError, inspectFile, readChunks } from "./files.ts";
 
 /** Chunks (of 32 KiB) sent but not yet stored by the relay, per transfer. */
@@ -21,7 +21,7 @@ export interface TransferHooks {
   enqueue(peerId: Uint8Array, payload: Payload): string | null;
   emit(event: ClientEvent): void;
   /** The peer's formatted ID. */
-  label(peerId: Uint8Array): string;
+  label(peerId: Uint8Array): ChatNames;
   /** Adds a line to the chat's history (what became of a file). */
   note(peerId: Uint8Array, text: string): void;
 }
@@ -111,7 +111,8 @@ export class Transfers {
   }
 
   async #send(t: Transfer, path: string): Promise<void> {
-    const chat = this.#hooks.label(t.peerId);
+    // Named at each event: the chat's names may change while the file goes.
+    const names = () => this.#hooks.label(t.peerId);
     try {
       const info = await inspectFile(path);
       if (t.cancelled) return;
@@ -127,17 +128,24 @@ export class Transfers {
       if (!(await this.#enqueue(t, offer, 0))) return this.#failed(t);
       const file = bytesToHex(t.fileId);
       this.#hooks.note(t.peerId, `you offered "${t.name}"; it is sent once they accept`);
-      this.#hooks.emit({ event: "file-offer", chat, direction: "send", file, name: t.name, size: t.size });
+      this.#hooks.emit({
+        event: "file-offer",
+        ...names(),
+        direction: "send",
+        file,
+        name: t.name,
+        size: t.size,
+      });
       while (t.answer === "waiting" && !t.cancelled) await new Promise<void>((resolve) => (t.wake = resolve));
       if (t.answer === "declined") {
         this.#hooks.note(t.peerId, `they declined "${t.name}"`);
-        this.#hooks.emit({ event: "file-declined", chat, direction: "send", file, name: t.name });
+        this.#hooks.emit({ event: "file-declined", ...names(), direction: "send", file, name: t.name });
         return;
       }
       if (!t.cancelled) {
         this.#hooks.emit({
           event: "file-accepted",
-          chat,
+          ...names(),
           direction: "send",
           file,
           name: t.name,
@@ -165,10 +173,16 @@ export class Transfers {
       await this.#window(t, 0);
       if (t.cancelled) return this.#failed(t);
       this.#hooks.note(t.peerId, `sent "${t.name}"`);
-      this.#hooks.emit({ event: "file-sent", chat, file: bytesToHex(t.fileId), name: t.name, size: t.size });
+      this.#hooks.emit({
+        event: "file-sent",
+        ...names(),
+        file: bytesToHex(t.fileId),
+        name: t.name,
+        size: t.size,
+      });
     } catch (e) {
       const message = e instanceof FileError ? e.message : `Sending ${path} failed: ${(e as Error).message}.`;
-      this.#hooks.emit({ event: "error", chat, message });
+      this.#hooks.emit({ event: "error", ...names(), message });
     }
   }
 
@@ -178,7 +192,7 @@ export class Transfers {
     this.#hooks.note(t.peerId, `"${t.name}" was not sent: ${reason}`);
     this.#hooks.emit({
       event: "file-failed",
-      chat: this.#hooks.label(t.peerId),
+      ...this.#hooks.label(t.peerId),
       direction: "send",
       file: bytesToHex(t.fileId),
       name: t.name,
@@ -230,7 +244,7 @@ export class Transfers {
         t.reported = t.queuedBytes;
         this.#hooks.emit({
           event: "file-progress",
-          chat: this.#hooks.label(t.peerId),
+          ...this.#hooks.label(t.peerId),
           direction: "send",
           file: bytesToHex(t.fileId),
           name: t.name,

@@ -1,8 +1,8 @@
 // The web UI's backend: a third view of the one client, beside the terminal. It unlocks the keystore
 // through the page when no passphrase was given, then mirrors the client's state into the page: a
-// snapshot when a page connects, and after every event or command the chats whose summary or history
-// changed (history lines carry sequence numbers, so the page keeps what scrolled out of the keystore's
-// window). A summary carries what the core knows, not a guess: the keystore's block list, the files
+// snapshot when a page connects (each chat's newest PAGE_LINES lines; older ones page in on request from
+// the history store's lines), and after every event or command the chats whose summary or lines changed
+// (lines carry their stable line numbers and a revision, so only what changed goes). A summary carries what the core knows, not a guess: the keystore's block list, the files
 // offered to us and waiting for an answer, those arriving and those we send (with the peer's answer and
 // the bytes the relay has stored). The core's events go to the page as they are, so a new event needs
 // nothing here; the page's requests become the same commands the terminal runs (client/actions.ts, and
@@ -15,13 +15,16 @@ import { bytesToHex, systemRandom } from "../crypto/bytes.ts";
 import { formatId, parseId } from "../protocol/identity.ts";
 import type { ChatRecord, HistoryEntry } from "../protocol/keystore.ts";
 import { safetyNumber } from "../protocol/safety.ts";
-import { ChatError, makeInvitation, runCommand, switchTo } from "./actions.ts";
+import { ChatError, eventRef, makeInvitation, runCommand, searchLines, switchTo } from "./actions.ts";
 import { type App, sentence } from "./app.ts";
 import { type Clock, systemClock } from "./backoff.ts";
 import { type Command, CommandError, parseLine } from "./commands.ts";
 import type { ClientEvent, ConnectionState } from "./events.ts";
 import { FILES_DIR, MAX_FILE_BYTES, sanitizeFileName } from "./files.ts";
-import { chatName } from "./history.ts";
+import { chatName, findLine, revision } from "./history.ts";
+import { type HistoryEntry as Line, MAX_EDITS } from "../protocol/history.ts";
+import { EDIT_WINDOW_MS } from "./receive.ts";
+import { duration } from "./commands.ts";
 import { MIN_PASSPHRASE_CHARS, type PassphraseSource } from "./keystore.ts";
 import { passphraseFromEnv, readPassphraseFile } from "./passphrase.ts";
 import { encodeQr, type QrCode } from "./qr.ts";
@@ -74,14 +77,29 @@ export interface WebAppOptions {
   clock: RetryClock;
 }
 
+/** Lines a page gets per chat at first, and per request for older ones. */
+export const PAGE_LINES = 200;
+
 /** A history line as the page sees it. */
 interface LineView {
   seq: number;
+  /** Bumps whenever the line changes (the page redraws it). */
+  rev: number;
   kind: HistoryEntry["kind"];
   status: HistoryEntry["status"];
   time: number;
   text: string;
   download?: string;
+  reply?: { mine: boolean; id: number; line?: number; quote?: string };
+  /** Our reaction and theirs. */
+  reactions?: { mine?: string; theirs?: string };
+  /** Earlier versions (edits), oldest first. */
+  versions?: { text: string; time: number }[];
+  deleted?: true;
+  /** When it disappears (ms). */
+  expires?: number;
+  /** One of ours that can still be edited (within 24 hours, fewer than 10 edits). */
+  editable?: true;
 }
 
 type Phase =
@@ -104,9 +122,10 @@ export class WebApp implements WebBackend {
     at: Date.now(),
   };
   #trust = "";
-  #seq = 0;
-  readonly #seqOf = new WeakMap<HistoryEntry, number>();
-  readonly #statusSent = new WeakMap<HistoryEntry, string>();
+  /** The revision of each line the pages have. */
+  readonly #revSent = new WeakMap<HistoryEntry, number>();
+  /** The lowest line number the pages have of each chat (older lines are sent only when asked for). */
+  readonly #floor = new Map<string, number>();
   readonly #downloadOf = new WeakMap<{ kind: string; text: string }, string | null>();
   readonly #summarySent = new Map<string, string>();
   #activeSent: string | null | undefined = undefined;
@@ -126,7 +145,6 @@ export class WebApp implements WebBackend {
       outgoing: OUTGOING_DIR,
       broadcast: (m) => this.server.broadcast(m),
       linkFor: (line) => this.#downloadFor(line),
-      nextSeq: () => ++this.#seq,
     });
     this.server = new WebServer({ port: options.port, backend: this, maxUpload: MAX_FILE_BYTES });
   }
@@ -225,7 +243,16 @@ export class WebApp implements WebBackend {
     }
     if (!this.#app) return;
     if (e.event === "ready" || e.event === "connection") this.server.broadcast(this.#meMessage());
-    if ("chat" in e && typeof e.chat === "string") this.#sync(e.chat);
+    // Lines that are gone: the pages drop them (a chat forgotten goes from the list).
+    if (e.event === "expired") this.server.broadcast({ t: "removed", chat: e.chat, lines: e.lines });
+    if (e.event === "cleared" && e.scope === "history") {
+      this.server.broadcast({ t: "removed", chat: e.chat, all: true });
+    }
+    if (e.event === "forgotten") {
+      this.#summarySent.delete(e.chat);
+      this.server.broadcast({ t: "gone", chat: e.chat });
+    }
+    if ("chat" in e && typeof e.chat === "string" && e.event !== "forgotten") this.#sync(e.chat);
     if ("group" in e && typeof e.group === "string") {
       if (e.event === "group-file-sent" || e.event === "group-file-failed") {
         this.#groups.ended(e.group, e.name);
@@ -260,7 +287,12 @@ export class WebApp implements WebBackend {
       t: "state",
       active: this.#groups.active() ?? (client.active ? formatId(client.active.peerId) : null),
       chats: [
-        ...client.chats.map((c) => ({ ...this.#summary(c), lines: c.history.map((h) => this.#line(h)) })),
+        ...client.chats.map((c) => {
+          const lines = c.history.slice(-PAGE_LINES);
+          const id = formatId(c.peerId), lowest = lines[0]?.seq ?? c.nextSeq;
+          this.#floor.set(id, Math.min(this.#floor.get(id) ?? Infinity, lowest));
+          return { ...this.#summary(c), lines: lines.map((h) => this.#line(c, h)) };
+        }),
         ...this.#groups.snapshot(),
       ],
       invitations: this.#groups.invitations(),
@@ -294,17 +326,35 @@ export class WebApp implements WebBackend {
       offers: incoming(false),
       receiving: incoming(true),
       sending: client.transfers.list(chat.peerId),
-      last: last ? { kind: last.kind, text: last.text.slice(0, 200), time: last.time } : null,
+      last: last
+        ? { kind: last.kind, text: last.deleted ? "" : last.text.slice(0, 200), time: last.time }
+        : null,
+      verified: chat.verified !== null && chat.warning === "none",
+      warning: chat.warning,
+      muted: chat.muted,
+      timer: chat.timer,
+      unreadFrom: client.unreadMarker(chat)?.line ?? null,
+      /** The oldest line the history has: the page asks for older pages down to it. */
+      oldest: chat.history[0]?.seq ?? chat.nextSeq,
     };
   }
 
-  #line(h: HistoryEntry): LineView {
-    let seq = this.#seqOf.get(h);
-    if (seq === undefined) this.#seqOf.set(h, seq = ++this.#seq);
-    this.#statusSent.set(h, h.status);
-    const view: LineView = { seq, kind: h.kind, status: h.status, time: h.time, text: h.text };
+  #line(chat: ChatRecord, h: HistoryEntry): LineView {
+    const rev = revision(h);
+    this.#revSent.set(h, rev);
+    const view: LineView = { seq: h.seq, rev, kind: h.kind, status: h.status, time: h.time, text: h.text };
     const download = this.#downloadFor(h);
     if (download) view.download = download;
+    if (h.reply) view.reply = eventRef(chat, h.reply);
+    if (h.myReaction || h.peerReaction) {
+      view.reactions = {};
+      if (h.myReaction) view.reactions.mine = h.myReaction;
+      if (h.peerReaction) view.reactions.theirs = h.peerReaction;
+    }
+    if (h.versions.length > 0) view.versions = h.versions.map((v) => ({ ...v }));
+    if (h.deleted) view.deleted = true;
+    if (h.expiresAt > 0) view.expires = h.expiresAt;
+    if (editable(h, Date.now())) view.editable = true;
     return view;
   }
 
@@ -316,8 +366,16 @@ export class WebApp implements WebBackend {
       const id = formatId(chat.peerId);
       if (only !== undefined && id !== only) continue;
       const summary = this.#summary(chat), json = JSON.stringify(summary);
-      const lines = chat.history.filter((h) => !this.#seqOf.has(h) || this.#statusSent.get(h) !== h.status)
-        .map((h) => this.#line(h));
+      // Only lines at or above what the pages hold: older ones are sent when a page asks for them. A chat
+      // that came after the snapshot is sent whole (it is new).
+      const floor = this.#floor.get(id) ?? 0;
+      if (!this.#floor.has(id)) this.#floor.set(id, chat.history.at(-PAGE_LINES)?.seq ?? 0);
+      const lines: LineView[] = [];
+      for (let i = chat.history.length - 1; i >= 0 && chat.history[i].seq >= floor; i--) {
+        const h = chat.history[i];
+        if (this.#revSent.get(h) !== revision(h)) lines.push(this.#line(chat, h));
+      }
+      lines.reverse();
       if (json === this.#summarySent.get(id) && lines.length === 0) continue;
       this.#summarySent.set(id, json);
       this.server.broadcast({ t: "chat", chat: summary, lines });
@@ -508,10 +566,89 @@ export class WebApp implements WebBackend {
       if (id === "") throw new CommandError("Paste the ID of the person you want to talk to.");
       return id;
     };
+    const line = (chat: ChatRecord, v: unknown): number => {
+      const seq = typeof v === "number" && Number.isSafeInteger(v) ? v : -1;
+      if (!findLine(chat, seq)) throw new ChatError("That message is not here any more.");
+      return seq;
+    };
     switch (m.a) {
       case "send": {
         const chat = this.#chat(m.chat), text = str(m.text);
+        // A reply is /reply N TEXT; a text never becomes a command.
+        if (m.reply !== undefined && m.reply !== null) {
+          return await command(chat, `/reply ${line(chat, m.reply)} ${text}`);
+        }
         return await command(chat, text.startsWith("/") ? `/${text}` : text);
+      }
+      case "edit": {
+        const chat = this.#chat(m.chat);
+        return await command(chat, `/edit ${line(chat, m.line)} ${str(m.text)}`);
+      }
+      case "delete": {
+        const chat = this.#chat(m.chat);
+        return await command(chat, `/delete ${line(chat, m.line)}`);
+      }
+      case "react": {
+        const chat = this.#chat(m.chat), emoji = str(m.emoji);
+        return await command(chat, `/react ${line(chat, m.line)} ${emoji === "" ? "-" : emoji}`);
+      }
+      case "timer": {
+        const chat = this.#chat(m.chat);
+        const seconds = typeof m.seconds === "number" ? m.seconds : duration(str(m.seconds));
+        return await command(chat, `/timer ${seconds === 0 ? "off" : `${seconds ?? "?"}s`}`);
+      }
+      case "mark": {
+        const chat = this.#chat(m.chat), action = str(m.action);
+        if (!["ok", "off", "accept"].includes(action)) {
+          throw new ChatError("The page asked for something unknown.");
+        }
+        return await command(chat, `/verify ${action}`);
+      }
+      case "mute": {
+        const chat = this.#chat(m.chat);
+        return await command(chat, m.muted === true ? "/mute" : "/unmute");
+      }
+      case "clear": {
+        const chat = this.#chat(m.chat);
+        return await command(chat, "/clear history");
+      }
+      case "forget": {
+        const chat = this.#chat(m.chat);
+        return await command(null, `/forget ${formatId(chat.peerId)}`);
+      }
+      case "typing": {
+        const chat = this.#chat(m.chat);
+        return await client.run(() => client.typing(chat));
+      }
+      case "search": {
+        const query = str(m.query).trim();
+        if (query === "") throw new CommandError("Type what to search for.");
+        const only = m.chat ? this.#chat(m.chat) : null;
+        const { hits, total } = await client.run(() => searchLines(client, query, only));
+        return {
+          total,
+          hits: hits.map(([chat, h]) => ({
+            chat: formatId(chat.peerId),
+            name: chatName(chat),
+            line: h.seq,
+            kind: h.kind,
+            text: h.text.slice(0, 500),
+            time: h.time,
+          })),
+        };
+      }
+      case "history": {
+        // Older lines: those below `before` (the page's lowest), down to `from` if given, a page at most.
+        const chat = this.#chat(m.chat), id = formatId(chat.peerId);
+        const before = typeof m.before === "number" ? m.before : chat.nextSeq;
+        const from = typeof m.from === "number" ? m.from : -Infinity;
+        const older = chat.history.filter((h) => h.seq < before && h.seq >= from);
+        const page = from === -Infinity ? older.slice(-PAGE_LINES) : older.slice(-10 * PAGE_LINES);
+        if (page.length > 0) this.#floor.set(id, Math.min(this.#floor.get(id) ?? Infinity, page[0].seq));
+        return {
+          lines: page.map((h) => this.#line(chat, h)),
+          more: (chat.history[0]?.seq ?? before) < (page[0]?.seq ?? before),
+        };
       }
       case "open": {
         const chat = this.#chat(m.chat);
@@ -577,6 +714,12 @@ export class WebApp implements WebBackend {
         throw new Error("The page asked for something this client does not know.");
     }
   }
+}
+
+/** True for a line of ours the user can still edit: within 24 hours, fewer than 10 edits, not deleted. */
+function editable(h: Line, now: number): boolean {
+  return h.kind === "out" && !h.deleted && h.textId > 0 && now - h.time <= EDIT_WINDOW_MS &&
+    h.versions.length < MAX_EDITS;
 }
 
 /** A QR code as the page draws it: its size and its modules as a string of "0" and "1", row by row. */

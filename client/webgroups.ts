@@ -34,14 +34,14 @@ export interface WebGroupsOptions {
   broadcast(message: unknown): void;
   /** The download link of a "received …, saved as PATH (not opened)" line (webapp.ts's own). */
   linkFor(line: { kind: string; text: string }): string | undefined;
-  /** Sequence numbers shared with the chats' lines. */
-  nextSeq(): number;
 }
 
 /** The groups part of the web UI's backend. */
 export class WebGroups {
   readonly #o: WebGroupsOptions;
   #app: App | null = null;
+  /** Line numbers for the page, given as lines are first sent (a chat's lines carry their own, h.seq). */
+  #seq = 0;
   readonly #seqOf = new WeakMap<GroupLine, number>();
   readonly #statusSent = new WeakMap<GroupLine, string>();
   readonly #summarySent = new Map<string, string>();
@@ -150,7 +150,7 @@ export class WebGroups {
 
   #line(g: LiveGroup, h: GroupLine): GroupLineView {
     let seq = this.#seqOf.get(h);
-    if (seq === undefined) this.#seqOf.set(h, seq = this.#o.nextSeq());
+    if (seq === undefined) this.#seqOf.set(h, seq = ++this.#seq);
     this.#statusSent.set(h, h.status);
     const view: GroupLineView = { seq, kind: h.kind, status: h.status, time: h.time, text: h.text };
     if (h.kind === "in") view.from = this.#client.groups.nameOf(g, h.sender);
@@ -221,6 +221,14 @@ export class WebGroups {
       }
       case "cancel":
         throw new GroupError("A file sent to a group cannot be stopped once it is on its way.");
+      // The chats' conversation features that groups do not have (docs/client.md): the page has every line
+      // of a group already, and groups send no typing notices.
+      case "history":
+        return { lines: [], more: false };
+      case "typing":
+        return null;
+      case "search":
+        throw new GroupError("Search covers chats, not groups.");
       case "group-new": {
         const g = await client.run(() => groups.create(str(m.name).trim()));
         return { chat: GROUP_PREFIX + g.key };

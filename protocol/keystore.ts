@@ -1,5 +1,6 @@
 // The client's keystore as bytes: what a client holds (its identity, prekey secrets, chats with their
-// sessions and recent history, the outgoing queue and the server pins) in a versioned binary encoding,
+// sessions and settings, the outgoing queue, the server pins and the user's settings; the history is in
+// its own files since version 3, protocol/history.ts) in a versioned binary encoding,
 // sealed with a key from the user's passphrase: PBKDF2-HMAC-SHA-512 (RFC 8018 §5.2; at least 210,000
 // iterations, OWASP's figure) and XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03) with a random nonce
 // per write. The header carries every KDF parameter and a check value, so a wrong passphrase is told
@@ -33,22 +34,32 @@ import { PrekeyStore } from "./prekeys.ts";
 import { Session } from "./ratchet.ts";
 import { curveFromId, curveId, type CurveName } from "./suite.ts";
 import { MAX_MESSAGE_BYTES } from "./message.ts";
+import { type DeliveryStatus, type HistoryEntry, type LineKind, newEntry } from "./history.ts";
+
+export type { DeliveryStatus, HistoryEntry } from "./history.ts";
 import { isPin } from "./tls13/x509.ts";
 
 /** The first bytes of every sealed keystore. */
 export const KEYSTORE_MAGIC = utf8("SOTTOKS\n");
 /** Version of the sealed container (header layout). */
 export const KEYSTORE_VERSION = 0x01;
-/** Version of the plaintext contents encoding (version 1, without the block list and file answers, is read too). */
-export const CONTENTS_VERSION = 0x02;
+/**
+ * Version of the plaintext contents encoding. Versions 1 (without the block list and file answers) and
+ * 2 (with the last 200 history lines of each chat inside) are read too.
+ */
+export const CONTENTS_VERSION = 0x03;
 /** The fewest PBKDF2 iterations accepted when sealing or unsealing (OWASP's figure for HMAC-SHA-512). */
 export const MIN_ITERATIONS = 210_000;
 /** The iterations new keystores use. */
 export const DEFAULT_ITERATIONS = 210_000;
 /** Salt bytes of new keystores. */
 export const SALT_BYTES = 32;
-/** Most history entries kept per chat; older ones are dropped when a chat grows past it. */
+/** Most history entries a version 1 or 2 keystore held per chat (read when migrating). */
 export const MAX_HISTORY = 200;
+/** Most settings a keystore holds, and the longest name and value. */
+export const MAX_SETTINGS = 64;
+const MAX_SETTING_NAME = 32;
+const MAX_SETTING_VALUE = 256;
 /** Most chats a keystore holds. */
 export const MAX_CHATS = 1000;
 /** Most entries in the outgoing queue. */
@@ -62,6 +73,7 @@ const CHECK_BYTES = 16;
 const NONCE_BYTES = 24;
 const INFO_KEY = utf8("sotto keystore key v1");
 const INFO_CHECK = utf8("sotto keystore check v1");
+const INFO_HISTORY = utf8("sotto history key v1");
 const MAX_TEXT = 32704;
 const MAX_NAME = 255;
 const MAX_PATH = 4096;
@@ -93,24 +105,11 @@ export type ChatState = "requested" | "open" | "closed";
 /** Which side of the chat's X3DH we are, once the relay has said. */
 export type ChatRole = "unknown" | "initiator" | "responder";
 
-/** What a history entry records. */
-export type HistoryKind = "in" | "out" | "system";
+/** Why sending to a chat waits for the user (see docs/client.md, "Verification"). */
+export type ChatWarning = "none" | "identity-changed" | "name-moved";
 
-/** The delivery state of an outgoing entry: none (incoming or system), waiting here, at the relay, read in. */
-export type DeliveryStatus = "none" | "pending" | "queued" | "delivered" | "failed";
-
-/** One line of a chat's history. */
-export interface HistoryEntry {
-  kind: HistoryKind;
-  status: DeliveryStatus;
-  /** The text payload's id (ours for "out", the peer's for "in"; 0 for system lines). */
-  textId: number;
-  /** The relay message id (16 bytes) of an outgoing text once sent, else empty. */
-  messageId: Uint8Array;
-  /** Milliseconds since the Unix epoch. */
-  time: number;
-  text: string;
-}
+/** Who made the last change to a chat's disappearing-messages timer. */
+export type TimerSetter = "nobody" | "us" | "peer";
 
 /**
  * A file offered to us: until it is accepted nothing of it is on disk; once accepted its chunks are
@@ -151,8 +150,21 @@ export interface ChatRecord {
   unread: number;
   /** Milliseconds since the epoch of the last activity, for ordering the chat list. */
   updatedAt: number;
+  /** The chat's history, in line order (kept in its own file, client/historystore.ts; not in here). */
   history: HistoryEntry[];
   incoming: IncomingFile[];
+  /** SHA-256 of the peer's public identity when the user marked the chat verified, or null. */
+  verified: Uint8Array | null;
+  /** Sending waits until the user acknowledges this. */
+  warning: ChatWarning;
+  /** No notifications for this chat. */
+  muted: boolean;
+  /** The disappearing-messages timer in seconds (0: off), the epoch of its last change, who made it. */
+  timer: number;
+  timerEpoch: number;
+  timerBy: TimerSetter;
+  /** The number the next history line gets. */
+  nextSeq: number;
 }
 
 /** An outgoing message: a payload waiting for a session, or a ratchet message ready to be relayed. */
@@ -166,6 +178,11 @@ export interface OutboxEntry {
   /** The text id this entry carries (0 when it is not a text). */
   textId: number;
   createdAt: number;
+  /**
+   * When the message it carries disappears (ms, this client's clock), or 0. Kept so the relay can be
+   * told to drop it from its queue then, once the relay protocol has a field for it.
+   */
+  expiresAt: number;
 }
 
 /** Everything a keystore holds. */
@@ -182,12 +199,16 @@ export interface KeystoreContents {
   outbox: OutboxEntry[];
   /** IDs the user blocked: no chat with them opens, whatever the relay says. */
   blocked: Uint8Array[];
+  /** The user's settings by name (client/settings.ts gives them types); unknown ones are kept. */
+  settings: Map<string, string>;
 }
 
 const STATES: readonly ChatState[] = ["requested", "open", "closed"];
 const ROLES: readonly ChatRole[] = ["unknown", "initiator", "responder"];
-const KINDS: readonly HistoryKind[] = ["in", "out", "system"];
+const KINDS: readonly LineKind[] = ["in", "out", "system"];
 const STATUSES: readonly DeliveryStatus[] = ["none", "pending", "queued", "delivered", "failed"];
+const WARNINGS: readonly ChatWarning[] = ["none", "identity-changed", "name-moved"];
+const SETTERS: readonly TimerSetter[] = ["nobody", "us", "peer"];
 
 function code<T>(list: readonly T[], value: T, what: string): number {
   const i = list.indexOf(value);
@@ -207,11 +228,14 @@ function flag(r: Reader, field: string): boolean {
   return v === 1;
 }
 
-/** Encodes the contents (version 1; docs/client.md). Secrets included: seal the result. */
+/** Encodes the contents (version 3; docs/client.md). Secrets included: seal the result. */
 export function encodeContents(c: KeystoreContents): Uint8Array {
   if (c.chats.length > MAX_CHATS) throw new RangeError(`a keystore holds at most ${MAX_CHATS} chats`);
   if (c.outbox.length > MAX_OUTBOX) throw new RangeError(`the outgoing queue holds at most ${MAX_OUTBOX}`);
   if (c.blocked.length > MAX_BLOCKED) throw new RangeError(`the block list holds at most ${MAX_BLOCKED}`);
+  if (c.settings.size > MAX_SETTINGS) {
+    throw new RangeError(`a keystore holds at most ${MAX_SETTINGS} settings`);
+  }
   const w = new Writer(1 << 16).u8(CONTENTS_VERSION);
   w.vec16(encodeIdentity(c.identity)).u64(c.createdAt).vec32(c.prekeys.serialize());
   w.u16(c.pins.size);
@@ -225,12 +249,20 @@ export function encodeContents(c: KeystoreContents): Uint8Array {
     checkBytes(e.messageId, "messageId", 16);
     checkBytes(e.peerId, "peerId", ID_BYTES);
     w.bytes(e.messageId).bytes(e.peerId).u8(e.kind === "payload" ? 0 : 1).vec32(e.bytes);
-    w.u32(e.textId).u64(e.createdAt);
+    w.u32(e.textId).u64(e.createdAt).u64(e.expiresAt);
   }
   w.u16(c.blocked.length);
   for (const id of c.blocked) {
     checkBytes(id, "blocked ID", ID_BYTES);
     w.bytes(id);
+  }
+  w.u16(c.settings.size);
+  for (const [name, value] of c.settings) {
+    const n = utf8(name), v = utf8(value);
+    if (n.length === 0 || n.length > MAX_SETTING_NAME || v.length > MAX_SETTING_VALUE) {
+      throw new RangeError(`setting ${name} is too long`);
+    }
+    w.vec8(n).vec16(v);
   }
   return w.finish();
 }
@@ -244,13 +276,6 @@ function writeChat(w: Writer, chat: ChatRecord): void {
   if (chat.session === null) w.u8(0);
   else w.u8(1).vec32(chat.session.serialize());
   w.u32(chat.nextTextId).u32(chat.unread).u64(chat.updatedAt);
-  const history = chat.history.slice(-MAX_HISTORY);
-  w.u16(history.length);
-  for (const h of history) {
-    w.u8(code(KINDS, h.kind, "kind")).u8(code(STATUSES, h.status, "status")).u32(h.textId);
-    checkBytes(h.messageId, "messageId", 0, 16);
-    w.vec8(h.messageId).u64(h.time).vec16(utf8(h.text));
-  }
   w.u16(chat.incoming.length);
   for (const f of chat.incoming) {
     checkBytes(f.fileId, "fileId", 16);
@@ -258,13 +283,18 @@ function writeChat(w: Writer, chat: ChatRecord): void {
     w.bytes(f.fileId).vec16(utf8(f.name)).vec16(utf8(f.path)).u64(f.size).bytes(f.sha256);
     w.u64(f.received).u32(f.nextIndex).u8(f.accepted ? 1 : 0);
   }
+  if (chat.verified !== null) checkBytes(chat.verified, "verified", 32);
+  w.u8(chat.muted ? 1 : 0).vec8(chat.verified ?? new Uint8Array(0)).u8(
+    code(WARNINGS, chat.warning, "warning"),
+  );
+  w.u32(chat.timer).u32(chat.timerEpoch).u8(code(SETTERS, chat.timerBy, "timer setter")).u32(chat.nextSeq);
 }
 
 /** Decodes {@link encodeContents}, validating every key; ProtocolError on anything malformed. */
 export function decodeContents(bytes: Uint8Array): KeystoreContents {
   const r = new Reader(bytes, "keystore contents");
   const version = r.u8("version");
-  if (version !== 1 && version !== CONTENTS_VERSION) {
+  if (version < 1 || version > CONTENTS_VERSION) {
     r.fail(`version ${version} is not supported`, "unsupported");
   }
   const identity = decodeIdentity(r.vec16("identity"));
@@ -300,7 +330,9 @@ export function decodeContents(bytes: Uint8Array): KeystoreContents {
     const messageId = r.bytes(16, "message id"), peerId = r.bytes(ID_BYTES, "peer ID");
     const kind = flag(r, "entry kind") ? "message" : "payload";
     const body = r.vec32("entry", MAX_MESSAGE_BYTES);
-    outbox.push({ messageId, peerId, kind, bytes: body, textId: r.u32("text id"), createdAt: r.u64("time") });
+    const textId = r.u32("text id"), createdAt = r.u64("time");
+    const expiresAt = version >= 3 ? r.u64("expiry") : 0;
+    outbox.push({ messageId, peerId, kind, bytes: body, textId, createdAt, expiresAt });
   }
   const blocked: Uint8Array[] = [];
   const blockedCount = version === 1 ? 0 : r.u16("blocked count");
@@ -310,8 +342,18 @@ export function decodeContents(bytes: Uint8Array): KeystoreContents {
     if (blocked.some((b) => equalBytes(b, id))) r.fail("an ID is blocked twice");
     blocked.push(id);
   }
+  const settings = new Map<string, string>();
+  const settingCount = version >= 3 ? r.u16("setting count") : 0;
+  if (settingCount > MAX_SETTINGS) r.fail(`${settingCount} settings, more than ${MAX_SETTINGS}`);
+  for (let i = 0; i < settingCount; i++) {
+    const raw = r.vec8("setting name", MAX_SETTING_NAME);
+    const name = new TextDecoder().decode(raw);
+    if (!/^[a-z0-9-]+$/.test(name)) r.fail("a setting name is not lowercase letters, digits and hyphens");
+    if (settings.has(name)) r.fail(`setting ${name} is there twice`);
+    settings.set(name, r.string16("setting value", MAX_SETTING_VALUE));
+  }
   r.end();
-  return { identity, prekeys, createdAt, pins, registered, chats, outbox, blocked };
+  return { identity, prekeys, createdAt, pins, registered, chats, outbox, blocked, settings };
 }
 
 function readChat(r: Reader, version: number): ChatRecord {
@@ -324,22 +366,17 @@ function readChat(r: Reader, version: number): ChatRecord {
   const peerIdentity = flag(r, "peer identity flag") ? decodeIdentityPublic(r.vec16("peer identity")) : null;
   const session = flag(r, "session flag") ? Session.deserialize(r.vec32("session", MAX_SESSION_BYTES)) : null;
   const nextTextId = r.u32("next text id"), unread = r.u32("unread"), updatedAt = r.u64("updated");
-  const historyCount = r.u16("history count");
-  if (historyCount > MAX_HISTORY) r.fail(`${historyCount} history entries, more than ${MAX_HISTORY}`);
+  // Versions 1 and 2 kept the last lines of the history here: they are moved to the history file.
   const history: HistoryEntry[] = [];
+  const historyCount = version >= 3 ? 0 : r.u16("history count");
+  if (historyCount > MAX_HISTORY) r.fail(`${historyCount} history entries, more than ${MAX_HISTORY}`);
   for (let i = 0; i < historyCount; i++) {
     const kind = pick(r, KINDS, "history kind"), status = pick(r, STATUSES, "delivery status");
     const textId = r.u32("text id");
     const messageId = r.vec8("message id", 16);
     if (messageId.length !== 0 && messageId.length !== 16) r.fail("message id is not 16 bytes");
-    history.push({
-      kind,
-      status,
-      textId,
-      messageId,
-      time: r.u64("time"),
-      text: r.string16("text", MAX_TEXT),
-    });
+    const time = r.u64("time"), text = r.string16("text", MAX_TEXT);
+    history.push(newEntry({ seq: i + 1, kind, status, textId, messageId, time, text }));
   }
   const fileCount = r.u16("incoming file count");
   const incoming: IncomingFile[] = [];
@@ -359,6 +396,20 @@ function readChat(r: Reader, version: number): ChatRecord {
       accepted: version === 1 ? true : flag(r, "accepted flag"),
     });
   }
+  let muted = false, verified: Uint8Array | null = null, warning: ChatWarning = "none";
+  let timer = 0, timerEpoch = 0, timerBy: TimerSetter = "nobody", nextSeq = historyCount + 1;
+  if (version >= 3) {
+    muted = flag(r, "muted flag");
+    const v = r.vec8("verified", 32);
+    if (v.length !== 0 && v.length !== 32) r.fail("a verified mark is 32 bytes");
+    verified = v.length === 32 ? v : null;
+    warning = pick(r, WARNINGS, "warning");
+    timer = r.u32("timer");
+    timerEpoch = r.u32("timer epoch");
+    timerBy = pick(r, SETTERS, "timer setter");
+    nextSeq = r.u32("next line");
+    if (nextSeq === 0) r.fail("line numbers start at 1");
+  }
   return {
     peerId,
     state,
@@ -373,6 +424,13 @@ function readChat(r: Reader, version: number): ChatRecord {
     updatedAt,
     history,
     incoming,
+    verified,
+    warning,
+    muted,
+    timer,
+    timerEpoch,
+    timerBy,
+    nextSeq,
   };
 }
 
@@ -392,11 +450,21 @@ export class KeystoreKey {
   readonly params: KdfParams;
   readonly #key: Uint8Array;
   readonly #check: Uint8Array;
+  readonly #history: Uint8Array;
 
-  private constructor(params: KdfParams, key: Uint8Array, check: Uint8Array) {
+  private constructor(params: KdfParams, key: Uint8Array, check: Uint8Array, history: Uint8Array) {
     this.params = params;
     this.#key = key;
     this.#check = check;
+    this.#history = history;
+  }
+
+  /**
+   * The secret the history files are keyed from (protocol/history.ts historyKeys): HKDF-Expand(SHA-512,
+   * master, "sotto history key v1", 32), so only the passphrase opens them too. A copy.
+   */
+  historySecret(): Uint8Array {
+    return this.#history.slice();
   }
 
   /**
@@ -410,8 +478,9 @@ export class KeystoreKey {
     const master = pbkdf2("SHA-512", secret, params.salt, params.iterations, 64);
     const key = hkdfExpand("SHA-512", master, INFO_KEY, 32);
     const check = hkdfExpand("SHA-512", master, INFO_CHECK, CHECK_BYTES);
+    const history = hkdfExpand("SHA-512", master, INFO_HISTORY, 32);
     wipe(secret, master);
-    return new KeystoreKey({ iterations: params.iterations, salt: params.salt.slice() }, key, check);
+    return new KeystoreKey({ iterations: params.iterations, salt: params.salt.slice() }, key, check, history);
   }
 
   /** A key with fresh parameters for a new keystore (a random salt, DEFAULT_ITERATIONS unless given). */
@@ -464,7 +533,7 @@ export class KeystoreKey {
 
   /** Overwrites the key material. */
   wipe(): void {
-    wipe(this.#key, this.#check);
+    wipe(this.#key, this.#check, this.#history);
   }
 }
 

@@ -1,10 +1,11 @@
-// Typed payloads carried inside ratchet messages: text, nickname, file offer, file chunk, file end,
-// receipt, close and file answer. Every payload starts with a version byte and a type byte and every field has a fixed
+// Typed payloads carried inside ratchet messages: text (with an optional quoted reply and disappearing
+// timer), nickname, file offer, file chunk, file end, receipt, close, file answer, reaction, edit,
+// delete, disappearing-messages timer and typing. Every payload starts with a version byte and a type byte and every field has a fixed
 // size or a length prefix, so no text can ever be read as a control message (the original's in-band
 // "KILLCONNECTION" and "<STARTFILENAME>" flaw). Layout: docs/protocol.md §8.
 
 import { checkBytes, utf8 } from "../crypto/bytes.ts";
-import { Reader, Writer } from "./codec.ts";
+import { ProtocolError, Reader, Writer } from "./codec.ts";
 
 /** Version byte of the payload encoding. */
 export const PAYLOAD_VERSION = 0x01;
@@ -20,10 +21,35 @@ export const MAX_CHUNK_BYTES = 32704;
 export const MAX_RECEIPT_IDS = 256;
 /** Bytes of a file id (random, chosen by the sender). */
 export const FILE_ID_BYTES = 16;
+/** Most UTF-8 bytes in a reaction (one emoji, with its modifiers and joiners). */
+export const MAX_REACTION_BYTES = 32;
+/** Most code points in a reaction (a family or a flag sequence fits). */
+export const MAX_REACTION_CODE_POINTS = 10;
+/** The shortest disappearing-messages timer, in seconds (0 is "off"). */
+export const MIN_TIMER_SECONDS = 30;
+/** The longest disappearing-messages timer, in seconds: four weeks. */
+export const MAX_TIMER_SECONDS = 28 * 24 * 3600;
+
+/**
+ * A message of the chat named from the point of view of the payload's sender: its own message
+ * ("sender") or one of the recipient's ("recipient"), and that side's text id.
+ */
+export interface MessageRef {
+  readonly author: "sender" | "recipient";
+  readonly id: number;
+}
 
 /** A payload, by type. Message and chunk ids are u32; sizes are below 2^53. */
 export type Payload =
-  | { readonly type: "text"; readonly id: number; readonly text: string }
+  | {
+    readonly type: "text";
+    readonly id: number;
+    readonly text: string;
+    /** The message this one answers (a quoted reply). */
+    readonly reply?: MessageRef;
+    /** Seconds the message lives once sent or received (disappearing messages); absent or 0: it stays. */
+    readonly ttl?: number;
+  }
   | { readonly type: "nickname"; readonly name: string }
   | {
     readonly type: "file-offer";
@@ -42,7 +68,25 @@ export type Payload =
   | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly ids: readonly number[] }
   | { readonly type: "close" }
   /** The receiver's answer to a file offer: chunks follow only an acceptance. */
-  | { readonly type: "file-answer"; readonly fileId: Uint8Array; readonly accept: boolean };
+  | { readonly type: "file-answer"; readonly fileId: Uint8Array; readonly accept: boolean }
+  /** A reaction of the sender to a message; "" takes the sender's reaction away. One per person. */
+  | { readonly type: "reaction"; readonly target: MessageRef; readonly emoji: string }
+  /** The sender's own text `id` now reads `text` (the receiver keeps the previous versions). */
+  | { readonly type: "edit"; readonly id: number; readonly text: string }
+  /** The sender's own text `id` is deleted for everyone. */
+  | { readonly type: "delete"; readonly id: number }
+  /**
+   * The chat's disappearing-messages timer is now `seconds` (0: off). `epoch` orders changes: the
+   * higher wins, and of two with the same epoch the one sent by the lower ID (docs/protocol.md §8).
+   */
+  | { readonly type: "timer"; readonly seconds: number; readonly epoch: number }
+  /** The sender started or stopped typing. */
+  | { readonly type: "typing"; readonly typing: boolean };
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The wire type of a text with a reply or a timer (a plain text keeps type 0x01, which old clients read). */
+const TEXT_WITH_OPTIONS = 0x09;
 
 const TYPES = [
   "text",
@@ -53,9 +97,15 @@ const TYPES = [
   "receipt",
   "close",
   "file-answer",
+  "text", // 0x09: a text with options
+  "reaction",
+  "edit",
+  "delete",
+  "timer",
+  "typing",
 ] as const;
 
-/** The wire byte of each payload type: its position in TYPES, plus one. */
+/** The wire byte of each payload type: its first position in TYPES, plus one. */
 function typeByte(type: Payload["type"]): number {
   return TYPES.indexOf(type) + 1;
 }
@@ -83,15 +133,76 @@ function checkU32(v: number, what: string): void {
   if (!Number.isSafeInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`${what} must be a u32`);
 }
 
+// What a reaction may contain besides pictographs: zero-width joiner, variation selectors, the keycap
+// mark, skin tones (pictographs themselves), tag characters (subdivision flags).
+const REACTION_EXTRA = /^[\u200d\ufe0e\ufe0f\u20e3\u{e0020}-\u{e007f}0-9#*]$/u;
+const PICTOGRAPH = /^[\p{Extended_Pictographic}\p{Regional_Indicator}\u{1f3fb}-\u{1f3ff}]$/u;
+
+/**
+ * Why `emoji` is not a reaction, or null: "" (taking one's reaction away) or 1 to MAX_REACTION_BYTES
+ * bytes and MAX_REACTION_CODE_POINTS code points, each a pictograph, regional indicator or skin tone, or
+ * one of ZWJ, VS15, VS16, the keycap mark, a tag character, or 0-9 # * (keycaps), with at least one of
+ * the first kind.
+ */
+export function reactionProblem(emoji: string): string | null {
+  if (emoji === "") return null;
+  const points = [...emoji];
+  if (utf8(emoji).length > MAX_REACTION_BYTES || points.length > MAX_REACTION_CODE_POINTS) {
+    return `a reaction is at most ${MAX_REACTION_BYTES} bytes and ${MAX_REACTION_CODE_POINTS} code points`;
+  }
+  let pictographs = 0;
+  for (const cp of points) {
+    if (PICTOGRAPH.test(cp)) pictographs++;
+    else if (!REACTION_EXTRA.test(cp)) return "a reaction is one emoji";
+  }
+  return pictographs > 0 || points.includes("\u20e3") ? null : "a reaction is one emoji";
+}
+
+/** Why `seconds` is not a timer, or null: 0 (off) or MIN_TIMER_SECONDS to MAX_TIMER_SECONDS. */
+export function timerProblem(seconds: number): string | null {
+  if (!Number.isSafeInteger(seconds)) return "a timer is a whole number of seconds";
+  if (seconds === 0 || (seconds >= MIN_TIMER_SECONDS && seconds <= MAX_TIMER_SECONDS)) return null;
+  return `a timer is off or ${MIN_TIMER_SECONDS} s to four weeks`;
+}
+
+function writeRef(w: Writer, ref: MessageRef): void {
+  if (ref.author !== "sender" && ref.author !== "recipient") throw new TypeError("author is not known");
+  checkU32(ref.id, "id");
+  if (ref.id === 0) throw new RangeError("a message reference names a text id from 1");
+  w.u8(ref.author === "sender" ? 0 : 1).u32(ref.id);
+}
+
+function readRef(r: Reader): MessageRef {
+  const author = r.u8("author");
+  if (author > 1) r.fail(`author ${author} is not known`, "unsupported");
+  const id = r.u32("message id");
+  if (id === 0) r.fail("a message reference names a text id from 1");
+  return { author: author === 0 ? "sender" : "recipient", id };
+}
+
+function checkText(text: string, min: number): Uint8Array {
+  const bytes = utf8(text);
+  if (bytes.length < min || bytes.length > MAX_TEXT_BYTES) {
+    throw new RangeError(`text must be ${min} to ${MAX_TEXT_BYTES} bytes`);
+  }
+  return bytes;
+}
+
 /** Encodes a payload: version ‖ type ‖ fields. RangeError/TypeError for values the format cannot carry. */
 export function encodePayload(p: Payload): Uint8Array {
   const w = new Writer().u8(PAYLOAD_VERSION);
   switch (p.type) {
     case "text": {
       checkU32(p.id, "id");
-      const text = utf8(p.text);
-      if (text.length > MAX_TEXT_BYTES) throw new RangeError(`text must be at most ${MAX_TEXT_BYTES} bytes`);
-      return w.u8(typeByte(p.type)).u32(p.id).vec16(text).finish();
+      const text = checkText(p.text, 0);
+      const ttl = p.ttl ?? 0;
+      if (ttl === 0 && p.reply === undefined) return w.u8(typeByte(p.type)).u32(p.id).vec16(text).finish();
+      const problem = timerProblem(ttl);
+      if (problem) throw new RangeError(problem);
+      if (p.id === 0) throw new RangeError("a text with a reply or a timer has an id from 1");
+      w.u8(TEXT_WITH_OPTIONS).u32(p.id).u32(ttl).u8(p.reply ? 1 : 0);
+      if (p.reply) writeRef(w, p.reply);
+      return w.vec16(text).finish();
     }
     case "nickname":
       checkName(p.name, "nickname", MAX_NICKNAME_BYTES, argFail);
@@ -131,6 +242,29 @@ export function encodePayload(p: Payload): Uint8Array {
       checkBytes(p.fileId, "fileId", FILE_ID_BYTES);
       if (typeof p.accept !== "boolean") throw new TypeError("accept must be a boolean");
       return w.u8(typeByte(p.type)).bytes(p.fileId).u8(p.accept ? 1 : 2).finish();
+    case "reaction": {
+      const problem = typeof p.emoji === "string" ? reactionProblem(p.emoji) : "emoji must be a string";
+      if (problem) throw new RangeError(problem);
+      writeRef(w.u8(typeByte(p.type)), p.target);
+      return w.vec8(utf8(p.emoji)).finish();
+    }
+    case "edit":
+      checkU32(p.id, "id");
+      if (p.id === 0) throw new RangeError("an edit names a text id from 1");
+      return w.u8(typeByte(p.type)).u32(p.id).vec16(checkText(p.text, 1)).finish();
+    case "delete":
+      checkU32(p.id, "id");
+      if (p.id === 0) throw new RangeError("a delete names a text id from 1");
+      return w.u8(typeByte(p.type)).u32(p.id).finish();
+    case "timer": {
+      const problem = timerProblem(p.seconds);
+      if (problem) throw new RangeError(problem);
+      checkU32(p.epoch, "epoch");
+      return w.u8(typeByte(p.type)).u32(p.seconds).u32(p.epoch).finish();
+    }
+    case "typing":
+      if (typeof p.typing !== "boolean") throw new TypeError("typing must be a boolean");
+      return w.u8(typeByte(p.type)).u8(p.typing ? 1 : 0).finish();
     default:
       throw new TypeError(`unknown payload type ${String((p as { type: unknown }).type)}`);
   }
@@ -146,9 +280,23 @@ export function decodePayload(bytes: Uint8Array): Payload {
   const type = TYPES[code - 1];
   let p: Payload;
   switch (type) {
-    case "text":
-      p = { type, id: r.u32("id"), text: r.string16("text", MAX_TEXT_BYTES) };
+    case "text": {
+      const id = r.u32("id");
+      if (code !== TEXT_WITH_OPTIONS) {
+        p = { type, id, text: r.string16("text", MAX_TEXT_BYTES) };
+        break;
+      }
+      const ttl = r.u32("timer"), flags = r.u8("flags");
+      if (flags > 1) r.fail(`text flags ${flags} are not known`, "unsupported");
+      const problem = timerProblem(ttl);
+      if (problem) r.fail(problem);
+      const reply = flags === 1 ? readRef(r) : undefined;
+      // One encoding per text: a text without options is type 0x01.
+      if (id === 0 || (ttl === 0 && !reply)) r.fail("a text with options must have an id and an option");
+      const text = r.string16("text", MAX_TEXT_BYTES);
+      p = { type, id, text, ...(reply ? { reply } : {}), ...(ttl > 0 ? { ttl } : {}) };
       break;
+    }
     case "nickname": {
       const name = r.string16("nickname", MAX_NICKNAME_BYTES);
       checkName(name, "nickname", MAX_NICKNAME_BYTES, fail);
@@ -197,6 +345,47 @@ export function decodePayload(bytes: Uint8Array): Payload {
       const answer = r.u8("answer");
       if (answer !== 1 && answer !== 2) r.fail(`file answer ${answer} is not known`, "unsupported");
       p = { type, fileId, accept: answer === 1 };
+      break;
+    }
+    case "reaction": {
+      const target = readRef(r);
+      let emoji = "";
+      try {
+        emoji = strictUtf8.decode(r.vec8("emoji", MAX_REACTION_BYTES));
+      } catch (e) {
+        if (e instanceof ProtocolError) throw e;
+        r.fail("emoji is not valid UTF-8");
+      }
+      const problem = reactionProblem(emoji);
+      if (problem) r.fail(problem);
+      p = { type, target, emoji };
+      break;
+    }
+    case "edit": {
+      const id = r.u32("id");
+      if (id === 0) r.fail("an edit names a text id from 1");
+      const text = r.string16("text", MAX_TEXT_BYTES);
+      if (text === "") r.fail("an edit cannot be empty");
+      p = { type, id, text };
+      break;
+    }
+    case "delete": {
+      const id = r.u32("id");
+      if (id === 0) r.fail("a delete names a text id from 1");
+      p = { type, id };
+      break;
+    }
+    case "timer": {
+      const seconds = r.u32("seconds"), epoch = r.u32("epoch");
+      const problem = timerProblem(seconds);
+      if (problem) r.fail(problem);
+      p = { type, seconds, epoch };
+      break;
+    }
+    case "typing": {
+      const state = r.u8("typing");
+      if (state > 1) r.fail(`typing state ${state} is not known`, "unsupported");
+      p = { type, typing: state === 1 };
       break;
     }
     default:

@@ -35,6 +35,15 @@ const state = {
   lastRequest: 0,
   /** Invitations to groups received (client/webgroups.ts). */
   invitations: [],
+  /** The message the composer answers ({chat, line}), or the one it edits, or null. */
+  reply: null,
+  editing: null,
+  /** Peers typing: chat ID → until when (ms). */
+  typing: new Map(),
+  /** Chats whose older lines are being fetched. */
+  paging: new Set(),
+  /** The line to show once its chat is drawn ({chat, line}): a search result. */
+  reveal: null,
 };
 
 // ---- text from peers ------------------------------------------------------------------------------------
@@ -115,8 +124,8 @@ function connect() {
 }
 
 /** Sends a request; resolves with its data, rejects with an Error whose message is one sentence. */
-function request(a, params = {}) {
-  state.lastRequest = Date.now();
+function request(a, params = {}, quiet = false) {
+  if (!quiet) state.lastRequest = Date.now();
   return new Promise((resolve, reject) => {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       return reject(new Error("The page is not connected to your sotto client."));
@@ -169,6 +178,27 @@ function receive(m) {
     case "event":
       if (state.phase === "open" && m.e && typeof m.e.event === "string") onEvent(m.e);
       return;
+    case "removed": {
+      // Lines that are gone (disappeared, or the chat's history deleted).
+      const chat = state.chats.get(m.chat);
+      if (state.phase !== "open" || !chat) return;
+      const gone = new Set(m.all ? chat.lines.map((l) => l.seq) : array(m.lines));
+      chat.lines = chat.lines.filter((l) => !gone.has(l.seq));
+      for (const seq of gone) chat.bySeq.delete(seq);
+      chat.dirty = true;
+      if (state.reply?.chat === m.chat && gone.has(state.reply.line)) setContext(null);
+      if (state.editing?.chat === m.chat && gone.has(state.editing.line)) setContext(null);
+      return scheduleRender();
+    }
+    case "gone": {
+      // A chat forgotten: it leaves the list.
+      if (state.phase !== "open") return;
+      state.chats.delete(m.chat);
+      chatNodes.get(m.chat)?.remove();
+      chatNodes.delete(m.chat);
+      if (state.selected === m.chat) select(null, { tell: false });
+      return scheduleRender();
+    }
     default:
       // Something newer than this page: nothing to show.
       return;
@@ -242,7 +272,9 @@ function applyState(m) {
   for (const c of m.chats) {
     const kept = old.get(c.id);
     const lowest = c.lines.length > 0 ? c.lines[0].seq : Infinity;
-    const chat = { ...c, lines: kept ? kept.lines.filter((l) => l.seq < lowest) : [], bySeq: new Map() };
+    // Line numbers are stable: older lines this page had paged in stay, down to the oldest kept.
+    const older = kept ? kept.lines.filter((l) => l.seq < lowest && l.seq >= (c.oldest ?? 0)) : [];
+    const chat = { ...c, lines: older, bySeq: new Map() };
     for (const l of chat.lines) chat.bySeq.set(l.seq, l);
     state.chats.set(c.id, chat);
     applyChat(c, c.lines);
@@ -266,6 +298,11 @@ function applyChat(summary, lines) {
   }
   const { lines: _l, ...rest } = summary;
   Object.assign(chat, rest);
+  // Lines below the oldest the history keeps went by retention.
+  if (typeof summary.oldest === "number" && chat.lines.length > 0 && chat.lines[0].seq < summary.oldest) {
+    chat.lines = chat.lines.filter((l) => l.seq >= summary.oldest);
+    chat.bySeq = new Map(chat.lines.map((l) => [l.seq, l]));
+  }
   let unordered = false;
   for (const line of lines ?? []) {
     const old = chat.bySeq.get(line.seq);
@@ -293,12 +330,32 @@ function onEvent(e) {
     case "ready":
       return renderMe();
     case "message": {
+      state.typing.delete(e.chat);
       if (document.hidden) {
         state.unseen++;
         notify(e);
       }
-      return renderTitle();
+      renderTitle();
+      return scheduleRender();
     }
+    case "typing":
+      if (e.typing) {
+        state.typing.set(e.chat, Date.now() + 8000);
+        setTimeout(scheduleRender, 8100);
+      } else state.typing.delete(e.chat);
+      return scheduleRender();
+    case "identity-changed":
+      return toast(
+        e.reason === "keys"
+          ? `${chatLabel(e.chat)}'s identity keys differ from the ones you verified: sending is held.`
+          : `${chatLabel(e.chat)} has the name of a verified chat with another ID: sending is held.`,
+        true,
+      );
+    case "timer":
+      if (e.by === "peer") {
+        toast(`${chatLabel(e.chat)} set disappearing messages to ${timerLabel(e.seconds)}.`);
+      }
+      return;
     case "file-offer":
       // The offer itself is drawn from the chat's state (renderTransfers); elsewhere it is told.
       if (e.direction === "receive") {
@@ -347,6 +404,11 @@ function onEvent(e) {
       return toast(`A message to ${chatLabel(e.chat)} was refused: ${visible(e.reason)}.`, true);
     case "peer-closed":
       return toast(`${chatLabel(e.chat)} closed the chat.`);
+    case "withdrawn":
+      // A message of ours taken back at the relay (a delete for everyone, a lapsed one): said when it
+      // made a difference the page cannot show otherwise.
+      if (e.outcome === "withdrawn") toast(`Withdrawn from the relay: ${chatLabel(e.chat)} never got it.`);
+      return;
     case "error":
       return toast(visible(e.message), true);
     case "group-message":
@@ -410,6 +472,7 @@ function fileEnded(file) {
 
 function notify(e) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (state.chats.get(e.chat)?.muted) return;
   try {
     const n = new Notification(chatLabel(e.chat), { body: visible(e.text).slice(0, 160), tag: e.chat });
     n.onclick = () => {
@@ -627,6 +690,9 @@ function select(id, { tell = true, focus = false } = {}) {
   if (changed) {
     $("composer-error").textContent = "";
     closeMenu();
+    closeMsgMenu();
+    if (state.editing) text.value = "";
+    setContext(null);
     const chat = state.chats.get(id);
     if (chat) chat.dirty = true;
     list.setItems([], true);
@@ -641,8 +707,26 @@ const MARKS = {
   pending: ["…", "waiting to be sent"],
   queued: ["✓", "sent"],
   delivered: ["✓✓", "delivered"],
+  read: ["✓✓", "read"],
   failed: ["✗", "not sent"],
 };
+
+const TIMERS = [[604800, "week"], [86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
+
+/** "1 hour", "30 seconds", "off". */
+function timerLabel(seconds) {
+  if (!seconds) return "off";
+  for (const [unit, name] of TIMERS) {
+    if (seconds % unit === 0) return `${seconds / unit} ${name}${seconds / unit === 1 ? "" : "s"}`;
+  }
+  return `${seconds} seconds`;
+}
+
+/** The first words of a line, for a quote. */
+function quoteOf(text) {
+  const flat = visibleName(String(text).replace(/\s+/g, " ").trim());
+  return flat.length > 80 ? `${flat.slice(0, 79)}…` : flat;
+}
 
 function dayLabel(ms) {
   const d = new Date(ms), today = new Date();
@@ -655,6 +739,12 @@ function dayLabel(ms) {
 const ANSWER_HINT = /: \/accept [0-9a-f]+ or \/decline [0-9a-f]+$/;
 
 function renderRow(item) {
+  if (item.type === "unread") {
+    const row = el("div", "unread-line");
+    row.setAttribute("role", "separator");
+    row.append(el("span", "", "New messages"));
+    return row;
+  }
   if (item.type === "day") {
     const row = el("div", "day");
     row.setAttribute("role", "separator");
@@ -675,13 +765,44 @@ function renderRow(item) {
     }
     return row;
   }
-  const row = el("div", `msg ${line.kind}${item.grouped ? " grouped" : ""}`);
+  const chat = state.chats.get(state.selected);
+  const who = line.kind === "out" ? "you" : visibleName(chat?.name ?? "");
+  const row = el("div", `msg ${line.kind}${item.grouped ? " grouped" : ""}${line.deleted ? " deleted" : ""}`);
   row.dataset.seq = String(line.seq);
   const bubble = el("div", "bubble");
   // In a group, who wrote it (as this client names them), above the first of a run of their lines.
   if (line.from && !item.grouped) bubble.append(el("span", "sender", visibleName(line.from)));
-  bubble.append(el("p", "text", visible(line.text)));
+  if (line.reply) {
+    const q = el("blockquote", "quote");
+    const to = line.reply.mine ? "you" : visibleName(chat?.name ?? "");
+    q.append(el("span", "quote-who", to));
+    q.append(
+      el(
+        "span",
+        "quote-text",
+        line.reply.quote !== undefined ? quoteOf(line.reply.quote) : "a message no longer here",
+      ),
+    );
+    q.setAttribute("aria-label", `Replying to ${to}`);
+    bubble.append(q);
+  }
+  if (line.deleted) bubble.append(el("p", "text tombstone", "This message was deleted."));
+  else bubble.append(el("p", "text", visible(line.text)));
+  const reactions = [];
+  if (line.reactions?.mine) reactions.push([line.reactions.mine, "you"]);
+  if (line.reactions?.theirs) reactions.push([line.reactions.theirs, visibleName(chat?.name ?? "")]);
   const meta = el("span", "meta");
+  if (line.expires) {
+    const t = el("span", "expires", `⏱ ${TIME.format(line.expires)}`);
+    t.title = `Disappears at ${TIME.format(line.expires)}`;
+    t.setAttribute("aria-label", t.title);
+    meta.append(t);
+  }
+  if (line.versions?.length) {
+    const e = el("span", "edited", "edited");
+    e.title = `Edited ${line.versions.length} time${line.versions.length === 1 ? "" : "s"}`;
+    meta.append(e);
+  }
   const time = el("time", "", TIME.format(line.time));
   time.dateTime = new Date(line.time).toISOString();
   meta.append(time);
@@ -694,12 +815,33 @@ function renderRow(item) {
     meta.append(m);
   }
   bubble.append(meta);
+  if (reactions.length > 0) {
+    const box = el("div", "reactions");
+    for (const [emoji, by] of reactions) {
+      const r = el("span", "reaction", visibleName(emoji));
+      r.setAttribute("aria-label", `${by} reacted ${visibleName(emoji)}`);
+      r.title = by;
+      box.append(r);
+    }
+    bubble.append(box);
+  }
   row.append(bubble);
+  // Groups have no replies, reactions, edits or deletes (yet): their lines have no actions.
+  if (!line.deleted && chat?.kind !== "group") {
+    const actions = el("button", "icon-button msg-actions", "⋯");
+    actions.type = "button";
+    // Not a Tab stop (a long chat would be hundreds): ↑/↓ in the message log reach them.
+    actions.tabIndex = -1;
+    actions.setAttribute("aria-haspopup", "menu");
+    actions.setAttribute("aria-label", `Actions for the message from ${who} at ${TIME.format(line.time)}`);
+    actions.addEventListener("click", () => openMsgMenu(actions, line.seq));
+    row.append(actions);
+  }
   return row;
 }
 
 function estimate(item, width) {
-  if (item.type === "day") return 44;
+  if (item.type === "day" || item.type === "unread") return 44;
   const text = item.line.text;
   const perLine = Math.max(16, Math.floor((Math.min(width * 0.75, 640) - 32) / 8));
   let lines = 0;
@@ -708,6 +850,25 @@ function estimate(item, width) {
 }
 
 const list = new VirtualList($("messages"), $("messages-inner"), renderRow, estimate);
+list.onNearTop = () => loadOlder(state.selected);
+
+/** Fetches the page of lines before the oldest this page has of a chat (down to `from`, if given). */
+async function loadOlder(id, from) {
+  const chat = state.chats.get(id);
+  if (!chat || chat.kind === "group" || state.paging.has(id)) return;
+  const lowest = chat.lines[0]?.seq;
+  if (lowest === undefined || lowest <= (chat.oldest ?? 0)) return;
+  state.paging.add(id);
+  try {
+    const data = await request("history", { chat: id, before: lowest, ...(from ? { from } : {}) }, true);
+    applyChat({ id }, array(data?.lines));
+    scheduleRender();
+  } catch {
+    // the next scroll asks again
+  } finally {
+    state.paging.delete(id);
+  }
+}
 
 function itemsOf(chat) {
   const items = [];
@@ -719,6 +880,10 @@ function itemsOf(chat) {
       lastDay = day;
       prev = null;
     }
+    if (chat.unreadFrom === line.seq) {
+      items.push({ key: "unread", type: "unread", sig: "" });
+      prev = null;
+    }
     const grouped = prev !== null && prev.kind === line.kind && line.kind !== "system" &&
       prev.from === line.from && line.time - prev.time < 5 * 60e3;
     items.push({
@@ -726,7 +891,7 @@ function itemsOf(chat) {
       type: "line",
       line,
       grouped,
-      sig: `${line.status}|${grouped}|${line.download ?? ""}`,
+      sig: `${line.rev ?? 0}|${line.status}|${grouped}|${line.download ?? ""}`,
     });
     prev = line;
   }
@@ -744,7 +909,24 @@ function renderConversation() {
   const extra = chat.peerNickname && chat.nickname
     ? ` · calls themselves ~${visibleName(chat.peerNickname)}`
     : "";
-  $("chat-status").textContent = `${status}${extra} · ${chat.id}`;
+  const typing = (state.typing.get(chat.id) ?? 0) > Date.now();
+  $("chat-status").textContent = `${typing ? "typing… · " : ""}${status}${extra}${
+    chat.muted ? " · muted" : ""
+  } · ${chat.id}`;
+  $("chat-verified").hidden = !chat.verified;
+  const timer = $("chat-timer");
+  timer.hidden = !chat.timer;
+  timer.textContent = chat.timer ? `⏱ ${timerLabel(chat.timer)}` : "";
+  timer.title = chat.timer ? `New messages disappear after ${timerLabel(chat.timer)}` : "";
+  const warning = $("chat-warning");
+  warning.hidden = !chat.warning || chat.warning === "none";
+  $("chat-warning-text").textContent = chat.warning === "identity-changed"
+    ? `${
+      visibleName(chat.name)
+    }'s identity keys differ from the ones you verified. Sending is held until you compare the safety number again.`
+    : `"${
+      visibleName(chat.name)
+    }" is the name of a verified chat with another ID. This is not the same person unless they tell you so; sending is held until you look.`;
   $("chat").dataset.state = chat.blocked ? "blocked" : chat.state;
   const group = chat.kind === "group";
   $("verify").hidden = group;
@@ -770,10 +952,59 @@ function renderConversation() {
     chat.dirty = false;
     list.setItems(itemsOf(chat));
   }
+  if (state.reveal?.chat === chat.id && list.scrollToKey(`l${state.reveal.line}`)) {
+    const seq = state.reveal.line;
+    state.reveal = null;
+    requestAnimationFrame(() => {
+      const row = document.querySelector(`#messages .msg[data-seq="${seq}"], #messages .system`);
+      row?.classList.add("found");
+      setTimeout(() => row?.classList.remove("found"), 2500);
+    });
+  }
+  renderJump(chat);
   renderMenu(chat);
   renderTransfers();
   if ($("members-dialog").open) renderMembers(chat);
 }
+
+/** "New messages ↑": shown while the first unread line is above the view. */
+function renderJump(chat) {
+  const offset = chat.unreadFrom ? list.offsetOf("unread") : null;
+  $("jump-unread").hidden = offset === null || offset >= 0;
+}
+
+// In the message log, ↑ and ↓ move between the messages' action buttons (Enter opens one); Escape goes
+// back to the log.
+$("messages").addEventListener("keydown", (e) => {
+  if (e.key !== "ArrowUp" && e.key !== "ArrowDown" && e.key !== "Escape") return;
+  const here = document.activeElement;
+  if (e.key === "Escape") {
+    if (here?.classList.contains("msg-actions")) {
+      e.preventDefault();
+      $("messages").focus();
+    }
+    return;
+  }
+  const buttons = [...$("messages").querySelectorAll(".msg-actions")]
+    .sort((a, b) => Number(a.closest(".msg").dataset.seq) - Number(b.closest(".msg").dataset.seq));
+  if (buttons.length === 0) return;
+  e.preventDefault();
+  const at = buttons.indexOf(here);
+  const next = at < 0
+    ? buttons[e.key === "ArrowUp" ? buttons.length - 1 : 0]
+    : buttons[Math.max(0, Math.min(buttons.length - 1, at + (e.key === "ArrowUp" ? -1 : 1)))];
+  next.focus();
+});
+
+$("jump-unread").addEventListener("click", () => {
+  list.scrollToKey("unread");
+  $("jump-unread").hidden = true;
+  $("messages").focus();
+});
+$("messages").addEventListener("scroll", () => {
+  const chat = state.chats.get(state.selected);
+  if (chat) renderJump(chat);
+}, { passive: true });
 
 // ---- composing ------------------------------------------------------------------------------------------
 
@@ -784,12 +1015,66 @@ function autosize() {
   text.style.height = `${Math.min(text.scrollHeight, Math.round(innerHeight * 0.4))}px`;
 }
 
-text.addEventListener("input", autosize);
+let typingSent = 0;
+text.addEventListener("input", () => {
+  autosize();
+  // The client sends "typing" only if the user opted in, and at most every 5 s; asked at most every 3 s.
+  if (state.selected && text.value !== "" && !state.editing && Date.now() - typingSent > 3000) {
+    typingSent = Date.now();
+    request("typing", { chat: state.selected }, true).catch(() => {});
+  }
+});
 text.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     $("composer").requestSubmit();
+  } else if (e.key === "Escape" && (state.reply || state.editing)) {
+    e.preventDefault();
+    e.stopPropagation();
+    setContext(null);
+  } else if (e.key === "ArrowUp" && text.value === "" && !state.editing) {
+    // Up in an empty composer edits your last message, if it still can be.
+    const chat = state.chats.get(state.selected);
+    const last = chat?.lines.findLast((l) => l.kind === "out" && !l.deleted);
+    if (last?.editable) {
+      e.preventDefault();
+      startEdit(chat, last);
+    }
   }
+});
+
+/** What the composer is doing besides a new message: answering a line, editing one, or nothing. */
+function setContext(context) {
+  state.reply = context?.reply ?? null;
+  state.editing = context?.edit ?? null;
+  const box = $("composer-context");
+  const target = state.reply ?? state.editing;
+  box.hidden = !target;
+  if (!target) {
+    $("send").setAttribute("aria-label", "Send");
+    return;
+  }
+  const chat = state.chats.get(target.chat), line = chat?.bySeq.get(target.line);
+  const who = line?.kind === "out" ? "you" : visibleName(chat?.name ?? "");
+  $("composer-context-text").textContent = state.reply
+    ? `Replying to ${who}: ${quoteOf(line?.text ?? "")}`
+    : "Editing your message (Escape cancels)";
+  $("send").setAttribute("aria-label", state.reply ? "Send the reply" : "Save the edit");
+}
+
+function startEdit(chat, line) {
+  setContext({ edit: { chat: chat.id, line: line.seq } });
+  text.value = line.text;
+  autosize();
+  text.focus();
+}
+
+$("composer-context-cancel").addEventListener("click", () => {
+  const editing = state.editing;
+  setContext(null);
+  if (editing) text.value = "";
+  autosize();
+  text.focus();
 });
 
 $("composer").addEventListener("submit", async (e) => {
@@ -797,15 +1082,120 @@ $("composer").addEventListener("submit", async (e) => {
   const value = text.value, chat = state.selected;
   if (value.trim() === "" || !chat) return;
   $("composer-error").textContent = "";
+  const reply = state.reply?.chat === chat ? state.reply.line : null;
+  const editing = state.editing?.chat === chat ? state.editing.line : null;
   text.value = "";
   autosize();
   try {
-    await request("send", { chat, text: value });
-    list.toBottom();
+    if (editing !== null) await request("edit", { chat, line: editing, text: value });
+    else await request("send", { chat, text: value, ...(reply !== null ? { reply } : {}) });
+    setContext(null);
+    if (editing === null) list.toBottom();
   } catch (err) {
     if (text.value === "") text.value = value;
     autosize();
     $("composer-error").textContent = err.message;
+  }
+});
+
+// ---- a message's actions: react, reply, edit, delete -----------------------------------------------------
+
+let msgTarget = null;
+
+function msgItems() {
+  return [...$("msg-menu").querySelectorAll("button")].filter((b) => !b.hidden && !b.closest("[hidden]"));
+}
+
+function openMsgMenu(button, seq) {
+  const chat = state.chats.get(state.selected), line = chat?.bySeq.get(seq);
+  if (!chat || !line) return;
+  msgTarget = { chat: chat.id, seq, button };
+  const open = chat.state === "open" && (!chat.warning || chat.warning === "none");
+  const menu = $("msg-menu");
+  const isText = line.kind !== "system" && !line.deleted;
+  menu.querySelector(".reaction-row").hidden = !(open && isText);
+  const show = {
+    unreact: open && !!line.reactions?.mine,
+    reply: chat.state !== "closed" && isText,
+    edit: open && !!line.editable,
+    versions: !!line.versions?.length,
+    delete: open && line.kind === "out" && isText,
+  };
+  for (const b of menu.querySelectorAll("[data-msg]")) b.hidden = !show[b.dataset.msg];
+  for (const b of menu.querySelectorAll("[data-emoji]")) {
+    b.setAttribute("aria-pressed", String(line.reactions?.mine === b.dataset.emoji));
+  }
+  menu.hidden = false;
+  button.setAttribute("aria-expanded", "true");
+  const r = button.getBoundingClientRect(), w = menu.offsetWidth, h = menu.offsetHeight;
+  menu.style.left = `${Math.max(8, Math.min(innerWidth - w - 8, r.right - w))}px`;
+  menu.style.top = `${r.bottom + h + 8 > innerHeight ? Math.max(8, r.top - h - 4) : r.bottom + 4}px`;
+  msgItems()[0]?.focus();
+}
+
+function closeMsgMenu(focus = false) {
+  if ($("msg-menu").hidden) return;
+  $("msg-menu").hidden = true;
+  msgTarget?.button?.setAttribute("aria-expanded", "false");
+  if (focus) msgTarget?.button?.focus();
+}
+
+$("msg-menu").addEventListener("keydown", (e) => {
+  const items = msgItems(), at = items.indexOf(document.activeElement);
+  if (["ArrowDown", "ArrowUp", "ArrowLeft", "ArrowRight"].includes(e.key)) {
+    e.preventDefault();
+    const step = e.key === "ArrowDown" || e.key === "ArrowRight" ? 1 : items.length - 1;
+    items[(at + step) % items.length]?.focus();
+  } else if (e.key === "Home" || e.key === "End") {
+    e.preventDefault();
+    items[e.key === "Home" ? 0 : items.length - 1]?.focus();
+  } else if (e.key === "Escape") {
+    e.preventDefault();
+    e.stopPropagation();
+    closeMsgMenu(true);
+  } else if (e.key === "Tab") closeMsgMenu();
+});
+document.addEventListener("click", (e) => {
+  if (!e.target.closest?.("#msg-menu, .msg-actions")) closeMsgMenu();
+});
+
+$("msg-menu").addEventListener("click", async (e) => {
+  const b = e.target.closest?.("button");
+  const target = msgTarget, chat = state.chats.get(target?.chat), line = chat?.bySeq.get(target?.seq);
+  if (!b || !chat || !line) return;
+  closeMsgMenu(!b.dataset.msg || b.dataset.msg === "unreact");
+  const run = (a, params) =>
+    request(a, { chat: chat.id, line: line.seq, ...params }).catch((err) => toast(err.message, true));
+  if (b.dataset.emoji) {
+    const emoji = line.reactions?.mine === b.dataset.emoji ? "" : b.dataset.emoji;
+    return await run("react", { emoji });
+  }
+  switch (b.dataset.msg) {
+    case "unreact":
+      return await run("react", { emoji: "" });
+    case "reply":
+      setContext({ reply: { chat: chat.id, line: line.seq } });
+      return text.focus();
+    case "edit":
+      return startEdit(chat, line);
+    case "versions":
+      await ask({
+        title: "Earlier versions",
+        text: line.versions.map((v) => `${TIME.format(v.time)}: ${visible(v.text)}`).join("\n"),
+        ok: "Done",
+      });
+      return;
+    case "delete":
+      if (
+        await ask({
+          title: "Delete for everyone?",
+          text: `The message goes from this chat here and from ${visibleName(chat.name)}'s client; a copy ` +
+            "they made is out of reach.",
+          ok: "Delete",
+          danger: true,
+        }) !== null
+      ) await run("delete");
+      return;
   }
 });
 
@@ -1159,6 +1549,10 @@ function showSafety(chat, data) {
   digits.replaceChildren(...data.number.split(" ").map((g) => el("span", "", g)));
   digits.dataset.number = data.number;
   $("safety-qr").replaceChildren(qrSvg(data.qr, "The safety number as a QR code"));
+  $("verify-state").textContent = chat.verified
+    ? "You marked this chat as verified."
+    : "If the numbers match, mark the chat as verified: you will be warned if that ever stops being true.";
+  $("verify-mark").textContent = chat.verified ? "Remove the verified mark" : "Mark as verified";
   $("verify-dialog").showModal();
 }
 
@@ -1224,6 +1618,11 @@ function renderMenu(chat) {
     close: chat.state !== "closed",
     block: !chat.blocked,
     unblock: chat.blocked,
+    timer: chat.state === "open",
+    mute: !chat.muted,
+    unmute: !!chat.muted,
+    clear: true,
+    forget: chat.state === "closed",
   };
   for (const b of $("chat-menu").querySelectorAll("[data-action]")) b.hidden = !show[b.dataset.action];
 }
@@ -1345,6 +1744,119 @@ $("chat-menu").addEventListener("click", async (e) => {
       return;
     case "unblock":
       return run("unblock", { peer: chat.id });
+    case "timer":
+      $("timer-select").value = String(chat.timer ?? 0);
+      $("timer-error").textContent = "";
+      $("timer-dialog").showModal();
+      return $("timer-select").focus();
+    case "mute":
+    case "unmute":
+      return run("mute", { chat: chat.id, muted: action === "mute" });
+    case "clear":
+      if (
+        await ask({
+          title: "Delete this chat's history?",
+          text: `Every line of the chat with ${name} goes from this computer. ${name} keeps theirs.`,
+          ok: "Delete the history",
+          danger: true,
+        }) !== null
+      ) await run("clear", { chat: chat.id });
+      return;
+    case "forget":
+      if (
+        await ask({
+          title: `Forget ${name}?`,
+          text: "The chat, its history and its keys are deleted here. To talk again, ask for a new chat.",
+          ok: "Forget",
+          danger: true,
+        }) !== null
+      ) await run("forget", { chat: chat.id });
+      return;
+  }
+});
+
+$("timer-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    await request("timer", { chat: state.selected, seconds: Number($("timer-select").value) });
+    $("timer-dialog").close();
+  } catch (err) {
+    $("timer-error").textContent = err.message;
+  }
+});
+
+// ---- verification --------------------------------------------------------------------------------------
+
+$("verify-mark").addEventListener("click", async () => {
+  const chat = state.chats.get(state.selected);
+  if (!chat) return;
+  try {
+    await request("mark", { chat: chat.id, action: chat.verified ? "off" : "ok" });
+    $("verify-dialog").close();
+  } catch (err) {
+    toast(err.message, true);
+  }
+});
+
+$("warning-compare").addEventListener("click", () => $("verify").click());
+$("warning-accept").addEventListener("click", async () => {
+  const chat = state.chats.get(state.selected);
+  if (!chat) return;
+  const ok = await ask({
+    title: "Send without comparing?",
+    text: "If this is not the person you verified, they read what you send. Comparing the safety number " +
+      "takes a minute.",
+    ok: "Send anyway",
+    danger: true,
+  });
+  if (ok !== null) {
+    request("mark", { chat: chat.id, action: "accept" }).catch((err) => toast(err.message, true));
+  }
+});
+
+// ---- search --------------------------------------------------------------------------------------------
+
+function openSearch() {
+  $("search-summary").textContent = "";
+  $("search-results").replaceChildren();
+  $("search-dialog").showModal();
+  $("search-input").select();
+}
+
+$("search-button").addEventListener("click", openSearch);
+$("search-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const query = $("search-input").value.trim(), all = $("search-all").checked;
+  if (query === "") return ($("search-summary").textContent = "Type what to search for.");
+  try {
+    const data = await request("search", { query, ...(all ? {} : { chat: state.selected }) });
+    const hits = array(data?.hits);
+    $("search-summary").textContent = hits.length === 0
+      ? "Nothing found."
+      : `${data.total} found${data.total > hits.length ? `; the newest ${hits.length} are shown` : ""}.`;
+    $("search-results").replaceChildren(
+      ...hits.reverse().map((h) => {
+        const li = el("li");
+        const b = el("button", "search-hit");
+        b.type = "button";
+        b.append(
+          el("span", "hit-where", `${visibleName(h.name)} · ${shortTime(h.time)} ${TIME.format(h.time)}`),
+        );
+        b.append(el("span", "hit-text", quoteOf(h.text)));
+        b.addEventListener("click", async () => {
+          $("search-dialog").close();
+          select(h.chat, { focus: false });
+          const chat = state.chats.get(h.chat);
+          if (chat && !chat.bySeq.has(h.line)) await loadOlder(h.chat, h.line);
+          state.reveal = { chat: h.chat, line: h.line };
+          scheduleRender();
+        });
+        li.append(b);
+        return li;
+      }),
+    );
+  } catch (err) {
+    $("search-summary").textContent = err.message;
   }
 });
 
@@ -1531,6 +2043,9 @@ document.addEventListener("keydown", (e) => {
     const next =
       chats[(at + (e.key === "ArrowDown" ? 1 : chats.length - 1) + (at < 0 ? 1 : 0)) % chats.length];
     select(next.id);
+  } else if ((e.ctrlKey || e.metaKey) && e.shiftKey && e.key.toLowerCase() === "f") {
+    e.preventDefault();
+    if (!document.querySelector("dialog[open]")) openSearch();
   } else if (e.key === "Escape" && !document.querySelector("dialog[open]") && $("chat-menu").hidden) {
     if (document.body.classList.contains("showing-chat")) $("back").click();
   }

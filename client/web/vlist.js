@@ -31,8 +31,13 @@ export class VirtualList {
     this.width = 0;
     this.stick = true;
     this.frame = 0;
+    /** A row to keep in place while rows are added above it (older lines paged in). */
+    this.keep = null;
+    /** Called when the reader nears the top (to page in older rows). */
+    this.onNearTop = null;
     scroller.addEventListener("scroll", () => {
       this.stick = this.atBottom();
+      if (this.scroller.scrollTop < 400 && this.onNearTop) this.onNearTop();
       this.schedule();
     }, { passive: true });
     new ResizeObserver(() => {
@@ -52,16 +57,41 @@ export class VirtualList {
     return s.scrollHeight - s.scrollTop - s.clientHeight < STICK_PX;
   }
 
-  /** Replaces the rows (same keys keep their measured heights); `reset` starts at the bottom. */
+  /**
+   * Replaces the rows (same keys keep their measured heights); `reset` starts at the bottom. The row at
+   * the top of the view stays where it is, so rows added above it (older ones) do not move the text.
+   */
   setItems(items, reset = false) {
     if (reset) {
       this.stick = true;
       for (const { el } of this.rows.values()) el.remove();
       this.rows.clear();
+    } else if (!this.stick && this.items.length > 0) {
+      const top = this.scroller.scrollTop, i = this.#find(top);
+      if (this.items[i]) this.keep = { key: this.items[i].key, shift: top - this.offsets[i] };
     }
     this.items = items;
     this.dirtyFrom = 0;
     this.draw();
+  }
+
+  /** Scrolls so the row with this key is at the top of the view (false if there is none). */
+  scrollToKey(key) {
+    const i = this.items.findIndex((item) => item.key === key);
+    if (i < 0) return false;
+    this.#layout();
+    this.stick = false;
+    this.scroller.scrollTop = Math.max(0, this.offsets[i] - 8);
+    this.draw();
+    return true;
+  }
+
+  /** The offset of the row with this key from the top of the view (null if there is none). */
+  offsetOf(key) {
+    const i = this.items.findIndex((item) => item.key === key);
+    if (i < 0) return null;
+    this.#layout();
+    return this.offsets[i] - this.scroller.scrollTop;
   }
 
   /** Scrolls to the newest row. */
@@ -121,6 +151,11 @@ export class VirtualList {
     const s = this.scroller;
     for (let pass = 0; pass < 3; pass++) {
       const total = this.#layout();
+      if (this.keep) {
+        const i = this.items.findIndex((item) => item.key === this.keep.key);
+        if (i >= 0) s.scrollTop = this.offsets[i] + this.keep.shift;
+        this.keep = null;
+      }
       if (this.stick) s.scrollTop = total;
       const top = s.scrollTop, view = s.clientHeight;
       const anchor = this.#find(top), anchorShift = top - this.offsets[anchor];

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bytesToHex, equalBytes } from "../../crypto/bytes.ts";
 import { generateIdentity } from "../../protocol/identity.ts";
-import type { KeystoreContents } from "../../protocol/keystore.ts";
+import { decodeContents, encodeContents, type KeystoreContents } from "../../protocol/keystore.ts";
 import { PrekeyStore } from "../../protocol/prekeys.ts";
 import type { CurveName } from "../../protocol/suite.ts";
 import type { ResultCode, ServerFrame } from "../../protocol/wire.ts";
@@ -37,7 +37,21 @@ export function newContents(oneTime = 3): KeystoreContents {
     chats: [],
     outbox: [],
     blocked: [],
+    settings: new Map(),
   };
+}
+
+/**
+ * The contents as a restart reads them: the keystore decoded from its encoding, and each chat's
+ * history as the history store would load it (its lines, written whole).
+ */
+export function reloaded(contents: KeystoreContents): KeystoreContents {
+  const back = decodeContents(encodeContents(contents));
+  for (const chat of back.chats) {
+    const old = contents.chats.find((c) => equalBytes(c.peerId, chat.peerId));
+    chat.history = (old?.history ?? []).map((h) => ({ ...h, versions: [...h.versions] }));
+  }
+  return back;
 }
 
 /** A keystore in memory whose writes can be held back. */
@@ -245,7 +259,8 @@ export class FakeRelay {
     if (this.#blocks.has(edge(user.id, req.peerId))) {
       return { code: "not-allowed", detail: "you have blocked this ID; unblock it first" };
     }
-    const peer = this.#user(req.peerId)!;
+    const peer = this.#user(req.peerId);
+    if (!peer) return { code: "ok", detail: "pending" }; // nobody with that ID has come yet
     const pair = this.#pair(user.id, peer.id);
     if (this.#open.has(pair)) return { code: "ok", detail: "already open" };
     if (!this.#asked.has(edge(peer.id, user.id)) || this.#blocks.has(edge(peer.id, user.id))) {

@@ -1,6 +1,7 @@
 // A small virtual terminal for the UI tests: it applies the output of a program (text, CR/LF/BS, and the
 // CSI sequences the UI uses: cursor position, erase, colours, cursor visibility, the alternate screen)
-// to a grid of cells, so a test can read what a person would see.
+// to a grid of cells, so a test can read what a person would see. OSC strings (notifications) are kept
+// aside in `osc`, and the bell counted.
 
 import { charWidth } from "../../client/screen.ts";
 
@@ -13,6 +14,9 @@ export class VirtualTerminal {
   #row = 0;
   #col = 0;
   #pending = "";
+  /** The OSC strings received (without ESC ] and the terminator). */
+  readonly osc: string[] = [];
+  bells = 0;
 
   constructor(width: number, height: number) {
     this.width = width;
@@ -53,6 +57,17 @@ export class VirtualTerminal {
     let i = 0;
     while (i < s.length) {
       const ch = s[i];
+      if (ch === "\x1b" && s[i + 1] === "]") {
+        // deno-lint-ignore no-control-regex
+        const osc = /^\x1b\]([^\x07\x1b]*)(\x07|\x1b\\)/.exec(s.slice(i));
+        if (!osc) {
+          this.#pending = s.slice(i);
+          return;
+        }
+        this.osc.push(osc[1]);
+        i += osc[0].length;
+        continue;
+      }
       if (ch === "\x1b") {
         // deno-lint-ignore no-control-regex
         const m = /^\x1b\[([?0-9;]*)([@-~])/.exec(s.slice(i));
@@ -68,7 +83,8 @@ export class VirtualTerminal {
         i += m[0].length;
         continue;
       }
-      if (ch === "\r") this.#col = 0;
+      if (ch === "\x07") this.bells++;
+      else if (ch === "\r") this.#col = 0;
       else if (ch === "\n") this.#lineFeed();
       else if (ch === "\b") this.#col = Math.max(0, this.#col - 1);
       else if (ch >= " ") {

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { API_VERSION, checkEventLine, EVENTS, schemaRows } from "../../client/api.ts";
+import { HELP } from "../../client/commands.ts";
 import { type ClientEvent, eventToJson } from "../../client/events.ts";
 
 const DOCS = new URL("../../docs/client.md", import.meta.url);
@@ -40,7 +41,7 @@ Deno.test("JSON API: every line carries the version; sample events match", () =>
       tls: "SecP384r1MLKEM1024",
     },
     { event: "connection", state: "offline", retryInSeconds: 2, reason: "the relay went away" },
-    { event: "message", chat: "x", id: 1, text: "hi\u202e there", time: new Date(0).toISOString() },
+    { event: "message", chat: "x", id: 1, line: 3, text: "hi\u202e there", time: new Date(0).toISOString() },
     { event: "error", message: "That is not a valid ID." },
   ];
   for (const e of samples) {
@@ -77,5 +78,15 @@ Deno.test("JSON API: every event has a sentence and every field says what it is"
     for (const [field, f] of Object.entries(schema.fields)) {
       assert.ok((f as { doc: string }).doc, `${name}.${field}`);
     }
+  }
+});
+
+Deno.test("JSON API: every command of /help is in docs/client.md's command table", async () => {
+  const text = await Deno.readTextFile(DOCS);
+  const table = text.slice(text.indexOf("| command"), text.indexOf("\n\n", text.indexOf("| command")));
+  for (const line of HELP) {
+    const command = line.match(/^\/[a-z]+/)?.[0];
+    if (command === undefined) continue;
+    assert.ok(table.includes(`\`${command}`), `${command} is documented`);
   }
 });

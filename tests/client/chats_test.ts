@@ -8,11 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { systemRandom } from "../../crypto/bytes.ts";
 import { formatId } from "../../protocol/identity.ts";
-import { decodeContents, encodeContents } from "../../protocol/keystore.ts";
 import { ChatError, runCommand } from "../../client/actions.ts";
 import { parseLine } from "../../client/commands.ts";
 import { eventToJson } from "../../client/events.ts";
-import { type FakeRelay, User, withWorld as sharedWorld } from "./_fake.ts";
+import { type FakeRelay, reloaded, User, withWorld as sharedWorld } from "./_fake.ts";
 
 function withWorld(fn: (relay: FakeRelay, alice: User, bob: User, dir: string) => Promise<void>) {
   return sharedWorld("sotto-chats-", fn);
@@ -53,7 +52,7 @@ Deno.test("chats: a mutual request opens the chat; texts go both ways with marks
     const history = alice.client.chat(bob.id)!.history.filter((h) => h.kind !== "system");
     assert.deepEqual(history.map((h) => [h.kind, h.text, h.status]), [
       ["out", "hello bob", "delivered"],
-      ["in", "hi alice ☃", "none"],
+      ["in", "hi alice ☃", "read"],
     ]);
     // Every event is one line of JSON that parses back to itself.
     for (const e of [...alice.events, ...bob.events]) {
@@ -114,7 +113,7 @@ Deno.test("chats: typed while offline goes out on reconnect, even after a restar
     assert.deepEqual(alice.of("queued").map((e) => [e.id, e.at]), [[1, "client"], [2, "client"]]);
     await alice.client.shutdown();
     // A restart: the keystore as written, decoded into a new client.
-    const contents = decodeContents(encodeContents(alice.store.contents));
+    const contents = reloaded(alice.store.contents);
     const restarted = relay.replace(alice, new User("alice", join(dir, "alice"), contents));
     assert.equal(restarted.store.contents.outbox.length, 2);
     await relay.connect(restarted);

@@ -29,7 +29,7 @@ Deno.test("commands: blank lines are nothing, other lines are texts", () => {
 });
 
 Deno.test("commands: each command without arguments", () => {
-  for (const name of ["help", "id", "list", "verify", "close", "quit"] as const) {
+  for (const name of ["help", "id", "list", "close", "quit", "unread", "mute", "unmute"] as const) {
     assert.deepEqual(parseLine(`/${name}`), { name });
     assert.deepEqual(parseLine(`/${name.toUpperCase()}  `), { name });
     fails(`/${name} extra`, /takes no argument/);

@@ -89,6 +89,24 @@ Deno.test("groups: three talk, a fourth is added, one removed reads nothing new,
       [alice, bob, dave].flatMap((u) => u.errors.filter((m) => !/^Only the group/.test(m))),
       [],
     );
+
+    // With a group active, the chats' conversation commands are refused: they would act on a chat that is
+    // not on screen. Alice's last chat (bob's) keeps its history.
+    await alice.line("/switch friends");
+    const lines = alice.app.client.chats.map((c) => c.history.length);
+    for (
+      const cmd of ["/reply 1 hi", "/react 👍", "/edit again", "/delete", "/timer 30s", "/clear history"]
+    ) {
+      const before = alice.errors.length;
+      await alice.line(cmd);
+      assert.match(
+        alice.errors.at(before) ?? "",
+        /^Groups do not have \/\w+ yet; \/switch NICK returns to a chat\.$/,
+      );
+    }
+    await alice.line("/search group");
+    assert.match(alice.errors.at(-1)!, /^Search covers chats, not groups/);
+    assert.deepEqual(alice.app.client.chats.map((c) => c.history.length), lines);
   });
 });
 

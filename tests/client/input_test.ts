@@ -2,7 +2,7 @@
 // editor's movement, deletion and history.
 
 import assert from "node:assert/strict";
-import { type Key, KeyDecoder, LineEditor } from "../../client/input.ts";
+import { type Key, KeyDecoder, LineEditor, MAX_PASTE_BYTES } from "../../client/input.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const names = (keys: Key[]) => keys.map((k) => (k.type === "text" ? `"${k.text}"` : k.type));
@@ -71,7 +71,7 @@ function type(editor: LineEditor, ...keys: (string | Key["type"])[]): string | n
   for (const k of keys) {
     const key: Key = k.startsWith('"')
       ? { type: "text", text: k.slice(1, -1) }
-      : { type: k as Exclude<Key["type"], "text"> };
+      : { type: k as Exclude<Key["type"], "text" | "paste"> };
     out = editor.apply(key) ?? out;
   }
   return out;
@@ -109,4 +109,45 @@ Deno.test("input: history walks back and forth and keeps the draft", () => {
   type(e, "down");
   assert.equal(e.text, "dra");
   assert.equal(e.cursor, 3);
+});
+
+Deno.test("input: Alt+Enter, and Shift+Enter where the terminal reports it, are a new line", () => {
+  const d = new KeyDecoder();
+  assert.deepEqual(names(d.feed(bytes("a\x1b\rb\x1b\nc"))), ['"a"', "newline", '"b"', "newline", '"c"']);
+  assert.deepEqual(names(d.feed(bytes("\x1b[13;2u\x1b[27;2;13~\x1b[13;5u\r"))), [
+    "newline",
+    "newline",
+    "newline",
+    "enter",
+  ]);
+  assert.deepEqual(names(d.feed(bytes("\x1b[I\x1b[O\x1bu"))), ["focus-in", "focus-out", "jump-unread"]);
+  const e = new LineEditor();
+  type(e, '"first"', "newline", '"second"');
+  assert.equal(e.text, "first\nsecond");
+  assert.equal(type(e, "enter"), "first\nsecond");
+});
+
+Deno.test("input: a bracketed paste is one piece of text, whatever it holds, even split across reads", () => {
+  const d = new KeyDecoder();
+  const lines = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join("\r");
+  const all = bytes(`x\x1b[200~${lines}\x1b[201~y`);
+  const keys: Key[] = [];
+  for (let at = 0; at < all.length; at += 997) keys.push(...d.feed(all.subarray(at, at + 997)));
+  assert.deepEqual(keys.map((k) => k.type), ["text", "paste", "text"]);
+  const paste = keys[1] as Extract<Key, { type: "paste" }>;
+  assert.equal(paste.text, lines);
+  assert.equal(paste.truncated, false);
+  // Inside a paste, Enter, Ctrl-C and escape sequences are text, not keys.
+  const tricky = d.feed(bytes("\x1b[200~a\rb\x03\x1b[2Jc\x1b[201~"));
+  assert.deepEqual(tricky.map((k) => k.type), ["paste"]);
+  const e = new LineEditor();
+  e.apply(paste);
+  assert.equal(e.text.split("\n").length, 2000, "every line is kept, as one message");
+  e.apply({ type: "kill-start" });
+  e.apply(tricky[0]);
+  assert.equal(e.text, "a\nb[2Jc", "controls are dropped, line breaks kept");
+  // More than the limit is cut and marked.
+  const big = d.feed(bytes(`\x1b[200~${"z".repeat(MAX_PASTE_BYTES + 10)}\x1b[201~`));
+  assert.equal((big[0] as Extract<Key, { type: "paste" }>).truncated, true);
+  assert.equal((big[0] as Extract<Key, { type: "paste" }>).text.length, MAX_PASTE_BYTES);
 });

@@ -53,6 +53,7 @@ Deno.test("keystore file: create, lock, reopen with its queue, wrong passphrase,
       bytes: systemRandom(40),
       textId: 1,
       createdAt: 1,
+      expiresAt: 0,
     };
     store.contents.outbox.push(entry);
     await Promise.all([store.save(), store.save(), store.save()]);

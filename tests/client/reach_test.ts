@@ -192,6 +192,7 @@ function handle(user: User, done = new Promise<number>(() => {}), exitCode = 0) 
     status: { connection: "online" as const, pin: PIN },
     line: () => Promise.resolve(false),
     quit: () => {},
+    error: () => {},
   } satisfies AppHandle & { exitCode: number };
 }
 

@@ -33,6 +33,13 @@ function chat(): ChatRecord {
     updatedAt: 0,
     history: [],
     incoming: [],
+    verified: null,
+    warning: "none",
+    muted: false,
+    timer: 0,
+    timerEpoch: 0,
+    timerBy: "nobody",
+    nextSeq: 1,
   };
   made.push(c);
   return c;

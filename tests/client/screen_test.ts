@@ -58,6 +58,29 @@ Deno.test("screen: chat rows show time, sender, text and marks, cleaned", () => 
   ], 80);
   assert.equal(rows[0].text, "09:05 you: hi ✓✓");
   assert.equal(rows[1].text, "09:05 bo\ufffdb: evil\ufffd[2J");
+  // A reply's quote above it, its number, a multi-line text under its first row, reactions and marks.
+  const more = chatRows([
+    {
+      time: t,
+      who: "peer",
+      name: "bob",
+      text: "one\ntwo\x1b",
+      mark: "",
+      seq: 41,
+      quote: "you #40: hello",
+      extra: "(edited) [👍 you]",
+    },
+    { time: t, who: "marker", name: "", text: "2 unread", mark: "" },
+    { time: t, who: "you", name: "", text: "gone", mark: "✓✓", seq: 42, deleted: true },
+  ], 40);
+  assert.deepEqual(more.map((r) => r.text), [
+    "      ↪ you #40: hello",
+    "09:05 #41 bob: one",
+    "      two\ufffd (edited) [👍 you]",
+    "─".repeat(15) + " 2 unread " + "─".repeat(15),
+    "09:05 #42 you: (deleted) ✓✓",
+  ]);
+  assert.deepEqual(more.map((r) => r.line), [0, 0, 0, 1, 2]);
   assert.equal(
     progressBar({ name: "a.bin", bytes: 512 * 1024, size: 1024 * 1024, direction: "send" }, 60),
     "sending a.bin [#############.............]  50% 0.5/1.0 MiB",
@@ -109,6 +132,19 @@ Deno.test("screen: narrow terminals hide the list; long input scrolls to the cur
   assert.ok(!screen.some((l) => l.includes("carol")));
   assert.equal(screen[7], "> " + "x".repeat(37) + " ");
   assert.equal(vt.cursor.column, 39);
+  // The active chat stays in sight in the prompt, cut to a third of the width; line breaks show as ↵.
+  const narrow = new VirtualTerminal(30, 8);
+  narrow.write(
+    render(
+      model({
+        width: 30,
+        height: 8,
+        prompt: "a very long nickname ✓",
+        input: { chars: [..."a\nb"], cursor: 3 },
+      }),
+    ),
+  );
+  assert.equal(narrow.lines()[7].trimEnd(), "a very l> a↵b");
   vt.write(render(model({
     width: 40,
     height: 8,

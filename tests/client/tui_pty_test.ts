@@ -90,3 +90,106 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "terminal UI in a pseudo-terminal: Alt+Enter, a bracketed paste, a reply, a reaction, the bell",
+  ignore: !hasScript,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "sotto-pty-" });
+    const relay = await RelayProcess.start(join(root, "relay"));
+    const bob = ClientProcess.start({
+      dataDir: join(root, "bob"),
+      port: relay.port,
+      pin: relay.pin,
+      passphrase: "bob passphrase",
+    });
+    const spec = { dataDir: join(root, "alice"), port: relay.port, pin: relay.pin, passphrase: "alice pass" };
+    const command = [denoCommand(), ...clientArgs(spec, false)].map(sh).join(" ");
+    const tui = new Deno.Command("script", {
+      args: ["-q", "-e", "-c", `stty cols 100 rows 30 && exec ${command}`, "/dev/null"],
+      env: { SOTTO_PASSPHRASE: "alice pass", TERM: "xterm" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const vt = new VirtualTerminal(100, 30);
+    let raw = "";
+    const output = (async () => {
+      for await (const chunk of tui.stdout.pipeThrough(new TextDecoderStream())) {
+        raw += chunk;
+        vt.write(chunk);
+      }
+    })();
+    const errors = new Response(tui.stderr).text();
+    const keys = tui.stdin.getWriter();
+    const type = (s: string) => keys.write(new TextEncoder().encode(s));
+    const screen = async (pattern: RegExp, what: string) => {
+      for (let i = 0; i < 600 && !pattern.test(vt.text()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(vt.text(), pattern, `${what}; the screen:\n${vt.text()}`);
+      return pattern.exec(vt.text())!;
+    };
+    const event = async <K extends ClientEvent["event"]>(
+      kind: K,
+      test: (e: Extract<ClientEvent, { event: K }>) => boolean = () => true,
+    ) =>
+      await bob.waitFor(
+        (e) => e.event === kind && test(e as Extract<ClientEvent, { event: K }>),
+        kind,
+        30_000,
+      ) as Extract<ClientEvent, { event: K }>;
+    try {
+      const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7}-[0-9a-z])\./, "the ID after start");
+      assert.ok(raw.includes("\x1b[?2004h"), "bracketed paste was turned on");
+      const b = await event("ready");
+      await type(`/chat ${b.id} bob\r`);
+      await bob.send(`/chat ${me[1]} alice`);
+      await screen(/● bob/, "the open chat");
+      await type("/verify ok\r");
+      await screen(/^bob ✓> /m, "the verified chat in the prompt");
+      // Alt+Enter is ESC CR: a new line in the message, not Enter.
+      await type("two\x1b\rlines\r");
+      assert.equal((await event("message")).text, "two\nlines");
+      // A paste of 300 lines arrives as one message, announced before Enter sends it.
+      const pasted = Array.from({ length: 300 }, (_, i) => `pasted ${i}`).join("\r");
+      await type(`\x1b[200~${pasted}\x1b[201~`);
+      await screen(/Pasted 300 lines: Enter sends them as one message/, "the paste notice");
+      await type("\r");
+      const big = await event("message", (e) => e.text.startsWith("pasted 0"));
+      assert.equal(big.text.split("\n").length, 300);
+      // Bob answers the first message and reacts to it; the bell rings while alice's terminal is away.
+      await type("/set notify bell\r");
+      await type("\x1b[O");
+      const first = bob.events.find((e) => e.event === "message") as Extract<
+        ClientEvent,
+        { event: "message" }
+      >;
+      await bob.send(`/reply ${first.line} got it`);
+      await bob.send(`/react ${first.line} 👍`);
+      await screen(/↪ you #\d+: two lines/, "the quote above the reply");
+      await screen(/bob: got it/, "the reply");
+      await type("/history 3\r");
+      await screen(/#\d+ \d\d:\d\d you: two lines/, "the history line");
+      assert.ok(vt.bells > 0, "the bell rang");
+      await type("\x03");
+      const status = await tui.status;
+      await output;
+      assert.equal(status.code, 0, raw.slice(-500));
+      assert.ok(!vt.alternate, "the alternate screen was left");
+      assert.ok(raw.includes("\x1b[?2004l"), "bracketed paste was turned off");
+      assert.equal(await errors, "");
+    } finally {
+      await keys.close().catch(() => {});
+      try {
+        tui.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await tui.status;
+      await output;
+      await errors;
+      await bob.kill();
+      await relay.stop();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

@@ -4,7 +4,7 @@
 // delivery marks and the status line, and leaves the screen and raw mode cleanly on Ctrl-C.
 
 import assert from "node:assert/strict";
-import { formatId } from "../../protocol/identity.ts";
+import { formatId, generateIdentity } from "../../protocol/identity.ts";
 import { type AppHandle, handleLine } from "../../client/app.ts";
 import { eventToJson } from "../../client/events.ts";
 import { lineSink, readLines, runLineMode } from "../../client/linemode.ts";
@@ -37,6 +37,7 @@ function handle(user: User, show: (e: (typeof user.events)[number]) => void): Ap
       return true;
     },
     quit: () => finish(0),
+    error: (message) => emit({ event: "error", message }),
   };
 }
 
@@ -59,18 +60,19 @@ Deno.test("line mode: commands and texts in, JSON events out, one per line; the 
     assert.deepEqual(events.map((e) => e.event), [
       "chat-requested",
       "chat-open",
+      "sent",
       "error",
       "queued",
       "delivered",
     ]);
-    assert.match(events[2].message, /^There is no command \/nonsense/);
+    assert.match(events[3].message, /^There is no command \/nonsense/);
     assert.deepEqual(bob.of("message").map((m) => m.text), ["hello from a script"]);
   });
 });
 
 Deno.test("--json: C1 controls, DEL, U+2028/2029 and format characters are escaped; the text is kept", () => {
   const text = "a\x7fb\x85c\u2028d\u2029e\u200ff\u061cg\u202eh\u{e0041}i\x1bj";
-  const line = eventToJson({ event: "message", chat: "x", id: 1, text, time: "t" });
+  const line = eventToJson({ event: "message", chat: "x", id: 1, line: 1, text, time: "t" });
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/u, line);
   assert.match(line, /a\\u007fb\\u0085c\\u2028d\\u2029e\\u200ff\\u061cg\\u202eh\\udb40\\udc41i\\u001bj/);
@@ -98,7 +100,7 @@ Deno.test("line mode: plain lines, with anything the peer controls made harmless
     assert.match(out, /bob: pay to <U\+202E>RAB<U\+202C> or <U\+200F>this<U\+200E>\n/);
     assert.match(out, /\* asked for a chat with bob/);
     assert.match(out, /\* chat with bob \(.*\) is open \(P-256, post-quantum\)/);
-    assert.match(out, /\[\d\d:\d\d\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
+    assert.match(out, /\[\d\d:\d\d #\d+\] bob: look: \ufffd\[2J\ufffd\]0;owned\ufffd\n/);
     const quitting = handle(alice, () => {});
     await runLineMode(
       quitting,
@@ -121,8 +123,9 @@ function fakeTerminal() {
     read: async (p) => {
       while (queue.length === 0) await new Promise<void>((r) => (wake = r));
       const chunk = queue.shift()!;
-      p.set(chunk);
-      return chunk.length;
+      if (chunk.length > p.length) queue.unshift(chunk.subarray(p.length));
+      p.set(chunk.subarray(0, p.length));
+      return Math.min(chunk.length, p.length);
     },
     write: (s) => vt.write(s),
     setRaw: (on) => void raw.push(on),
@@ -238,6 +241,153 @@ Deno.test("terminal UI: an offer prompts; a transfer the sender cancels is said 
     } finally {
       tui.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("line mode: /begin … /end sends the lines between as one message; it prints marked", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    let out = "";
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)} alice`);
+    await relay.settle();
+    const app = handle(alice, lineSink(false, (s) => (out += s)));
+    await runLineMode(
+      app,
+      (async function* () {
+        yield `/chat ${formatId(bob.id)} bob`;
+        await relay.settle();
+        yield "/begin";
+        yield "/nick is not a command here";
+        yield "//end is a line too";
+        yield "";
+        yield "last line";
+        yield "/end";
+        await relay.settle();
+      })(),
+    );
+    assert.deepEqual(bob.of("message").map((m) => m.text), [
+      "/nick is not a command here\n/end is a line too\n\nlast line",
+    ]);
+    await handleLine(bob.client, () => {}, "one\ntwo\x1b[2J");
+    await relay.settle();
+    assert.match(out, /\[\d\d:\d\d #\d+\] bob: one\n {2}\| two\ufffd\[2J\n/);
+    const long = handle(alice, () => {});
+    const lines = ["/begin", ...Array.from({ length: 40 }, () => "x".repeat(1000)), "/end"];
+    await runLineMode(
+      long,
+      (async function* () {
+        yield* lines;
+      })(),
+    );
+    assert.match(alice.of("error").at(-1)!.message, /at most 32704 bytes \(this block has more\)/);
+  });
+});
+
+Deno.test("terminal UI: Alt+Enter and pastes make one message; replies, reactions, edits, marks show", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await handleLine(alice.client, () => {}, `/chat ${formatId(bob.id)} bob`);
+    await relay.settle();
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)} alice`);
+    await relay.settle();
+    await handleLine(alice.client, () => {}, "/verify ok");
+    await handleLine(alice.client, () => {}, "/set notify osc");
+    await handleLine(alice.client, () => {}, "/set read-receipts on");
+    await handleLine(bob.client, () => {}, "/set read-receipts on");
+    const term = fakeTerminal();
+    let written = "";
+    const write = term.io.write;
+    term.io.write = (s) => {
+      written += s;
+      write(s);
+    };
+    const tui = new Tui(term.io, { server: "127.0.0.1:6174", curve: "P-521" });
+    const app = handle(alice, tui.event);
+    const running = tui.run(app);
+    const screen = () => term.vt.text();
+    try {
+      await until(() => /^bob ✓> /m.test(screen()), "the verified chat in the prompt", term.vt);
+      assert.ok(written.includes("\x1b[?2004h"), "bracketed paste is on");
+      term.type("first line\x1b\rsecond line");
+      await until(() => /first line↵second line/.test(screen()), "the new line in the input", term.vt);
+      term.type("\r");
+      await relay.settle();
+      assert.deepEqual(bob.of("message").map((m) => m.text), ["first line\nsecond line"]);
+      await until(
+        () => /#\d+ you: first line *\n.*│ +second line ✓✓ read/.test(screen()),
+        "two rows, read",
+        term.vt,
+      );
+      // A paste of 2,000 lines is one message, said before Enter sends it.
+      const pasted = Array.from({ length: 2000 }, (_, i) => `row ${i}`).join("\r\n");
+      term.type(`\x1b[200~${pasted}\x1b[201~`);
+      await until(
+        () => /Pasted 2000 lines: Enter sends them as one message/.test(screen()),
+        "the paste",
+        term.vt,
+      );
+      term.type("\r");
+      await relay.settle();
+      await until(() => bob.of("message").length === 2, "one message", term.vt);
+      assert.equal(bob.of("message")[1].text.split("\n").length, 2000);
+      // A reply, a reaction and an edit from bob, and a notification while the terminal is not focused.
+      term.type("\x1b[O");
+      const first = bob.of("message")[0].line;
+      await handleLine(bob.client, () => {}, `/reply ${first} got both lines`);
+      await handleLine(bob.client, () => {}, `/react ${first} 👍`);
+      await handleLine(bob.client, () => {}, "/edit got both lines, thanks");
+      await relay.settle();
+      await until(() => /↪ you #\d+: first line second line/.test(screen()), "the quote", term.vt);
+      await until(() => /got both lines, thanks \(edited\)/.test(screen()), "the edit", term.vt);
+      const reacted = tui.model().lines.find((l) => l.text === "first line\nsecond line");
+      assert.deepEqual([reacted?.extra, reacted?.mark], ["[👍 bob]", "✓✓ read"]);
+      assert.ok(written.includes("\x1b]9;sotto: a new message from bob\x07"), "an OSC 9 notification");
+      assert.deepEqual([...new Set(term.vt.osc)], ["9;sotto: a new message from bob"]);
+      term.type("/history 3\r");
+      await new Promise((r) => setTimeout(r, 300));
+      console.log("SCREEN\n" + screen());
+      console.log(
+        JSON.stringify(tui.model().lines.slice(-8).map((l) => [l.time, l.who, l.seq, l.text.slice(0, 30)])),
+      );
+      // /clear clears the screen only.
+      term.type("/clear\r");
+      await until(() => !/got both lines/.test(screen()), "a clear screen", term.vt);
+      assert.ok(alice.client.chat(bob.id)!.history.some((h) => h.text === "got both lines, thanks"));
+      term.type("\x03");
+      await running;
+    } finally {
+      tui.close();
+    }
+  });
+});
+
+Deno.test("terminal UI: the unread line marks where unread messages start, Alt-U goes back to it", async () => {
+  await withWorld(async (relay, alice, bob) => {
+    await handleLine(alice.client, () => {}, `/chat ${formatId(bob.id)} bob`);
+    await relay.settle();
+    await handleLine(bob.client, () => {}, `/chat ${formatId(alice.id)} alice`);
+    await relay.settle();
+    await handleLine(alice.client, () => {}, `/chat ${formatId(generateIdentity().id)} carol`);
+    for (let i = 1; i <= 30; i++) await handleLine(bob.client, () => {}, `unread ${i}`);
+    await relay.settle();
+    const term = fakeTerminal();
+    const tui = new Tui(term.io, { server: "127.0.0.1:6174", curve: "P-521" });
+    const app = handle(alice, tui.event);
+    const running = tui.run(app);
+    const screen = () => term.vt.text();
+    try {
+      await until(() => /bob \(30\)/.test(screen()), "the unread count", term.vt);
+      term.type("/switch bob\r");
+      // Thirty lines do not fit: the pane opens at the marker.
+      await until(() => /─ 30 unread ─/.test(screen()), "the unread line", term.vt);
+      assert.match(screen(), /bob: unread 1\b/);
+      term.type("\x1b[6~\x1b[6~\x1b[6~");
+      await until(() => /bob: unread 30/.test(screen()), "the bottom", term.vt);
+      term.type("\x1bu");
+      await until(() => /─ 30 unread ─/.test(screen()), "back at the marker", term.vt);
+      term.type("\x03");
+      await running;
+    } finally {
+      tui.close();
     }
   });
 });

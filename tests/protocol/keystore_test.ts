@@ -19,6 +19,10 @@ import {
   unlockKeystore,
   WrongPassphraseError,
 } from "../../protocol/keystore.ts";
+import { newEntry } from "../../protocol/history.ts";
+import { Writer } from "../../protocol/codec.ts";
+import { encodeIdentity, encodeIdentityPublic } from "../../protocol/identity.ts";
+import { curveId } from "../../protocol/suite.ts";
 import { flip, makePair, seededRandom, T0 } from "./_helpers.ts";
 
 const random = seededRandom("keystore test");
@@ -38,9 +42,17 @@ function sampleContents(): KeystoreContents {
     unread: 2,
     updatedAt: T0 + 5,
     history: [
-      { kind: "out", status: "delivered", textId: 1, messageId: random(16), time: T0, text: "hi" },
-      { kind: "in", status: "none", textId: 1, messageId: new Uint8Array(0), time: T0 + 1, text: "hello ✓" },
-      { kind: "system", status: "none", textId: 0, messageId: new Uint8Array(0), time: T0 + 2, text: "x" },
+      newEntry({
+        seq: 1,
+        kind: "out",
+        status: "delivered",
+        textId: 1,
+        messageId: random(16),
+        time: T0,
+        text: "hi",
+      }),
+      newEntry({ seq: 2, kind: "in", textId: 1, time: T0 + 1, text: "hello ✓" }),
+      newEntry({ seq: 3, kind: "system", time: T0 + 2, text: "x" }),
     ],
     incoming: [{
       fileId: random(16),
@@ -61,6 +73,13 @@ function sampleContents(): KeystoreContents {
       nextIndex: 0,
       accepted: false,
     }],
+    verified: random(32),
+    warning: "name-moved",
+    muted: true,
+    timer: 3600,
+    timerEpoch: 4,
+    timerBy: "peer",
+    nextSeq: 4,
   };
   const requested: ChatRecord = {
     ...chat,
@@ -74,6 +93,13 @@ function sampleContents(): KeystoreContents {
     session: null,
     history: [],
     incoming: [],
+    verified: null,
+    warning: "none",
+    muted: false,
+    timer: 0,
+    timerEpoch: 0,
+    timerBy: "nobody",
+    nextSeq: 1,
   };
   return {
     identity: pair.a,
@@ -90,6 +116,7 @@ function sampleContents(): KeystoreContents {
         bytes: random(200),
         textId: 3,
         createdAt: T0,
+        expiresAt: T0 + 30_000,
       },
       {
         messageId: random(16),
@@ -98,9 +125,72 @@ function sampleContents(): KeystoreContents {
         bytes: random(9),
         textId: 0,
         createdAt: 1,
+        expiresAt: 0,
       },
     ],
     blocked: [random(20), random(20)],
+    settings: new Map([["read-receipts", "on"], ["history-lines", "500"]]),
+  };
+}
+
+/** A version 2 encoding (the layout before the history moved out), written here as the old code did. */
+function encodeV2(c: KeystoreContents): Uint8Array {
+  const w = new Writer(1 << 16).u8(2);
+  w.vec16(encodeIdentity(c.identity)).u64(c.createdAt).vec32(c.prekeys.serialize());
+  w.u16(c.pins.size);
+  for (const [server, pin] of c.pins) w.vec16(utf8(server)).vec16(utf8(pin));
+  w.u16(c.registered.size);
+  for (const pin of c.registered) w.vec16(utf8(pin));
+  w.u16(c.chats.length);
+  for (const chat of c.chats) {
+    w.bytes(chat.peerId).u8(["requested", "open", "closed"].indexOf(chat.state));
+    w.u8(["unknown", "initiator", "responder"].indexOf(chat.role)).u8(curveId(chat.curve));
+    w.vec16(utf8(chat.nickname)).vec16(utf8(chat.peerNickname));
+    if (chat.peerIdentity === null) w.u8(0);
+    else w.u8(1).vec16(encodeIdentityPublic(chat.peerIdentity));
+    if (chat.session === null) w.u8(0);
+    else w.u8(1).vec32(chat.session.serialize());
+    w.u32(chat.nextTextId).u32(chat.unread).u64(chat.updatedAt);
+    w.u16(chat.history.length);
+    for (const h of chat.history) {
+      w.u8(["in", "out", "system"].indexOf(h.kind)).u8(
+        ["none", "pending", "queued", "delivered", "failed"].indexOf(h.status),
+      );
+      w.u32(h.textId).vec8(h.messageId).u64(h.time).vec16(utf8(h.text));
+    }
+    w.u16(chat.incoming.length);
+    for (const f of chat.incoming) {
+      w.bytes(f.fileId).vec16(utf8(f.name)).vec16(utf8(f.path)).u64(f.size).bytes(f.sha256);
+      w.u64(f.received).u32(f.nextIndex).u8(f.accepted ? 1 : 0);
+    }
+  }
+  w.u32(c.outbox.length);
+  for (const e of c.outbox) {
+    w.bytes(e.messageId).bytes(e.peerId).u8(e.kind === "payload" ? 0 : 1).vec32(e.bytes).u32(e.textId).u64(
+      e.createdAt,
+    );
+  }
+  w.u16(c.blocked.length);
+  for (const id of c.blocked) w.bytes(id);
+  return w.finish();
+}
+
+/** What a version 1 or 2 keystore cannot hold: the new chat fields, expiries and settings at their defaults. */
+function asOld(c: KeystoreContents): KeystoreContents {
+  return {
+    ...c,
+    chats: c.chats.map((chat) => ({
+      ...chat,
+      verified: null,
+      warning: "none",
+      muted: false,
+      timer: 0,
+      timerEpoch: 0,
+      timerBy: "nobody",
+      nextSeq: chat.history.length + 1,
+    })),
+    outbox: c.outbox.map((e) => ({ ...e, expiresAt: 0 })),
+    settings: new Map(),
   };
 }
 
@@ -128,12 +218,26 @@ Deno.test("keystore: version 1 contents (no block list, no file answers) still d
   const c = sampleContents();
   for (const chat of c.chats) chat.incoming = [];
   c.blocked = [];
-  const v2 = encodeContents(c);
-  assert.equal(v2[0], 2);
+  const v2 = encodeV2(c);
   // Version 1 is version 2 without the trailing u16 count of blocked IDs (and no per-file answer byte).
   const v1 = Uint8Array.of(1, ...v2.subarray(1, v2.length - 2));
-  assert.ok(equalBytes(encodeContents(decodeContents(v1)), v2));
+  assert.ok(equalBytes(encodeContents(decodeContents(v1)), encodeContents(asOld(c))));
   assert.deepEqual(decodeContents(v1).blocked, []);
+});
+
+Deno.test("keystore: version 2 contents decode with their history lines, numbered, for the history file", () => {
+  const c = sampleContents();
+  const back = decodeContents(encodeV2(c));
+  assert.ok(equalBytes(encodeContents(back), encodeContents(asOld(c))));
+  assert.deepEqual(back.chats[0].history.map((h) => [h.seq, h.kind, h.status, h.text]), [
+    [1, "out", "delivered", "hi"],
+    [2, "in", "none", "hello ✓"],
+    [3, "system", "none", "x"],
+  ]);
+  assert.equal(back.chats[0].nextSeq, 4);
+  // Version 3 keeps no history inside: it lives in its own file.
+  assert.deepEqual(decodeContents(encodeContents(c)).chats[0].history, []);
+  assert.equal(decodeContents(encodeContents(c)).chats[0].nextSeq, 4);
 });
 
 Deno.test("keystore: a wrong passphrase is reported as such, in one sentence", () => {
@@ -203,7 +307,7 @@ Deno.test("keystore: malformed contents are refused", () => {
   const good = encodeContents(contents);
   assert.throws(() => decodeContents(new Uint8Array([...good, 0])), /trailing/);
   assert.throws(() => decodeContents(good.subarray(0, good.length - 1)), /truncated/);
-  assert.throws(() => decodeContents(new Uint8Array([3, ...good.subarray(1)])), /not supported/);
+  assert.throws(() => decodeContents(new Uint8Array([4, ...good.subarray(1)])), /not supported/);
   const blockedTwice = { ...contents, blocked: [contents.blocked[0], contents.blocked[0]] };
   assert.throws(() => decodeContents(encodeContents(blockedTwice)), /blocked twice/);
   const twice = { ...contents, chats: [contents.chats[0], contents.chats[0]] };
@@ -214,16 +318,11 @@ Deno.test("keystore: malformed contents are refused", () => {
   assert.throws(() => openKeystore(key, key.seal(utf8("garbage"), random)), KeystoreFormatError);
 });
 
-Deno.test("keystore: history is capped when written", () => {
-  const chat = contents.chats[0];
-  const long = {
-    ...contents,
-    chats: [{
-      ...chat,
-      history: Array.from({ length: 250 }, (_, i) => ({ ...chat.history[1], textId: i })),
-    }],
-  };
-  const back = decodeContents(encodeContents(long));
-  assert.equal(back.chats[0].history.length, 200);
-  assert.equal(back.chats[0].history[0].textId, 50);
+Deno.test("keystore: settings keep their names and values; bad names and too many are refused", () => {
+  const back = decodeContents(encodeContents(contents));
+  assert.deepEqual([...back.settings], [["read-receipts", "on"], ["history-lines", "500"]]);
+  const many = { ...contents, settings: new Map(Array.from({ length: 65 }, (_, i) => [`s${i}`, "x"])) };
+  assert.throws(() => encodeContents(many), RangeError);
+  const bad = { ...contents, settings: new Map([["Bad Name", "x"]]) };
+  assert.throws(() => decodeContents(encodeContents(bad)), /setting name/);
 });

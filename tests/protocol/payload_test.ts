@@ -8,9 +8,12 @@ import {
   encodePayload,
   MAX_CHUNK_BYTES,
   MAX_NICKNAME_BYTES,
+  MAX_REACTION_BYTES,
   MAX_RECEIPT_IDS,
   MAX_TEXT_BYTES,
+  MAX_TIMER_SECONDS,
   type Payload,
+  reactionProblem,
 } from "../../protocol/payload.ts";
 import { paddedLength } from "../../protocol/ratchet.ts";
 import { decisions, flip, throwsCode } from "./_helpers.ts";
@@ -36,6 +39,27 @@ const samples: [Payload, string][] = [
   [{ type: "close" }, "0107"],
   [{ type: "file-answer", fileId, accept: true }, "0108" + bytesToHex(fileId) + "01"],
   [{ type: "file-answer", fileId, accept: false }, "0108" + bytesToHex(fileId) + "02"],
+  // A text with options: u32 id ‖ u32 ttl ‖ u8 flags ‖ [u8 author ‖ u32 id] ‖ vec16 text.
+  [
+    { type: "text", id: 3, text: "ok", reply: { author: "recipient", id: 9 } },
+    "0109" + "00000003" + "00000000" + "01" + "01" + "00000009" + "0002" + "6f6b",
+  ],
+  [{ type: "text", id: 4, text: "", ttl: 30 }, "0109" + "00000004" + "0000001e" + "00" + "0000"],
+  [
+    { type: "text", id: 5, text: "x", reply: { author: "sender", id: 1 }, ttl: MAX_TIMER_SECONDS },
+    "0109" + "00000005" + "0024ea00" + "01" + "00" + "00000001" + "0001" + "78",
+  ],
+  [
+    { type: "reaction", target: { author: "recipient", id: 2 }, emoji: "👍" },
+    "010a" + "01" + "00000002" + "04" + "f09f918d",
+  ],
+  [{ type: "reaction", target: { author: "sender", id: 2 }, emoji: "" }, "010a" + "00" + "00000002" + "00"],
+  [{ type: "edit", id: 7, text: "fixed" }, "010b" + "00000007" + "0005" + "6669786564"],
+  [{ type: "delete", id: 0xfffffffe }, "010c" + "fffffffe"],
+  [{ type: "timer", seconds: 3600, epoch: 2 }, "010d" + "00000e10" + "00000002"],
+  [{ type: "timer", seconds: 0, epoch: 0 }, "010d" + "00000000" + "00000000"],
+  [{ type: "typing", typing: true }, "010e01"],
+  [{ type: "typing", typing: false }, "010e00"],
 ];
 
 Deno.test("every payload type has the documented byte layout and round-trips", () => {
@@ -115,7 +139,8 @@ Deno.test("damaged payloads are ProtocolErrors", () => {
   throwsCode(() => decodePayload(new Uint8Array(0)), "malformed");
   throwsCode(() => decodePayload(Uint8Array.of(2, 1)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 0)), "unsupported");
-  throwsCode(() => decodePayload(Uint8Array.of(1, 9)), "unsupported");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0f)), "unsupported");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0xff)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 8, ...fileId, 3)), "unsupported");
   throwsCode(() => decodePayload(Uint8Array.of(1, 7, 0)), "malformed");
   throwsCode(() => decodePayload(Uint8Array.of(1, 5, ...fileId, 2)), "unsupported");
@@ -135,4 +160,77 @@ Deno.test("damaged payloads are ProtocolErrors", () => {
       }
     }
   }
+});
+
+Deno.test("a text keeps type 0x01 unless it has a reply or a timer; one encoding per text", () => {
+  assert.equal(encodePayload({ type: "text", id: 1, text: "a", ttl: 0 })[1], 0x01);
+  // 0x09 without any option, or with id 0, is not a canonical text.
+  throwsCode(() => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 0, 0, 0, 0, 30, 0, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 1, 0, 0, 0, 30, 2, 0, 0)), "unsupported");
+  // A reply names a text id from 1, by an author that is known.
+  throwsCode(
+    () => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)),
+    "malformed",
+  );
+  throwsCode(
+    () => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 0, 0, 0, 1, 0, 0)),
+    "unsupported",
+  );
+  assert.throws(() => encodePayload({ type: "text", id: 0, text: "", ttl: 60 }), RangeError);
+  assert.throws(
+    () => encodePayload({ type: "text", id: 1, text: "", reply: { author: "sender", id: 0 } }),
+    RangeError,
+  );
+});
+
+Deno.test("timers are off or 30 s to four weeks, on both sides", () => {
+  for (const seconds of [1, 29, MAX_TIMER_SECONDS + 1, 0.5, -1]) {
+    assert.throws(() => encodePayload({ type: "timer", seconds, epoch: 1 }), RangeError, String(seconds));
+    if (Number.isInteger(seconds) && seconds > 0) {
+      assert.throws(() => encodePayload({ type: "text", id: 1, text: "", ttl: seconds }), RangeError);
+    }
+  }
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0d, 0, 0, 0, 29, 0, 0, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0d, 0, 0x24, 0xea, 1, 0, 0, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 9, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0e, 2)), "unsupported");
+});
+
+Deno.test("a reaction is one emoji of at most 32 bytes, or empty", () => {
+  for (const ok of ["👍", "❤️", "👩‍💻", "👍🏽", "🇫🇷", "1️⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "👨‍👩‍👧‍👦", ""]) {
+    assert.equal(reactionProblem(ok), null, ok);
+    assert.deepEqual(
+      decodePayload(encodePayload({ type: "reaction", target: { author: "sender", id: 1 }, emoji: ok })),
+      { type: "reaction", target: { author: "sender", id: 1 }, emoji: ok },
+    );
+  }
+  for (const bad of ["a", "ok", " ", "👍 ", "\u202e👍", "👍\n", "1", "<b>", "👍".repeat(9), "\u200d"]) {
+    assert.notEqual(reactionProblem(bad), null, JSON.stringify(bad));
+    assert.throws(
+      () => encodePayload({ type: "reaction", target: { author: "sender", id: 1 }, emoji: bad }),
+      RangeError,
+    );
+  }
+  // The decoder applies the same checks, and refuses more than 32 bytes or invalid UTF-8 outright.
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0a, 0, 0, 0, 0, 1, 1, 0x61)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0a, 0, 0, 0, 0, 1, 1, 0xff)), "malformed");
+  const long = Uint8Array.of(1, 0x0a, 0, 0, 0, 0, 1, MAX_REACTION_BYTES + 1, ...new Uint8Array(33));
+  throwsCode(() => decodePayload(long), "malformed");
+});
+
+Deno.test("edits and deletes name a text id from 1; an edit is 1 to 32,704 bytes", () => {
+  assert.throws(() => encodePayload({ type: "edit", id: 1, text: "" }), RangeError);
+  assert.throws(() => encodePayload({ type: "edit", id: 0, text: "a" }), RangeError);
+  assert.throws(() => encodePayload({ type: "delete", id: 0 }), RangeError);
+  assert.throws(
+    () => encodePayload({ type: "edit", id: 1, text: "x".repeat(MAX_TEXT_BYTES + 1) }),
+    RangeError,
+  );
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0b, 0, 0, 0, 1, 0, 0)), "malformed");
+  throwsCode(() => decodePayload(Uint8Array.of(1, 0x0c, 0, 0, 0, 0)), "malformed");
+  assert.equal(
+    paddedLength(encodePayload({ type: "edit", id: 1, text: "x".repeat(MAX_TEXT_BYTES) }).length),
+    32768,
+  );
 });

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { equalBytes, systemRandom } from "../../../crypto/bytes.ts";
 import { createHash } from "../../../crypto/sha2.ts";
+import { formatId, generateIdentity } from "../../../protocol/identity.ts";
 import { FILE_ID_BYTES } from "../../../protocol/payload.ts";
 import { App } from "../../../client/app.ts";
 import { ClientProcess, RelayProcess } from "../../../client/driver.ts";
@@ -369,6 +370,162 @@ Deno.test({
         await tab.view(1280, 800);
       }
     });
+
+    await step(
+      "replies, reactions, an edit, a delete, the timer, read marks, typing, the unread line, search",
+      async () => {
+        // Read receipts and typing are opt-in: both turn them on (in the terminal, the same client).
+        for (const c of [alice, bob]) {
+          await c.send("/set read-receipts on");
+          await c.send("/set typing on");
+          await next(c, "setting", (e) => e.name === "typing");
+        }
+        const last = (dir: string, what: string) =>
+          `[...document.querySelectorAll("#messages .msg${dir}")].sort((x, y) => x.dataset.seq - y.dataset.seq).at(-1)?.${what}`;
+        await a.eval(`document.getElementById("text").value = "Shall we meet at noon?"`);
+        await a.click("#send");
+        await b.waitFor(`${bubbles("in")}.includes("Shall we meet at noon?")`, "the question at bob");
+        // Bob's page shows alice's chat: read at once, and alice sees the read mark.
+        await a.waitFor(
+          `${last(".out", 'querySelector(".mark").dataset.status')} === "read"`,
+          "the read mark",
+        );
+        assert.equal(await a.eval(last(".out", 'querySelector(".mark").getAttribute("aria-label")')), "read");
+
+        // Bob reacts by keyboard: the log, ↑ to the last message's actions, Enter, Enter (👍).
+        await b.eval(`document.getElementById("messages").focus()`);
+        await b.key("ArrowUp");
+        assert.match(
+          await b.eval<string>(`document.activeElement.getAttribute("aria-label")`),
+          /^Actions for the message from Alice at /,
+        );
+        await b.key("Enter");
+        await b.waitFor(`!document.getElementById("msg-menu").hidden`, "the message menu");
+        assert.equal(await b.eval(`document.activeElement.dataset.emoji`), "👍");
+        await b.key("Enter");
+        await a.waitFor(
+          `${last(".out", 'querySelector(".reaction")?.textContent')} === "👍"`,
+          "bob's reaction at alice",
+        );
+        // Bob replies (menu by mouse), typing first: alice sees "typing…", then the quote.
+        await b.eval(`${last(".in", 'querySelector(".msg-actions").click()')}`);
+        await b.click('#msg-menu [data-msg="reply"]');
+        await b.waitFor(
+          `document.getElementById("composer-context-text").textContent === "Replying to Alice: Shall we meet at noon?"`,
+          "the reply context",
+        );
+        await b.type("Yes, at the fountain.");
+        await a.waitFor(`document.getElementById("chat-status").textContent.startsWith("typing…")`, "typing");
+        await b.key("Enter");
+        await a.waitFor(
+          `${last(".in", 'querySelector(".quote-text")?.textContent')} === "Shall we meet at noon?"`,
+          "the quote",
+        );
+        assert.equal(
+          await a.eval(last(".in", 'querySelector(".text").textContent')),
+          "Yes, at the fountain.",
+        );
+
+        // Alice edits with ↑ in the empty composer; bob sees the new text marked edited.
+        await a.eval(`document.getElementById("text").focus()`);
+        await a.key("ArrowUp");
+        await a.waitFor(`document.getElementById("text").value === "Shall we meet at noon?"`, "the edit");
+        await a.eval(`document.getElementById("text").value = "Shall we meet at one?"`);
+        await a.key("Enter");
+        await b.waitFor(`${bubbles("in")}.includes("Shall we meet at one?")`, "the edited text at bob");
+        await b.waitFor(
+          `document.querySelector("#messages .msg.in .edited")?.textContent === "edited"`,
+          "edited",
+        );
+
+        // Alice deletes a message for everyone; bob's page shows the tombstone.
+        await a.eval(`document.getElementById("text").value = "Oops, wrong chat"`);
+        await a.click("#send");
+        await b.waitFor(`${bubbles("in")}.includes("Oops, wrong chat")`, "the mistake at bob");
+        await a.eval(`${last(".out", 'querySelector(".msg-actions").click()')}`);
+        await a.click('#msg-menu [data-msg="delete"]');
+        await a.waitFor(`document.getElementById("prompt-dialog").open`, "the confirmation");
+        await a.click("#prompt-ok");
+        await b.waitFor(
+          `${last(".in", 'querySelector(".text").textContent')} === "This message was deleted."`,
+          "the tombstone",
+        );
+        assert.ok(!(await b.eval<string[]>(bubbles("in"))).includes("Oops, wrong chat"));
+
+        // The timer, from the menu: both headers show it; messages carry it.
+        await a.click("#menu-button");
+        await a.click('#chat-menu [data-action="timer"]');
+        await a.eval(`document.getElementById("timer-select").value = "3600"`);
+        await a.eval(`document.getElementById("timer-form").requestSubmit()`);
+        await b.waitFor(
+          `document.getElementById("chat-timer").textContent === "⏱ 1 hour"`,
+          "the timer at bob",
+        );
+        await a.eval(`document.getElementById("text").value = "This one disappears in an hour."`);
+        await a.click("#send");
+        await b.waitFor(
+          `${last(".in", 'querySelector(".expires")?.title')}?.startsWith("Disappears at")`,
+          "its timer",
+        );
+        await a.click("#menu-button");
+        await a.click('#chat-menu [data-action="timer"]');
+        await a.eval(`document.getElementById("timer-select").value = "0"`);
+        await a.eval(`document.getElementById("timer-form").requestSubmit()`);
+        await b.waitFor(`document.getElementById("chat-timer").hidden`, "the timer off at bob");
+
+        // Verified: the safety number dialog marks it, the header says so.
+        await a.click("#verify");
+        await a.waitFor(`document.getElementById("verify-dialog").open`, "the safety number");
+        await a.click("#verify-mark");
+        await a.waitFor(`!document.getElementById("chat-verified").hidden`, "the verified badge");
+        await next(alice, "verified", (e) => e.verified);
+
+        // The unread line: bob looks at another chat while alice writes, then comes back.
+        await bob.send(`/chat ${formatId(generateIdentity().id)} elsewhere`);
+        await next(bob, "chat-requested");
+        await b.waitFor(
+          `!document.getElementById("chat-status").textContent.includes(${js(aliceId)})`,
+          "elsewhere",
+        );
+        for (const t of ["one", "two", "three"]) {
+          await a.eval(`document.getElementById("text").value = ${js(`unread ${t}`)}`);
+          await a.click("#send");
+        }
+        await b.waitFor(
+          `document.querySelector('.chat-item[data-id="${aliceId}"] .badge').textContent === "3"`,
+          "3 unread",
+        );
+        await open(b, aliceId);
+        await b.waitFor(
+          `document.querySelector("#messages .unread-line")?.textContent === "New messages"`,
+          "the unread line",
+        );
+        const order = await b.eval<string[]>(`[...document.querySelectorAll("#messages .vrow")]
+          .sort((x, y) => parseFloat(x.style.transform.slice(11)) - parseFloat(y.style.transform.slice(11)))
+          .map((r) => r.classList.contains("unread-line") ? "|" : r.querySelector(".text")?.textContent ?? "")
+          .filter((t) => t === "|" || t.startsWith("unread"))`);
+        assert.deepEqual(order, ["|", "unread one", "unread two", "unread three"]);
+        await shot(b, "conversation-features", 1280, 800, "light");
+        await shot(a, "conversation-features", 360, 740, "dark");
+        await a.view(1280, 800);
+
+        // Search: Ctrl+Shift+F, a word, the result brings its line into view.
+        await a.key("f", 2 | 8);
+        await a.waitFor(`document.getElementById("search-dialog").open`, "the search dialog");
+        await a.type("fountain");
+        await a.key("Enter");
+        await a.waitFor(
+          `document.querySelectorAll("#search-results .search-hit").length === 1`,
+          "one result",
+        );
+        assert.match(
+          await a.eval<string>(`document.querySelector("#search-results .hit-text").textContent`),
+          /fountain/,
+        );
+        await a.click("#search-results .search-hit");
+        await a.waitFor(`!document.getElementById("search-dialog").open`, "the dialog closed");
+      },
+    );
 
     await step("screenshots: the conversation, light and dark, wide and narrow", async () => {
       await b.eval(`document.getElementById("text").value = "A draft"`);

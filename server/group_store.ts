@@ -315,7 +315,8 @@ export class GroupStore {
 
   /**
    * `invitee` accepts `inviter`'s invitation to group `id` with a validated KeyPackage (`keyPackage`,
-   * whose KeyPackageRef is `ref`): the acceptance is kept until `now + ttl` (replacing an earlier one), and
+   * whose KeyPackageRef is `ref`): the acceptance is kept until `now + ttl` (replacing a lapsed one;
+   * "pending" while one is live), and
    * the inviter is queued InviteAccepted with the KeyPackage, in one transaction. "not-allowed" unless the
    * group exists, the inviter is a member that is not leaving, and the two have an open chat; "member" if
    * the invitee is in the group already; "wrong-suite" for a KeyPackage of another cipher suite than the
@@ -329,7 +330,7 @@ export class GroupStore {
     keyPackage: { bytes: Uint8Array; ref: Uint8Array; suite: number },
     now: number,
     limits: { ttl: number; maxMembers: number; maxGroups: number },
-  ): Promise<"ok" | "not-allowed" | "member" | "full" | "limit" | "wrong-suite"> {
+  ): Promise<"ok" | "not-allowed" | "member" | "full" | "limit" | "wrong-suite" | "pending"> {
     return await this.#serial(bytesToHex(id), () =>
       this.#c.atomically(async () => {
         const [group, chat, old] = await this.#c.kv.getMany<[GroupRecord, unknown, Grant]>([
@@ -344,6 +345,8 @@ export class GroupStore {
         }
         if (memberOf(record, invitee) !== undefined) return { result: "member" as const };
         if (record.suite !== keyPackage.suite) return { result: "wrong-suite" as const };
+        // One live acceptance per group and invitee: each one queues an event for the inviter.
+        if (old.value !== null && old.value.expiresAt > now) return { result: "pending" as const };
         let live = 0;
         for await (
           const e of this.#c.kv.list<Grant>({ prefix: ["gjoin", id] }, { limit: limits.maxMembers })

@@ -27,8 +27,8 @@ export const GROUP_COST = 2048, GROUP_ENTRY_COST = 256, GROUP_RECORD_COST = 128;
 const DELETE_BATCH = 40;
 /** Blob parts deleted per transaction. */
 const PART_BATCH = 400;
-/** Cursor updates committed together at most. */
-const CURSOR_BATCH = 500;
+/** Cursor updates committed together at most, and how long the first one waits for others. */
+const CURSOR_BATCH = 500, CURSOR_DELAY_MS = 20;
 /** Oldest entries a full log drops to take one more. */
 const MAX_DROPS = 8;
 
@@ -613,8 +613,9 @@ export class GroupStore {
 
   async #flushCursors(): Promise<void> {
     try {
-      // Let updates made in the same turn join this commit.
-      await Promise.resolve();
+      // Acknowledgements of one entry by a hundred members come a few ms apart: wait a moment so that one
+      // commit takes them all (a crash before it only makes members read those entries again).
+      await new Promise((resolve) => setTimeout(resolve, CURSOR_DELAY_MS));
       while (this.#cursors.size > 0) {
         const batch = [...this.#cursors.values()].slice(0, CURSOR_BATCH);
         const op = this.#c.kv.atomic();
@@ -644,6 +645,7 @@ export class GroupStore {
    */
   async collect(id: Uint8Array): Promise<number> {
     const { kv } = this.#c;
+    await this.flush();
     const cursors = new Map<string, { user: Uint8Array; seq: number }>();
     for await (const e of kv.list<Deno.KvU64>({ prefix: ["gcursor", id] })) {
       const user = e.key[2] as Uint8Array;

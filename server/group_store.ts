@@ -297,17 +297,21 @@ export class GroupStore {
   async userGroups(user: Uint8Array): Promise<UserGroup[]> {
     const ids: Uint8Array[] = [];
     for await (const e of this.#c.kv.list({ prefix: ["ugroup", user] })) ids.push(e.key[2] as Uint8Array);
+    // Each group's record and cursor side by side: getMany reads ten keys at a time, so a pair is never
+    // split across two reads (each pair is one consistent snapshot, as with one getMany per group).
+    const entries = await getMany<unknown>(
+      this.#c.kv,
+      ids.flatMap((id) => [["group", id], ["gcursor", id, user]]),
+    );
     const out: UserGroup[] = [];
-    for (const id of ids) {
-      const [group, cursor] = await this.#c.kv.getMany<[GroupRecord, Deno.KvU64]>([
-        ["group", id],
-        ["gcursor", id, user],
-      ]);
-      if (group.value === null) continue;
-      const end = endOf(group.value, user);
-      if (end === undefined) continue; // a stale index entry: the collector deletes it
-      out.push({ record: group.value, cursor: Number(cursor.value?.value ?? 0n), end });
-    }
+    ids.forEach((_, i) => {
+      const record = entries[2 * i].value as GroupRecord | null;
+      const cursor = entries[2 * i + 1].value as Deno.KvU64 | null;
+      if (record === null) return;
+      const end = endOf(record, user);
+      if (end === undefined) return; // a stale index entry: the collector deletes it
+      out.push({ record, cursor: Number(cursor?.value ?? 0n), end });
+    });
     return out;
   }
 

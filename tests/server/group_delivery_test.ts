@@ -135,6 +135,24 @@ Deno.test("groups: members per group, groups per user, the invitation limit", as
   }
 });
 
+Deno.test("groups: a member of more groups than one store read takes gets every group's log at login", async () => {
+  const relay = await startRelay();
+  const a = await GroupUser.login(relay.port);
+  try {
+    // Seven groups: their records and cursors are fourteen keys, more than Deno KV's ten per read.
+    const groups: Uint8Array[] = [];
+    for (let i = 0; i < 7; i++) groups.push(await a.createGroup());
+    for (const g of groups) assert.equal((await a.send(g, "before")).type, "group-accepted");
+    // Not acknowledged on this connection: the next login delivers every group's entry again.
+    await a.reconnect(relay.port);
+    for (const g of groups) assert.equal((await a.read(g))[0].kind, "own");
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    await a.close();
+    await relay.close();
+  }
+});
+
 Deno.test("groups: a blob is stored once, fetched by each member, and deleted when all are done", async () => {
   const relay = await startRelay();
   const { users, groupId: g } = await makeGroup(relay.port, 3);

@@ -159,6 +159,30 @@ Deno.test("groups: a member of more groups than one store read takes gets every 
   }
 });
 
+Deno.test("groups: a 1:1 message held back by a window full of group entries comes once they are acknowledged", async () => {
+  const relay = await startRelay({ deliveryWindow: 4 });
+  const { users, groupId: g } = await makeGroup(relay.port, 2);
+  try {
+    const [a, b] = users;
+    for (let i = 0; i < 4; i++) assert.equal((await a.send(g, `m${i}`)).type, "group-accepted");
+    // b's window (shared by its groups and its 1:1 queue) is full of group entries it has not acknowledged.
+    const body = new TextEncoder().encode("one to one");
+    const queued = a.client.sendMessage(b.id, body);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!b.client.has("deliver"), "delivered past a full window");
+    // Acknowledging group entries (and nothing else) makes room: the 1:1 message follows.
+    await b.read(g, 4);
+    const d = await b.client.next("deliver");
+    assert.deepEqual(d.body, body);
+    await b.client.send({ type: "ack", ids: [d.messageId] });
+    assert.equal((await queued).type, "queued");
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    for (const u of users) await u.close();
+    await relay.close();
+  }
+});
+
 Deno.test("groups: a blob is stored once, fetched by each member, and deleted when all are done", async () => {
   const relay = await startRelay();
   const { users, groupId: g } = await makeGroup(relay.port, 3);

@@ -336,6 +336,13 @@ export class GroupRelay {
         );
       case "member":
         return this.#result(s, f.requestId, "bad-request", "you are a member of this group already");
+      case "pending":
+        return this.#result(
+          s,
+          f.requestId,
+          "bad-request",
+          "you accepted already: the inviter has your KeyPackage until it adds you or 7 days pass",
+        );
       case "wrong-suite":
         return this.#result(
           s,

@@ -27,8 +27,8 @@ export const GROUP_COST = 2048, GROUP_ENTRY_COST = 256, GROUP_RECORD_COST = 128;
 const DELETE_BATCH = 40;
 /** Blob parts deleted per transaction. */
 const PART_BATCH = 400;
-/** Cursor updates committed together at most. */
-const CURSOR_BATCH = 500;
+/** Cursor updates committed together at most, and how long the first one waits for others. */
+const CURSOR_BATCH = 500, CURSOR_DELAY_MS = 20;
 /** Oldest entries a full log drops to take one more. */
 const MAX_DROPS = 8;
 
@@ -297,17 +297,21 @@ export class GroupStore {
   async userGroups(user: Uint8Array): Promise<UserGroup[]> {
     const ids: Uint8Array[] = [];
     for await (const e of this.#c.kv.list({ prefix: ["ugroup", user] })) ids.push(e.key[2] as Uint8Array);
+    // Each group's record and cursor side by side: getMany reads ten keys at a time, so a pair is never
+    // split across two reads (each pair is one consistent snapshot, as with one getMany per group).
+    const entries = await getMany<unknown>(
+      this.#c.kv,
+      ids.flatMap((id) => [["group", id], ["gcursor", id, user]]),
+    );
     const out: UserGroup[] = [];
-    for (const id of ids) {
-      const [group, cursor] = await this.#c.kv.getMany<[GroupRecord, Deno.KvU64]>([
-        ["group", id],
-        ["gcursor", id, user],
-      ]);
-      if (group.value === null) continue;
-      const end = endOf(group.value, user);
-      if (end === undefined) continue; // a stale index entry: the collector deletes it
-      out.push({ record: group.value, cursor: Number(cursor.value?.value ?? 0n), end });
-    }
+    ids.forEach((_, i) => {
+      const record = entries[2 * i].value as GroupRecord | null;
+      const cursor = entries[2 * i + 1].value as Deno.KvU64 | null;
+      if (record === null) return;
+      const end = endOf(record, user);
+      if (end === undefined) return; // a stale index entry: the collector deletes it
+      out.push({ record, cursor: Number(cursor?.value ?? 0n), end });
+    });
     return out;
   }
 
@@ -315,7 +319,8 @@ export class GroupStore {
 
   /**
    * `invitee` accepts `inviter`'s invitation to group `id` with a validated KeyPackage (`keyPackage`,
-   * whose KeyPackageRef is `ref`): the acceptance is kept until `now + ttl` (replacing an earlier one), and
+   * whose KeyPackageRef is `ref`): the acceptance is kept until `now + ttl` (replacing a lapsed one;
+   * "pending" while one is live), and
    * the inviter is queued InviteAccepted with the KeyPackage, in one transaction. "not-allowed" unless the
    * group exists, the inviter is a member that is not leaving, and the two have an open chat; "member" if
    * the invitee is in the group already; "wrong-suite" for a KeyPackage of another cipher suite than the
@@ -329,7 +334,7 @@ export class GroupStore {
     keyPackage: { bytes: Uint8Array; ref: Uint8Array; suite: number },
     now: number,
     limits: { ttl: number; maxMembers: number; maxGroups: number },
-  ): Promise<"ok" | "not-allowed" | "member" | "full" | "limit" | "wrong-suite"> {
+  ): Promise<"ok" | "not-allowed" | "member" | "full" | "limit" | "wrong-suite" | "pending"> {
     return await this.#serial(bytesToHex(id), () =>
       this.#c.atomically(async () => {
         const [group, chat, old] = await this.#c.kv.getMany<[GroupRecord, unknown, Grant]>([
@@ -344,6 +349,8 @@ export class GroupStore {
         }
         if (memberOf(record, invitee) !== undefined) return { result: "member" as const };
         if (record.suite !== keyPackage.suite) return { result: "wrong-suite" as const };
+        // One live acceptance per group and invitee: each one queues an event for the inviter.
+        if (old.value !== null && old.value.expiresAt > now) return { result: "pending" as const };
         let live = 0;
         for await (
           const e of this.#c.kv.list<Grant>({ prefix: ["gjoin", id] }, { limit: limits.maxMembers })
@@ -610,8 +617,9 @@ export class GroupStore {
 
   async #flushCursors(): Promise<void> {
     try {
-      // Let updates made in the same turn join this commit.
-      await Promise.resolve();
+      // Acknowledgements of one entry by a hundred members come a few ms apart: wait a moment so that one
+      // commit takes them all (a crash before it only makes members read those entries again).
+      await new Promise((resolve) => setTimeout(resolve, CURSOR_DELAY_MS));
       while (this.#cursors.size > 0) {
         const batch = [...this.#cursors.values()].slice(0, CURSOR_BATCH);
         const op = this.#c.kv.atomic();
@@ -641,6 +649,7 @@ export class GroupStore {
    */
   async collect(id: Uint8Array): Promise<number> {
     const { kv } = this.#c;
+    await this.flush();
     const cursors = new Map<string, { user: Uint8Array; seq: number }>();
     for await (const e of kv.list<Deno.KvU64>({ prefix: ["gcursor", id] })) {
       const user = e.key[2] as Uint8Array;

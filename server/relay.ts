@@ -1060,7 +1060,9 @@ export class Relay {
       }
     }
     if (groupEntries.length > 0) this.#groups.acked(s, groupEntries);
-    this.#wake(s.key);
+    // Acknowledgements of group entries only wake 1:1 delivery if the window held some back (a read of the
+    // queue otherwise: a hundred per group message, one for each member's Ack).
+    if (groupEntries.length < ids.length || s.backlog) this.#wake(s.key);
     this.#groups.resume(s);
   }
 

@@ -47,10 +47,10 @@ Deno.test("groups: an offline member gets everything in order when it returns; t
     assert.equal(got.filter((r) => r.kind === "commit").length, 1);
     for (let i = 1; i < got.length; i++) assert.equal(got[i].seq, got[i - 1].seq + 1, "in order");
     assertInSync(g, users);
-    // Once every member acknowledged everything, the log is deleted. b's acks reach the relay and the cursors
-    // are written in the background: collect until all are (a loaded host can take well over 300 ms).
-    const collected = await collect(relay, 151);
-    assert.ok(collected >= 151, `${collected} entries collected`);
+    // Once every member acknowledged everything, the log is deleted. Cursors are written in the background,
+    // and a's and c's acknowledgements wait behind their connections' budgets (spent on 75 sends each), so
+    // collect until everything is gone (a bounded wait for a condition, not a timing assertion).
+    assert.equal(await collect(relay, 151), 151);
     assert.ok(relay.app.relay.storeUsage <= usage, `usage ${relay.app.relay.storeUsage} back to ${usage}`);
     assert.deepEqual(relay.logs, []);
   } finally {
@@ -141,6 +141,48 @@ Deno.test("groups: members per group, groups per user, the invitation limit", as
     assert.equal(badSuite.code, "bad-request");
     const taken = await d.client.request({ type: "create-group", requestId: 0, groupId: g, suite: 2 });
     assert.equal(taken.code, "bad-request");
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    for (const u of users) await u.close();
+    await relay.close();
+  }
+});
+
+Deno.test("groups: a member of more groups than one store read takes gets every group's log at login", async () => {
+  const relay = await startRelay();
+  const a = await GroupUser.login(relay.port);
+  try {
+    // Seven groups: their records and cursors are fourteen keys, more than Deno KV's ten per read.
+    const groups: Uint8Array[] = [];
+    for (let i = 0; i < 7; i++) groups.push(await a.createGroup());
+    for (const g of groups) assert.equal((await a.send(g, "before")).type, "group-accepted");
+    // Not acknowledged on this connection: the next login delivers every group's entry again.
+    await a.reconnect(relay.port);
+    for (const g of groups) assert.equal((await a.read(g))[0].kind, "own");
+    assert.deepEqual(relay.logs, []);
+  } finally {
+    await a.close();
+    await relay.close();
+  }
+});
+
+Deno.test("groups: a 1:1 message held back by a window full of group entries comes once they are acknowledged", async () => {
+  const relay = await startRelay({ deliveryWindow: 4 });
+  const { users, groupId: g } = await makeGroup(relay.port, 2);
+  try {
+    const [a, b] = users;
+    for (let i = 0; i < 4; i++) assert.equal((await a.send(g, `m${i}`)).type, "group-accepted");
+    // b's window (shared by its groups and its 1:1 queue) is full of group entries it has not acknowledged.
+    const body = new TextEncoder().encode("one to one");
+    const queued = a.client.sendMessage(b.id, body);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!b.client.has("deliver"), "delivered past a full window");
+    // Acknowledging group entries (and nothing else) makes room: the 1:1 message follows.
+    await b.read(g, 4);
+    const d = await b.client.next("deliver");
+    assert.deepEqual(d.body, body);
+    await b.client.send({ type: "ack", ids: [d.messageId] });
+    assert.equal((await queued).type, "queued");
     assert.deepEqual(relay.logs, []);
   } finally {
     for (const u of users) await u.close();

@@ -116,7 +116,10 @@ Deno.test("groups: consent — an open chat, the invitee's acceptance of that in
     refusedWith(await a.commit(g, { add: [e.keyPackage()] }), "no-consent");
     // e accepts a's invitation: only a, and only with that KeyPackage, may add e.
     assert.equal((await e.acceptInvite(g, a.id)).code, "ok");
+    const again = await e.acceptInvite(g, a.id);
+    assert.equal(again.code, "bad-request", "one live acceptance per group: each queues an event");
     const accepted = await a.nextInvite(g);
+    assert.ok(!a.client.has("invite-accepted"));
     refusedWith(await a.commit(g, { add: [e.keyPackage()] }), "no-consent");
     await chat(b, e);
     refusedWith(await b.commit(g, { add: [accepted.keyPackage] }), "no-consent");

@@ -468,7 +468,7 @@ export const EVENTS: EventSchema = {
     fields: {
       group: GROUP,
       direction: DIRECTION,
-      from: str("the sender's ID (empty for `send`: you)"),
+      from: str("the sender's ID (yours for `send`)"),
       file: FILE,
       name: FILE_NAME,
       size: SIZE,

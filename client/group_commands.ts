@@ -215,6 +215,7 @@ export function groupsFor(client: ChatClient, disk: GroupDisk): { groups: GroupM
   });
   const files = new GroupFiles({
     manager: groups,
+    me: client.identity.id,
     files: o.files,
     dataDir: o.store.dataDir,
     clock: o.clock,

@@ -75,6 +75,8 @@ export function blobLayout(size: number): { segments: number; sealedSize: number
 
 export interface GroupFilesOptions {
   manager: GroupManager;
+  /** Our own ID: the `from` of the offers we make. */
+  me: Uint8Array;
   files: IncomingFiles;
   dataDir: string;
   clock: Clock;
@@ -161,7 +163,13 @@ export class GroupFiles implements GroupFileHandler {
     t.size = info.size;
     const fileId = this.#o.random(FILE_ID_BYTES), file = bytesToHex(fileId), g = t.g;
     const base = { group: g.key, file, name: info.name };
-    this.#o.emit({ event: "group-file-offer", ...base, direction: "send", from: "", size: info.size });
+    this.#o.emit({
+      event: "group-file-offer",
+      ...base,
+      direction: "send",
+      from: formatId(this.#o.me),
+      size: info.size,
+    });
     if (info.size <= SMALL_FILE_BYTES) {
       await this.#queue(t, {
         type: "file-offer",

@@ -281,6 +281,9 @@ Deno.test("groups: files, small in chunks and large as one upload, arrive byte-i
     await alice.line(`/file ${dir}/small.bin`);
     await alice.line(`/file ${dir}/large.bin`);
     for (const name of ["small.bin", "large.bin"]) {
+      const own = await alice.next("group-file-offer", (e) => e.name === name);
+      assert.equal(own.direction, "send");
+      assert.equal(own.from, alice.id, "our own offer names us");
       await alice.next(
         "group-file-sent",
         (e) => e.name === name,

@@ -28,7 +28,14 @@ import { EDIT_WINDOW_MS, fileKey, MAX_INCOMING_FILES, type Offer, quote, tombsto
 import { mib } from "./files.ts";
 import { groupAware, runGroupCommand } from "./group_commands.ts";
 import { serverKey } from "./pins.ts";
-import { DEFINITIONS, isSettingName, setSetting, SETTING_NAMES, showSetting } from "./settings.ts";
+import {
+  DEFINITIONS,
+  getSetting,
+  isSettingName,
+  setSetting,
+  SETTING_NAMES,
+  showSetting,
+} from "./settings.ts";
 
 /** A command that cannot be done now, in one sentence. */
 export class ChatError extends Error {
@@ -220,8 +227,9 @@ function command(client: ChatClient, cmd: Command): void {
     }
     case "requests": {
       if (cmd.on !== undefined) {
-        needLink(client);
-        client.setRequestsInbox(cmd.on);
+        // The same as /set requests on|off: stored, and applied at once (the relay is told now if
+        // connected, else at the next connection).
+        setRequests(client, cmd.on);
         const text = cmd.on
           ? "Requests inbox on: you are told who asks to chat with you (they are not told you know)."
           : "Requests inbox off: a request shows only once you ask for that ID too.";
@@ -518,7 +526,15 @@ function set(client: ChatClient, name: string | null, value: string | null): voi
   const shown = setSetting(contents, n, value);
   if (shown === null) throw new ChatError(`${n} takes ${DEFINITIONS[n].values}.`);
   client.save();
+  if (n === "requests") client.setRequestsInbox(getSetting(contents, "requests"));
   emit({ event: "setting", name: n, value: shown });
+}
+
+/** /requests on|off: the saved setting, applied to this run (as /set requests on|off does). */
+function setRequests(client: ChatClient, on: boolean): void {
+  setSetting(client.contents, "requests", on ? "on" : "off");
+  client.save();
+  client.setRequestsInbox(on);
 }
 
 /** Text folded for searching: compatibility forms, case. */

@@ -88,8 +88,6 @@ export interface ChatClientOptions {
   freeBytes?(dir: string): Promise<number>;
   /** The curve of the chats we ask for. */
   curve: CurveName;
-  /** Be told who asks to chat with us (the relay's requests inbox; default off: /requests on). */
-  requestsInbox?: boolean;
   /** The relay (its host and port as given, and --pin or an invitation's pin): /invite and /chat INVITATION. */
   relay: { host: string; port: number; pin?: string };
   clock: Clock;
@@ -194,7 +192,8 @@ export class ChatClient {
       this,
       options.groupDisk ?? new MemoryGroupDisk(),
     ));
-    this.#inbox = options.requestsInbox ?? false;
+    // The saved setting (/requests on|off, /set requests): off unless the user turned it on.
+    this.#inbox = getSetting(this.contents, "requests");
     this.#reconcile();
     this.sweep();
   }
@@ -562,7 +561,10 @@ export class ChatClient {
     return this.#inbox;
   }
 
-  /** Turns the requests inbox on or off (for this run), telling the relay if connected. */
+  /**
+   * Turns the requests inbox on or off, telling the relay if connected (and at each connection). The
+   * caller stores the setting (client/actions.ts): this is what the run does with it.
+   */
   setRequestsInbox(on: boolean): void {
     this.#inbox = on;
     if (!on) this.#asked.clear();

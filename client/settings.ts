@@ -14,6 +14,8 @@ export interface Settings {
   "read-receipts": boolean;
   /** Send typing indicators (and show the peer's): off by default. */
   "typing": boolean;
+  /** Be told who asks to chat (the relay's requests inbox, /requests): off by default. */
+  "requests": boolean;
   /** Terminal notifications for new messages: off, the bell, OSC 9 or OSC 777 desktop notifications. */
   "notify": NotifyMode;
   /** Most lines kept per chat (1 to 100,000; 10,000). */
@@ -59,6 +61,7 @@ function count(min: number, max: number, fallback: number, zero?: string): Defin
 export const DEFINITIONS: { [K in SettingName]: Definition<Settings[K]> } = {
   "read-receipts": onOff,
   "typing": onOff,
+  "requests": onOff,
   "notify": {
     default: "off",
     values: "off|bell|osc|osc777",

@@ -129,6 +129,8 @@ export class WebApp implements WebBackend {
   readonly #downloadOf = new WeakMap<{ kind: string; text: string }, string | null>();
   readonly #summarySent = new Map<string, string>();
   #activeSent: string | null | undefined = undefined;
+  /** The requests inbox as the pages last heard of it (JSON). */
+  #requestsSent = "";
   readonly #downloads = new Map<string, { path: string; name: string }>();
   readonly #downloadByPath = new Map<string, string>();
   /** Files uploaded by the page, in DATA/outgoing/ until their transfer has ended. */
@@ -286,6 +288,7 @@ export class WebApp implements WebBackend {
       ...(this.#meMessage() as object),
       t: "state",
       active: this.#groups.active() ?? (client.active ? formatId(client.active.peerId) : null),
+      requests: this.#requests(),
       chats: [
         ...client.chats.map((c) => {
           const lines = c.history.slice(-PAGE_LINES);
@@ -386,6 +389,27 @@ export class WebApp implements WebBackend {
       this.#activeSent = active;
       this.server.broadcast({ t: "active", chat: active });
     }
+    const requests = this.#requests(), json = JSON.stringify(requests);
+    if (json !== this.#requestsSent) {
+      this.#requestsSent = json;
+      this.server.broadcast({ t: "requests", ...requests });
+    }
+  }
+
+  /**
+   * The requests inbox: whether it is on, and who waits for an answer, oldest first (the core's list, less
+   * those we asked for since: that chat opens by itself). A lapsed request the page drops by its time.
+   */
+  #requests(): { on: boolean; asked: { id: string; curve: string; expires: number }[] } {
+    const client = this.#app!.client;
+    const waiting = client.asked.filter((a) => {
+      const chat = client.chat(a.peerId);
+      return chat === undefined || chat.state === "closed";
+    });
+    return {
+      on: client.requestsInbox,
+      asked: waiting.map((a) => ({ id: formatId(a.peerId), curve: a.curve, expires: a.expiresAt })),
+    };
   }
 
   #schedule(): void {
@@ -691,6 +715,11 @@ export class WebApp implements WebBackend {
       case "block":
       case "unblock":
         return await command(null, `/${m.a} ${peer(m.peer)}`);
+      case "requests":
+        // The requests inbox on or off (the saved setting, as /requests on|off); accepting is "chat".
+        return await command(null, m.on === true ? "/requests on" : "/requests off");
+      case "ignore":
+        return await command(null, `/ignore ${peer(m.peer)}`);
       case "cancel": {
         const chat = this.#chat(m.chat);
         if (!client.transfers.cancel(chat.peerId, str(m.file), "you cancelled it")) {

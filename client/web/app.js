@@ -190,6 +190,9 @@ function receive(m) {
       if (state.editing?.chat === m.chat && gone.has(state.editing.line)) setContext(null);
       return scheduleRender();
     }
+    case "requests":
+      if (state.phase === "open") applyRequests(m);
+      return;
     case "gone": {
       // A chat forgotten: it leaves the list.
       if (state.phase !== "open") return;
@@ -285,6 +288,7 @@ function applyState(m) {
   $("unlock").hidden = true;
   $("app").hidden = false;
   renderMe();
+  applyRequests(m.requests, true);
   if (first || !state.chats.has(state.selected)) select(m.active, { tell: false });
   scheduleRender();
   performance.mark("sotto-ready");
@@ -395,6 +399,8 @@ function onEvent(e) {
     case "chat-open":
       if (e.chat !== state.selected) toast(`The chat with ${chatLabel(e.chat)} is open.`);
       return;
+    case "chat-asked":
+      return requestAsked(e);
     case "chat-refused":
       // A relay that opens a chat nobody asked for, or one closed or blocked here, is refused by the core.
       return toast(
@@ -2010,6 +2016,157 @@ async function leaveGroup(chat) {
   $("members-dialog").close();
   await request("group-leave", { chat: chat.id }).catch((err) => toast(err.message, true));
 }
+// ---- the requests inbox ---------------------------------------------------------------------------------
+//
+// Who asks to chat with us (only while the inbox is on: the saved setting, as /requests on|off). The
+// backend sends {on, asked: [{id, curve, expires}]} with the snapshot and whenever it changes. Accept is
+// asking back (the new-chat path), Ignore makes the relay stop announcing it, Block is /block; the asker
+// is told none of it. IDs come from the client, but are still put in as text.
+
+let requests = { on: false, asked: [] };
+const requestNodes = new Map();
+/** IDs this page has already announced (a reconnection lists the pending requests again). */
+const announced = new Set();
+/** Until when the relay may be listing what was pending when the inbox was turned on (the list shows it). */
+let listingUntil = 0;
+
+/** The inbox from the client; `snapshot`: a page (re)loaded, so those listed are not news. */
+function applyRequests(m, snapshot = false) {
+  if (!m || typeof m !== "object") return;
+  if (m.on === true && !requests.on) listingUntil = Date.now() + 3000;
+  requests = {
+    on: m.on === true,
+    asked: array(m.asked).filter((a) => typeof a?.id === "string" && typeof a.expires === "number"),
+  };
+  if (!requests.on) announced.clear();
+  if (snapshot) { for (const a of requests.asked) announced.add(a.id); }
+  renderRequests();
+}
+
+/** The requests that have not lapsed. */
+function waitingRequests() {
+  const now = Date.now();
+  return requests.asked.filter((a) => a.expires > now);
+}
+
+/** "lapses in 3 days": when a request stops being pending at the relay. */
+function lapses(ms) {
+  const left = Math.max(0, ms - Date.now()), minutes = Math.ceil(left / 60e3);
+  if (minutes < 60) return `lapses in ${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `lapses in ${hours} h`;
+  return `lapses in ${Math.round(hours / 24)} days`;
+}
+
+function renderRequests() {
+  const waiting = waitingRequests();
+  $("requests-toggle").checked = requests.on;
+  $("requests").hidden = !requests.on && waiting.length === 0;
+  $("requests-empty").hidden = waiting.length > 0;
+  const count = $("requests-count");
+  count.textContent = String(waiting.length);
+  count.hidden = waiting.length === 0;
+  const list = $("requests-list");
+  // A focused row that goes hands the focus to the next one (or the switch), for keyboard users.
+  const focusedId = document.activeElement?.closest?.(".request-item")?.dataset.id;
+  const ids = new Set(waiting.map((a) => a.id));
+  let focusNext = null;
+  for (const [id, node] of requestNodes) {
+    if (ids.has(id)) continue;
+    if (id === focusedId) focusNext = node.nextElementSibling ?? node.previousElementSibling;
+    node.remove();
+    requestNodes.delete(id);
+  }
+  waiting.forEach((a, i) => {
+    let node = requestNodes.get(a.id);
+    if (!node) {
+      node = makeRequestNode(a.id);
+      requestNodes.set(a.id, node);
+    }
+    node.querySelector(".request-meta").textContent = `${visibleName(String(a.curve))} · ${
+      lapses(a.expires)
+    }`;
+    node.querySelector(".request-meta").title = new Date(a.expires).toLocaleString();
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] ?? null);
+  });
+  if (focusedId && !ids.has(focusedId)) {
+    (focusNext?.isConnected ? focusNext.querySelector("button") : $("requests-toggle")).focus();
+  }
+}
+
+function makeRequestNode(id) {
+  const li = el("li", "request-item");
+  li.dataset.id = id;
+  const label = `the request from ${id}`;
+  li.append(el("code", "request-id", id), el("span", "request-meta"));
+  const buttons = el("div", "request-buttons");
+  buttons.setAttribute("role", "group");
+  buttons.setAttribute("aria-label", `Answer ${label}`);
+  const button = (text, className, aria, act) => {
+    const b = el("button", className, text);
+    b.type = "button";
+    b.setAttribute("aria-label", aria);
+    b.addEventListener("click", () => act(b));
+    buttons.append(b);
+  };
+  button("Accept", "primary", `Accept ${label}: ask for a chat back`, (b) => acceptRequest(id, b));
+  button("Ignore", "subtle", `Ignore ${label}`, (b) => answerRequest("ignore", id, b));
+  button("Block…", "subtle danger", `Block ${id}`, (b) => blockRequest(id, b));
+  li.append(buttons);
+  return li;
+}
+
+async function answerRequest(a, id, b) {
+  b.disabled = true;
+  try {
+    return await request(a, { peer: id });
+  } catch (err) {
+    toast(err.message, true);
+    return null;
+  } finally {
+    b.disabled = false;
+  }
+}
+
+async function acceptRequest(id, b) {
+  const data = await answerRequest("chat", id, b);
+  if (data?.chat) select(data.chat, { focus: true });
+}
+
+async function blockRequest(id, b) {
+  const ok = await ask({
+    title: `Block ${id}?`,
+    text: "No chat with this ID opens, this client refuses it and the relay is told. They are not told.",
+    ok: "Block",
+    danger: true,
+  });
+  if (ok !== null) await answerRequest("block", id, b);
+  else b.focus();
+}
+
+/**
+ * A new request: a notice, once per ID, and not for those the relay lists just after the user turned the
+ * inbox on (the list shows them).
+ */
+function requestAsked(e) {
+  if (typeof e.chat !== "string" || announced.has(e.chat)) return;
+  announced.add(e.chat);
+  if (Date.now() >= listingUntil) toast(`${e.chat} asks to chat with you: see Requests.`);
+}
+
+$("requests-toggle").addEventListener("change", async (e) => {
+  const on = e.target.checked;
+  if (on) listingUntil = Date.now() + 3000;
+  try {
+    await request("requests", { on });
+  } catch (err) {
+    e.target.checked = requests.on;
+    toast(err.message, true);
+  }
+});
+
+// Lapsed requests leave the list without a message from the client.
+setInterval(() => requests.asked.length > 0 && renderRequests(), 60_000);
 
 // ---- toasts ---------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import type { ChatRecord } from "../protocol/keystore.ts";
 import { MAX_TEXT_BYTES } from "../protocol/payload.ts";
 import { cycle } from "./actions.ts";
 import type { AppHandle } from "./app.ts";
-import { type ClientEvent, shortName } from "./events.ts";
+import { type ClientEvent, eventToText, shortName } from "./events.ts";
 import { mib } from "./files.ts";
 import { chatName, findText } from "./history.ts";
 import { type Key, KeyDecoder, LineEditor } from "./input.ts";
@@ -253,6 +253,14 @@ export class Tui {
       case "muted":
         this.#notice = { text: `${shortName(e)} is ${e.muted ? "muted" : "no longer muted"}.`, error: false };
         break;
+      case "withdrawn": {
+        // What became of a delete for everyone (or a lapsed text) at the relay: said as in line mode.
+        const text = eventToText(e);
+        if (text !== null) {
+          this.#notice = { text: text.replace(/^\* /, ""), error: e.outcome === "unsupported" };
+        }
+        break;
+      }
       case "chat-asked":
         this.#notice = { text: `${e.chat.slice(0, 14)} asks to chat with you (/requests).`, error: false };
         this.#note(`${e.chat} asks to chat with you: /chat ${e.chat} accepts, /ignore or /block it.`, null);

@@ -283,7 +283,7 @@ Deno.test("line mode: /begin … /end sends the lines between as one message; it
   });
 });
 
-Deno.test("terminal UI: Alt+Enter and pastes make one message; replies, reactions, edits, marks show", async () => {
+Deno.test("terminal UI: Alt+Enter and pastes make one message; replies, reactions, edits, marks, withdrawals show", async () => {
   await withWorld(async (relay, alice, bob) => {
     await handleLine(alice.client, () => {}, `/chat ${formatId(bob.id)} bob`);
     await relay.settle();
@@ -342,11 +342,12 @@ Deno.test("terminal UI: Alt+Enter and pastes make one message; replies, reaction
       assert.deepEqual([reacted?.extra, reacted?.mark], ["[👍 bob]", "✓✓ read"]);
       assert.ok(written.includes("\x1b]9;sotto: a new message from bob\x07"), "an OSC 9 notification");
       assert.deepEqual([...new Set(term.vt.osc)], ["9;sotto: a new message from bob"]);
-      term.type("/history 3\r");
-      await new Promise((r) => setTimeout(r, 300));
-      console.log("SCREEN\n" + screen());
-      console.log(
-        JSON.stringify(tui.model().lines.slice(-8).map((l) => [l.time, l.who, l.seq, l.text.slice(0, 30)])),
+      // What a delete for everyone did at the relay is said on the status line.
+      tui.event({ event: "withdrawn", chat: formatId(bob.id), nick: "bob", outcome: "withdrawn", line: 7 });
+      await until(
+        () => /#7 was withdrawn from the relay: bob never got it/.test(screen()),
+        "withdrawn",
+        term.vt,
       );
       // /clear clears the screen only.
       term.type("/clear\r");

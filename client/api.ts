@@ -102,7 +102,7 @@ const LINE_FIELDS = {
 };
 
 /** Every event of the JSON stream. */
-export const EVENTS: EventSchema = {
+export const EVENTS = {
   ready: {
     doc: "logged in to the relay (once per run)",
     fields: {
@@ -514,7 +514,13 @@ export const EVENTS: EventSchema = {
       reason: str("why, in one sentence"),
     },
   },
-};
+} satisfies EventSchema;
+
+// No schema field that the event's type lacks (the compiler checks the other direction above).
+type ExtraFields = {
+  [E in keyof typeof EVENTS]: Exclude<keyof (typeof EVENTS)[E]["fields"], Fields<E>>;
+}[keyof typeof EVENTS];
+const _noExtraFields: [ExtraFields] extends [never] ? true : false = true;
 
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 

@@ -704,7 +704,13 @@ function select(id, { tell = true, focus = false } = {}) {
     list.setItems([], true);
   }
   scheduleRender();
-  if (focus) requestAnimationFrame(() => $("text").focus());
+  if (focus) {
+    // To the composer once drawn, unless the user has moved the focus meanwhile (opened the menu, say).
+    const from = document.activeElement;
+    requestAnimationFrame(() => {
+      if (document.activeElement === from || document.activeElement === document.body) $("text").focus();
+    });
+  }
 }
 
 // ---- the conversation -----------------------------------------------------------------------------------
@@ -1092,6 +1098,8 @@ $("composer").addEventListener("submit", async (e) => {
   const editing = state.editing?.chat === chat ? state.editing.line : null;
   text.value = "";
   autosize();
+  // The text ends the peer's "typing…" (the client sends no "stopped"): the next key may say it again at once.
+  typingSent = 0;
   try {
     if (editing !== null) await request("edit", { chat, line: editing, text: value });
     else await request("send", { chat, text: value, ...(reply !== null ? { reply } : {}) });

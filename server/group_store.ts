@@ -18,6 +18,7 @@ import { bytesToHex, concatBytes, equalBytes, type RandomSource } from "../crypt
 import { Writer } from "../protocol/codec.ts";
 import { BLOB_CHUNK_BYTES, MESSAGE_ID_BYTES } from "../protocol/wire.ts";
 import { endOf, type Grant, type GroupRecord, memberOf, type MemberRecord, type Refusal } from "./groups.ts";
+import { SerialByKey } from "./serial.ts";
 
 /** Deno KV values are at most 64 KiB: bodies are stored in parts of this many bytes. */
 const BODY_PART = 65_000;
@@ -226,7 +227,8 @@ function remember<V>(cache: Map<string, V>, key: string, value: V): void {
 /** The groups part of the relay's store. */
 export class GroupStore {
   readonly #c: StoreContext;
-  readonly #locks = new Map<string, Promise<void>>();
+  /** Appends to one group run one at a time, in order, in this process. */
+  readonly #serial = new SerialByKey();
   /** Cursor updates waiting to be committed, by "group:user", and whether a commit loop runs. */
   #cursors = new Map<string, { group: Uint8Array; user: Uint8Array; seq: number }>();
   #flushing: Promise<void> | null = null;
@@ -335,7 +337,7 @@ export class GroupStore {
     now: number,
     limits: { ttl: number; maxMembers: number; maxGroups: number },
   ): Promise<"ok" | "not-allowed" | "member" | "full" | "limit" | "wrong-suite" | "pending"> {
-    return await this.#serial(bytesToHex(id), () =>
+    return await this.#serial.run(bytesToHex(id), () =>
       this.#c.atomically(async () => {
         const [group, chat, old] = await this.#c.kv.getMany<[GroupRecord, unknown, Grant]>([
           ["group", id],
@@ -386,7 +388,7 @@ export class GroupStore {
    */
   async append(input: AppendInput): Promise<AppendOutcome> {
     const key = bytesToHex(input.group);
-    return await this.#serial(key, async () => {
+    return await this.#serial.run(key, async () => {
       // The fast path: no reads, the record and log meta as this process last wrote or read them, every
       // write guarded by their versionstamps; anything unusual, or a stale guess, goes the careful way.
       const cached = this.#cache.get(key);
@@ -670,7 +672,7 @@ export class GroupStore {
       if (c === undefined || !await owed(c, d.end)) done.add(bytesToHex(d.id));
     }
     // Removed members that are done, and cursors of nobody, go first (with their record change).
-    const cleaned = await this.#serial(bytesToHex(id), () =>
+    const cleaned = await this.#serial.run(bytesToHex(id), () =>
       this.#c.atomically(async () => {
         this.#cache.delete(bytesToHex(id));
         const group = await kv.get<GroupRecord>(["group", id]);
@@ -723,7 +725,7 @@ export class GroupStore {
     let deleted = 0;
     for (const [a, b] of ranges) {
       for (;;) {
-        const n = await this.#serial(bytesToHex(id), () => {
+        const n = await this.#serial.run(bytesToHex(id), () => {
           this.#cache.delete(bytesToHex(id));
           return this.#deleteRange(id, a, b);
         });
@@ -779,7 +781,7 @@ export class GroupStore {
     const { kv } = this.#c;
     if (what === "gentry") {
       const seq = sub as number;
-      await this.#serial(bytesToHex(g), () =>
+      await this.#serial.run(bytesToHex(g), () =>
         this.#c.atomically(async () => {
           this.#cache.delete(bytesToHex(g));
           const [meta, entry] = await kv.getMany<[LogMeta, EntryRecord]>([["glog", g], ["gentry", g, seq]]);
@@ -971,24 +973,6 @@ export class GroupStore {
       ]);
       return { result: undefined, op, usage };
     });
-  }
-
-  // ---- internals --------------------------------------------------------------------------------------
-
-  /** Runs `fn` after every earlier `fn` for the same group in this process (appends in order). */
-  async #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const mine = before.then(() => gate);
-    this.#locks.set(key, mine);
-    await before;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#locks.get(key) === mine) this.#locks.delete(key);
-    }
   }
 }
 

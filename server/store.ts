@@ -54,6 +54,7 @@ import {
 import { curveFromId, curveId, type CurveName, CURVES, pointLength } from "../protocol/suite.ts";
 import { MESSAGE_ID_BYTES } from "../protocol/wire.ts";
 import { GroupStore } from "./group_store.ts";
+import { SerialByKey } from "./serial.ts";
 
 /** Largest value Deno KV takes is 65,536 bytes; bodies are cut into parts below that. */
 const BODY_PART = 65_000;
@@ -332,8 +333,8 @@ export class RelayStore {
   /** Bumped around every transaction that closes a chat (see #forgetChat). */
   #chatEpoch = 0;
   readonly #metas = new Map<string, { meta: QueueMeta; versionstamp: string }>();
-  /** The last slow-path operation queued per user (see #serial). */
-  readonly #locks = new Map<string, Promise<void>>();
+  /** Slow-path operations on one queue run one at a time in this process instead of conflicting. */
+  readonly #serial = new SerialByKey();
   /** Fast operations waiting for the next group commit. */
   #pending: Pending[] = [];
   #committing = false;
@@ -924,7 +925,7 @@ export class RelayStore {
       this.#chats.has(pairKey(from, to)) && this.#metas.has(bytesToHex(to)) &&
       (limits.maxSenderBytes === undefined || this.#sent.has(bytesToHex(from)));
     if (cached()) return await this.#fast(op);
-    return await this.#serial(bytesToHex(to), () => cached() ? this.#fast(op) : this.#enqueueSlow(op));
+    return await this.#serial.run(bytesToHex(to), () => cached() ? this.#fast(op) : this.#enqueueSlow(op));
   }
 
   async #enqueueSlow(op: EnqueueOp): Promise<EnqueueOutcome> {
@@ -1061,12 +1062,12 @@ export class RelayStore {
       out.push(
         ...this.#metas.has(key)
           ? await this.#fast(op)
-          : await this.#serial(key, () => this.#metas.has(key) ? this.#fast(op) : this.#ackSlow(op)),
+          : await this.#serial.run(key, () => this.#metas.has(key) ? this.#fast(op) : this.#ackSlow(op)),
       );
     }
     for (let i = 0; i < ids.length; i += ACK_BATCH) {
       const op: AckOp = { kind: "ack", user, refs: [], ids: ids.slice(i, i + ACK_BATCH) };
-      out.push(...await this.#serial(key, () => this.#ackSlow(op)));
+      out.push(...await this.#serial.run(key, () => this.#ackSlow(op)));
     }
     return out;
   }
@@ -1111,7 +1112,7 @@ export class RelayStore {
     checkId(to, "to");
     checkMessageId(messageId);
     const key = bytesToHex(to);
-    return await this.#serial(key, () =>
+    return await this.#serial.run(key, () =>
       this.#atomically(async () => {
         const [meta, known] = await this.#kv.getMany<[QueueMeta, MsgIdRecord]>([
           ["queue", to],
@@ -1649,25 +1650,6 @@ export class RelayStore {
     op.set(["msgid", user, id], { seq, from: null } satisfies MsgIdRecord);
     op.set(["queue", user], { next: seq + 1, count: q.count + 1, bytes: q.bytes } satisfies QueueMeta);
     usage.total += EVENT_COST;
-  }
-
-  /**
-   * Runs `fn` after every earlier `fn` for the same key has finished: slow-path operations on one queue
-   * run one at a time in this process instead of conflicting with each other.
-   */
-  async #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const mine = before.then(() => gate);
-    this.#locks.set(key, mine);
-    await before;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#locks.get(key) === mine) this.#locks.delete(key);
-    }
   }
 
   /**

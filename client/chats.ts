@@ -10,7 +10,7 @@ import { sha256 } from "../crypto/sha2.ts";
 import { ProtocolError } from "../protocol/codec.ts";
 import { checkId, encodeIdentityPublic, formatId, type Identity, idMatches } from "../protocol/identity.ts";
 import type { HistoryEntry } from "../protocol/history.ts";
-import { type ChatRecord, type KeystoreContents, MAX_BLOCKED } from "../protocol/keystore.ts";
+import { type ChatRecord, type KeystoreContents, MAX_BLOCKED, newChatRecord } from "../protocol/keystore.ts";
 import { decodeMessage } from "../protocol/message.ts";
 import { decodePayload, MAX_RECEIPT_IDS, type Payload } from "../protocol/payload.ts";
 import { MAX_ONE_TIME_KEM_PREKEYS, MAX_ONE_TIME_PREKEYS } from "../protocol/prekeys.ts";
@@ -481,28 +481,7 @@ export class ChatClient {
 
   /** A new chat record, not yet asked for. */
   newChat(peerId: Uint8Array, nickname: string, curve: CurveName): ChatRecord {
-    return {
-      peerId,
-      state: "requested",
-      role: "unknown",
-      curve,
-      nickname,
-      peerNickname: "",
-      peerIdentity: null,
-      session: null,
-      nextTextId: 1,
-      unread: 0,
-      updatedAt: this.#now(),
-      history: [],
-      incoming: [],
-      verified: null,
-      warning: "none",
-      muted: false,
-      timer: 0,
-      timerEpoch: 0,
-      timerBy: "nobody",
-      nextSeq: 1,
-    };
+    return newChatRecord(peerId, curve, nickname, this.#now());
   }
 
   /** Closes a chat here: its session is destroyed, its queue and transfers dropped. */

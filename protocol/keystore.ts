@@ -167,6 +167,37 @@ export interface ChatRecord {
   nextSeq: number;
 }
 
+/** A chat with nothing in it yet: asked for by nobody, no session, no history (`now` is its updatedAt). */
+export function newChatRecord(
+  peerId: Uint8Array,
+  curve: CurveName,
+  nickname: string,
+  now: number,
+): ChatRecord {
+  return {
+    peerId,
+    state: "requested",
+    role: "unknown",
+    curve,
+    nickname,
+    peerNickname: "",
+    peerIdentity: null,
+    session: null,
+    nextTextId: 1,
+    unread: 0,
+    updatedAt: now,
+    history: [],
+    incoming: [],
+    verified: null,
+    warning: "none",
+    muted: false,
+    timer: 0,
+    timerEpoch: 0,
+    timerBy: "nobody",
+    nextSeq: 1,
+  };
+}
+
 /** An outgoing message: a payload waiting for a session, or a ratchet message ready to be relayed. */
 export interface OutboxEntry {
   /** The relay message id, 16 random bytes, the same on every retry. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { systemRandom } from "../../crypto/bytes.ts";
 import { historyKeys, newEntry, readHistoryFile } from "../../protocol/history.ts";
 import { generateIdentity } from "../../protocol/identity.ts";
-import type { ChatRecord } from "../../protocol/keystore.ts";
+import { type ChatRecord, newChatRecord } from "../../protocol/keystore.ts";
 import { addLine, changed, clearLines, dropLines } from "../../client/history.ts";
 import { HISTORY_DIR, HistoryStore } from "../../client/historystore.ts";
 import { tombstone } from "../../client/receive.ts";
@@ -17,28 +17,7 @@ import { tombstone } from "../../client/receive.ts";
 const T0 = 1_700_000_000_000;
 
 function chat(): ChatRecord {
-  return {
-    peerId: generateIdentity().id,
-    state: "open",
-    role: "initiator",
-    curve: "P-256",
-    nickname: "bob",
-    peerNickname: "",
-    peerIdentity: null,
-    session: null,
-    nextTextId: 1,
-    unread: 0,
-    updatedAt: 0,
-    history: [],
-    incoming: [],
-    verified: null,
-    warning: "none",
-    muted: false,
-    timer: 0,
-    timerEpoch: 0,
-    timerBy: "nobody",
-    nextSeq: 1,
-  };
+  return { ...newChatRecord(generateIdentity().id, "P-256", "bob", 0), state: "open", role: "initiator" };
 }
 
 /** A fresh copy of a chat's record as the keystore would give it back (without its lines). */

@@ -8,7 +8,7 @@ import { systemRandom } from "../../crypto/bytes.ts";
 import { sha256 } from "../../crypto/sha2.ts";
 import { generateIdentity } from "../../protocol/identity.ts";
 import { formatId } from "../../protocol/identity.ts";
-import type { ChatRecord } from "../../protocol/keystore.ts";
+import { type ChatRecord, newChatRecord } from "../../protocol/keystore.ts";
 import type { Payload } from "../../protocol/payload.ts";
 import type { ClientEvent } from "../../client/events.ts";
 import { CHUNK_BYTES, FileError, FILES_DIR, IncomingFiles, MAX_FILE_BYTES } from "../../client/files.ts";
@@ -20,26 +20,9 @@ let made: ChatRecord[] = [];
 
 function chat(): ChatRecord {
   const c: ChatRecord = {
-    peerId: generateIdentity().id,
+    ...newChatRecord(generateIdentity().id, "P-256", "bob", 0),
     state: "open",
     role: "responder",
-    curve: "P-256",
-    nickname: "bob",
-    peerNickname: "",
-    peerIdentity: null,
-    session: null,
-    nextTextId: 1,
-    unread: 0,
-    updatedAt: 0,
-    history: [],
-    incoming: [],
-    verified: null,
-    warning: "none",
-    muted: false,
-    timer: 0,
-    timerEpoch: 0,
-    timerBy: "nobody",
-    nextSeq: 1,
   };
   made.push(c);
   return c;

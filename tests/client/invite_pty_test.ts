@@ -4,17 +4,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { clientArgs, ClientProcess, denoCommand, RelayProcess } from "../../client/driver.ts";
+import { ClientProcess, RelayProcess } from "../../client/driver.ts";
 import { parseInvitation } from "../../protocol/invite.ts";
 import { peerMissing } from "../_peers.ts";
 import { pgm, qrOnScreen, zbar } from "./_qrtext.ts";
-import { VirtualTerminal } from "./_vt.ts";
-
-const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-  .output().then((o) => o.success, () => false);
-
-/** Quotes a word for `sh -c`. */
-const sh = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+import { hasScript, PtyClient } from "./_pty.ts";
 
 Deno.test({
   name: "terminal UI in a pseudo-terminal: /invite shows the invitation and a QR code that reads back",
@@ -23,29 +17,10 @@ Deno.test({
     const root = await Deno.makeTempDir({ prefix: "sotto-invite-pty-" });
     const relay = await RelayProcess.start(join(root, "relay"));
     const spec = { dataDir: join(root, "alice"), port: relay.port, pin: relay.pin, passphrase: "alice pass" };
-    const command = [denoCommand(), ...clientArgs(spec, false)].map(sh).join(" ");
-    const tui = new Deno.Command("script", {
-      args: ["-q", "-e", "-c", `stty cols 80 rows 24 && exec ${command}`, "/dev/null"],
-      env: { SOTTO_PASSPHRASE: "alice pass", TERM: "xterm" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const vt = new VirtualTerminal(80, 24);
-    let raw = "";
-    const output = (async () => {
-      for await (const chunk of tui.stdout.pipeThrough(new TextDecoderStream())) {
-        raw += chunk;
-        vt.write(chunk);
-      }
-    })();
-    const errors = new Response(tui.stderr).text();
-    const keys = tui.stdin.getWriter();
-    const type = (s: string) => keys.write(new TextEncoder().encode(s));
-    const screen = async (pattern: RegExp, what: string) => {
-      for (let i = 0; i < 600 && !pattern.test(vt.text()); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(vt.text(), pattern, `${what}; the screen:\n${vt.text()}`);
-    };
+    const pty = new PtyClient(spec, 80, 24);
+    const vt = pty.vt;
+    const type = (keys: string) => pty.type(keys);
+    const screen = (pattern: RegExp, what: string) => pty.screen(pattern, what);
     let bob: ClientProcess | null = null;
     try {
       await screen(/│ P-521 │ online/, "the status line");
@@ -69,20 +44,11 @@ Deno.test({
       });
       await bob.waitFor((e) => e.event === "chat-requested", "bob asks for alice", 60_000);
       await type("\x03");
-      const status = await tui.status;
-      await output;
-      assert.equal(status.code, 0, raw.slice(-500));
-      assert.equal(await errors, "");
+      const status = await pty.exited();
+      assert.equal(status.code, 0, pty.raw.slice(-500));
+      assert.equal(await pty.errors, "");
     } finally {
-      await keys.close().catch(() => {});
-      try {
-        tui.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await tui.status;
-      await output;
-      await errors;
+      await pty.close();
       await bob?.kill();
       await relay.stop();
       await Deno.remove(root, { recursive: true });

@@ -4,15 +4,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { clientArgs, ClientProcess, denoCommand, RelayProcess } from "../../client/driver.ts";
+import { ClientProcess, RelayProcess } from "../../client/driver.ts";
 import type { ClientEvent } from "../../client/events.ts";
-import { VirtualTerminal } from "./_vt.ts";
-
-const hasScript = await new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-  .output().then((o) => o.success, () => false);
-
-/** Quotes a word for `sh -c`. */
-const sh = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+import { hasScript, PtyClient } from "./_pty.ts";
 
 Deno.test({
   name: "terminal UI in a pseudo-terminal: start, send, receive, quit",
@@ -27,30 +21,10 @@ Deno.test({
       passphrase: "bob passphrase",
     });
     const spec = { dataDir: join(root, "alice"), port: relay.port, pin: relay.pin, passphrase: "alice pass" };
-    const command = [denoCommand(), ...clientArgs(spec, false)].map(sh).join(" ");
-    const tui = new Deno.Command("script", {
-      args: ["-q", "-e", "-c", `stty cols 100 rows 24 && exec ${command}`, "/dev/null"],
-      env: { SOTTO_PASSPHRASE: "alice pass", TERM: "xterm" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const vt = new VirtualTerminal(100, 24);
-    let raw = "";
-    const output = (async () => {
-      for await (const chunk of tui.stdout.pipeThrough(new TextDecoderStream())) {
-        raw += chunk;
-        vt.write(chunk);
-      }
-    })();
-    const errors = new Response(tui.stderr).text();
-    const keys = tui.stdin.getWriter();
-    const type = (s: string) => keys.write(new TextEncoder().encode(s));
-    const screen = async (pattern: RegExp, what: string) => {
-      for (let i = 0; i < 600 && !pattern.test(vt.text()); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(vt.text(), pattern, `${what}; the screen:\n${vt.text()}`);
-      return pattern.exec(vt.text())!;
-    };
+    const pty = new PtyClient(spec, 100, 24);
+    const vt = pty.vt;
+    const type = (keys: string) => pty.type(keys);
+    const screen = (pattern: RegExp, what: string) => pty.screen(pattern, what);
     const event = async <K extends ClientEvent["event"]>(kind: K) =>
       await bob.waitFor((e) => e.event === kind, kind, 30_000) as Extract<ClientEvent, { event: K }>;
     try {
@@ -67,23 +41,14 @@ Deno.test({
       await bob.send("hello back");
       await screen(/bob: hello back/, "the reply");
       await type("\x03");
-      const status = await tui.status;
-      await output;
-      assert.equal(status.code, 0, raw.slice(-500));
+      const status = await pty.exited();
+      assert.equal(status.code, 0, pty.raw.slice(-500));
       assert.ok(!vt.alternate, "the alternate screen was left");
-      assert.ok(raw.endsWith("\x1b[?1049l"), "the terminal was restored last");
-      assert.equal(await errors, "");
-      assert.doesNotMatch(raw, /\bat .*\.ts:\d+/, "no stack trace");
+      assert.ok(pty.raw.endsWith("\x1b[?1049l"), "the terminal was restored last");
+      assert.equal(await pty.errors, "");
+      assert.doesNotMatch(pty.raw, /\bat .*\.ts:\d+/, "no stack trace");
     } finally {
-      await keys.close().catch(() => {});
-      try {
-        tui.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await tui.status;
-      await output;
-      await errors;
+      await pty.close();
       await bob.kill();
       await relay.stop();
       await Deno.remove(root, { recursive: true });
@@ -104,30 +69,10 @@ Deno.test({
       passphrase: "bob passphrase",
     });
     const spec = { dataDir: join(root, "alice"), port: relay.port, pin: relay.pin, passphrase: "alice pass" };
-    const command = [denoCommand(), ...clientArgs(spec, false)].map(sh).join(" ");
-    const tui = new Deno.Command("script", {
-      args: ["-q", "-e", "-c", `stty cols 100 rows 30 && exec ${command}`, "/dev/null"],
-      env: { SOTTO_PASSPHRASE: "alice pass", TERM: "xterm" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const vt = new VirtualTerminal(100, 30);
-    let raw = "";
-    const output = (async () => {
-      for await (const chunk of tui.stdout.pipeThrough(new TextDecoderStream())) {
-        raw += chunk;
-        vt.write(chunk);
-      }
-    })();
-    const errors = new Response(tui.stderr).text();
-    const keys = tui.stdin.getWriter();
-    const type = (s: string) => keys.write(new TextEncoder().encode(s));
-    const screen = async (pattern: RegExp, what: string) => {
-      for (let i = 0; i < 600 && !pattern.test(vt.text()); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(vt.text(), pattern, `${what}; the screen:\n${vt.text()}`);
-      return pattern.exec(vt.text())!;
-    };
+    const pty = new PtyClient(spec, 100, 30);
+    const vt = pty.vt;
+    const type = (keys: string) => pty.type(keys);
+    const screen = (pattern: RegExp, what: string) => pty.screen(pattern, what);
     const event = async <K extends ClientEvent["event"]>(
       kind: K,
       test: (e: Extract<ClientEvent, { event: K }>) => boolean = () => true,
@@ -139,7 +84,7 @@ Deno.test({
       ) as Extract<ClientEvent, { event: K }>;
     try {
       const me = await screen(/You are ([0-9a-z]{4}(?:-[0-9a-z]{4}){7}-[0-9a-z])\./, "the ID after start");
-      assert.ok(raw.includes("\x1b[?2004h"), "bracketed paste was turned on");
+      assert.ok(pty.raw.includes("\x1b[?2004h"), "bracketed paste was turned on");
       const b = await event("ready");
       await type(`/chat ${b.id} bob\r`);
       await bob.send(`/chat ${me[1]} alice`);
@@ -171,22 +116,13 @@ Deno.test({
       await screen(/#\d+ \d\d:\d\d you: two lines/, "the history line");
       assert.ok(vt.bells > 0, "the bell rang");
       await type("\x03");
-      const status = await tui.status;
-      await output;
-      assert.equal(status.code, 0, raw.slice(-500));
+      const status = await pty.exited();
+      assert.equal(status.code, 0, pty.raw.slice(-500));
       assert.ok(!vt.alternate, "the alternate screen was left");
-      assert.ok(raw.includes("\x1b[?2004l"), "bracketed paste was turned off");
-      assert.equal(await errors, "");
+      assert.ok(pty.raw.includes("\x1b[?2004l"), "bracketed paste was turned off");
+      assert.equal(await pty.errors, "");
     } finally {
-      await keys.close().catch(() => {});
-      try {
-        tui.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await tui.status;
-      await output;
-      await errors;
+      await pty.close();
       await bob.kill();
       await relay.stop();
       await Deno.remove(root, { recursive: true });

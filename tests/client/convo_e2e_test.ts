@@ -10,21 +10,7 @@ import { join } from "node:path";
 import { ClientProcess, RelayProcess } from "../../client/driver.ts";
 import type { ClientEvent } from "../../client/events.ts";
 import { HISTORY_DIR } from "../../client/historystore.ts";
-
-type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
-
-function on<K extends ClientEvent["event"]>(kind: K, test: (e: Ev<K>) => boolean = () => true) {
-  return (e: ClientEvent) => e.event === kind && test(e as Ev<K>);
-}
-
-async function next<K extends ClientEvent["event"]>(
-  c: ClientProcess,
-  kind: K,
-  test: (e: Ev<K>) => boolean = () => true,
-  from = 0,
-): Promise<Ev<K>> {
-  return await c.waitFor(on(kind, test), kind, 60_000, from) as Ev<K>;
-}
+import { type Ev, next, on } from "./_world.ts";
 
 /** Sends a line and waits for the first event after it that `kind`/`test` picks. */
 async function ask<K extends ClientEvent["event"]>(

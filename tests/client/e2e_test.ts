@@ -7,23 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { systemRandom } from "../../crypto/bytes.ts";
 import { ClientProcess, type ClientSpec, RelayProcess } from "../../client/driver.ts";
-import type { ClientEvent } from "../../client/events.ts";
 import { EXIT_PIN } from "../../client/exit.ts";
-
-type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
-
-function on<K extends ClientEvent["event"]>(kind: K, test: (e: Ev<K>) => boolean = () => true) {
-  return (e: ClientEvent) => e.event === kind && test(e as Ev<K>);
-}
-
-async function next<K extends ClientEvent["event"]>(
-  c: ClientProcess,
-  kind: K,
-  test: (e: Ev<K>) => boolean = () => true,
-  from = 0,
-): Promise<Ev<K>> {
-  return await c.waitFor(on(kind, test), kind, 60_000, from) as Ev<K>;
-}
+import { type Ev, next, on } from "./_world.ts";
 
 /** A temporary folder with a relay; every process started through it is stopped at the end. */
 async function world(

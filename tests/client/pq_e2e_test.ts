@@ -16,19 +16,8 @@ import { decodeMessage, encryptedHeaderLength, PROTOCOL_VERSION } from "../../pr
 import type { PrekeyBundle } from "../../protocol/prekeys.ts";
 import type { ClientFrame } from "../../protocol/wire.ts";
 import { ClientProcess } from "../../client/driver.ts";
-import type { ClientEvent } from "../../client/events.ts";
 import { startRelay } from "../server/_helpers.ts";
-
-type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
-
-async function next<K extends ClientEvent["event"]>(
-  c: ClientProcess,
-  kind: K,
-  test: (e: Ev<K>) => boolean = () => true,
-  from = 0,
-): Promise<Ev<K>> {
-  return await c.waitFor((e) => e.event === kind && test(e as Ev<K>), kind, 60_000, from) as Ev<K>;
-}
+import { next } from "./_world.ts";
 
 /** Waits until `test` holds (the relay's frames arrive in its own time). */
 async function until(test: () => boolean, what: string): Promise<void> {

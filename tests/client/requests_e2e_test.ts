@@ -6,19 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ClientProcess, RelayProcess } from "../../client/driver.ts";
-import type { ClientEvent } from "../../client/events.ts";
-
-type Ev<K extends ClientEvent["event"]> = Extract<ClientEvent, { event: K }>;
-
-async function next<K extends ClientEvent["event"]>(
-  c: ClientProcess,
-  kind: K,
-  test: (e: Ev<K>) => boolean = () => true,
-  from = 0,
-): Promise<Ev<K>> {
-  const match = (e: ClientEvent) => e.event === kind && test(e as Ev<K>);
-  return await c.waitFor(match, kind, 60_000, from) as Ev<K>;
-}
+import { next } from "./_world.ts";
 
 Deno.test("e2e: the requests inbox — told when on, accept by asking back, ignore, the requester sees nothing", async () => {
   const root = await Deno.makeTempDir({ prefix: "sotto-requests-" });
